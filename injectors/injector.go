@@ -1,0 +1,28 @@
+// Package injectors holds the one contract every fault mechanism implements.
+// Each mechanism lives in a subpackage of its own: proxy (TCP faults through
+// a userspace proxy), httpfault (HTTP faults on top of it), stall (stalled
+// clients against the service under test), and later netns and chaosmesh.
+package injectors
+
+import (
+	"context"
+	"time"
+)
+
+// Injector is one fault that can be applied to and removed from a running
+// system.
+//
+// Clear must be idempotent and safe to call at any time: before Inject,
+// after a failed Inject, twice, and concurrently with itself. The runner
+// calls it on every exit path (error, panic, signal), so it must never
+// block for long and must not depend on Inject having succeeded.
+type Injector interface {
+	// Inject applies the fault. A positive lease bounds how long the fault
+	// may stay applied without Clear: when it runs out, the fault removes
+	// itself, so a runner that dies cannot leave it behind.
+	Inject(ctx context.Context, lease time.Duration) error
+	// Clear removes the fault and releases everything Inject acquired.
+	Clear(ctx context.Context) error
+	// String describes the fault for progress lines and reports.
+	String() string
+}
