@@ -1,0 +1,122 @@
+package snapshot
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Defaults of a Client.
+const (
+	// DefaultTimeout bounds each request. A debug=2 dump of 100,000
+	// goroutines takes about 1.6 s to produce, so it is generous.
+	DefaultTimeout = 30 * time.Second
+	// DefaultMaxBytes caps what one response may hold: a debug=2 dump of
+	// 100,000 goroutines is about 30 MB.
+	DefaultMaxBytes int64 = 256 << 20
+)
+
+// Client captures snapshots from one pprof base URL.
+type Client struct {
+	base     *url.URL
+	headers  http.Header
+	timeout  time.Duration
+	maxBytes int64
+	http     *http.Client
+	ownHTTP  bool
+}
+
+// Option configures a Client.
+type Option interface{ apply(*Client) }
+
+type optionFunc func(*Client)
+
+func (f optionFunc) apply(c *Client) { f(c) }
+
+// WithHeader adds a header to every pprof request, e.g. an Authorization
+// header for a pprof endpoint behind auth.
+func WithHeader(key, value string) Option {
+	return optionFunc(func(c *Client) { c.headers.Add(key, value) })
+}
+
+// WithHeaders adds every header of h to every pprof request.
+func WithHeaders(h http.Header) Option {
+	return optionFunc(func(c *Client) {
+		for k, vs := range h {
+			for _, v := range vs {
+				c.headers.Add(k, v)
+			}
+		}
+	})
+}
+
+// WithTimeout bounds each request (connect, answer and body); zero or less
+// keeps DefaultTimeout.
+func WithTimeout(d time.Duration) Option {
+	return optionFunc(func(c *Client) {
+		if d > 0 {
+			c.timeout = d
+		}
+	})
+}
+
+// WithMaxBytes caps the bytes read from any one response, so that an endless
+// or oversized body fails the capture instead of filling memory.
+func WithMaxBytes(n int64) Option {
+	return optionFunc(func(c *Client) {
+		if n > 0 {
+			c.maxBytes = n
+		}
+	})
+}
+
+// WithHTTPClient sends the requests through hc (TLS, proxies, tracing).
+// By default the Client uses a transport of its own that keeps one
+// connection during a capture and closes it after, so that the target sees
+// no idle connection of ours between captures.
+func WithHTTPClient(hc *http.Client) Option {
+	return optionFunc(func(c *Client) {
+		if hc != nil {
+			c.http, c.ownHTTP = hc, false
+		}
+	})
+}
+
+// NewClient returns a Client for a pprof base URL such as
+// http://127.0.0.1:6060/debug/pprof.
+func NewClient(pprofBaseURL string, opts ...Option) (*Client, error) {
+	u, err := url.Parse(strings.TrimSuffix(pprofBaseURL, "/"))
+	if err != nil {
+		return nil, fmt.Errorf("pprof base url %q: %w", pprofBaseURL, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("pprof base url %q: scheme must be http or https", pprofBaseURL)
+	}
+	if u.Host == "" {
+		return nil, errors.New("pprof base url " + strconvQuote(pprofBaseURL) + ": no host")
+	}
+	c := &Client{
+		base:     u,
+		headers:  http.Header{},
+		timeout:  DefaultTimeout,
+		maxBytes: DefaultMaxBytes,
+		http: &http.Client{Transport: &http.Transport{
+			Proxy:               nil, // loopback and in-cluster targets: never via a proxy
+			MaxIdleConnsPerHost: 1,
+			DisableCompression:  true,
+		}},
+		ownHTTP: true,
+	}
+	for _, o := range opts {
+		o.apply(c)
+	}
+	return c, nil
+}
+
+// BaseURL is the pprof base URL the client reads.
+func (c *Client) BaseURL() string { return c.base.String() }
+
+func strconvQuote(s string) string { return fmt.Sprintf("%q", s) }

@@ -1,0 +1,101 @@
+package snapshot
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+
+	"github.com/google/pprof/profile"
+)
+
+// Diff is what changed from a baseline to now. It carries what tolerances
+// need: every grown group and class with its counts, and the heap growth.
+type Diff struct {
+	// GoroutinesBefore and GoroutinesAfter are the total counts.
+	GoroutinesBefore int `json:"goroutinesBefore"`
+	GoroutinesAfter  int `json:"goroutinesAfter"`
+	// Groups are the goroutine groups that grew, largest growth first.
+	Groups []GroupDelta `json:"groups,omitempty"`
+	// Connections are the connection classes that grew, largest growth first.
+	Connections []ConnDelta `json:"connections,omitempty"`
+	// HeapBefore and HeapAfter are post-GC HeapAlloc, exact.
+	HeapBefore uint64 `json:"heapBefore"`
+	HeapAfter  uint64 `json:"heapAfter"`
+	// HeapSites are the allocation sites by inuse_space change, largest
+	// change first, computed from HeapProfile.
+	HeapSites []HeapSite `json:"heapSites,omitempty"`
+	// HeapProfile is now minus base as `go tool pprof -diff_base` computes
+	// it (nil unless both snapshots carry a heap profile).
+	HeapProfile *profile.Profile `json:"-"`
+}
+
+// HeapGrowth is HeapAfter-HeapBefore in bytes (negative when it shrank).
+func (d *Diff) HeapGrowth() int64 { return int64(d.HeapAfter) - int64(d.HeapBefore) }
+
+// GroupDelta is a goroutine group that grew.
+type GroupDelta struct {
+	Group      // as it stands now (Count is the after count)
+	Before int `json:"before"`
+}
+
+// Extra is how many goroutines the group gained.
+func (g GroupDelta) Extra() int { return g.Count - g.Before }
+
+// ConnDelta is a connection class that grew.
+type ConnDelta struct {
+	Class  ConnClass `json:"class"`
+	Before int       `json:"before"`
+	After  int       `json:"after"`
+	// Example is the stack of one goroutine holding such a connection now.
+	Example string `json:"example,omitempty"`
+}
+
+// Extra is how many connections the class gained.
+func (c ConnDelta) Extra() int { return c.After - c.Before }
+
+// Diff compares the snapshot with a baseline; see Compare.
+func (s *Snapshot) Diff(base *Snapshot) (*Diff, error) { return Compare(base, s, nil) }
+
+// Compare computes what grew from base to now, leaving out the goroutines
+// for which ignore returns true (nil ignores none). Goroutine groups need
+// two full snapshots; with a light one only the counts compare.
+func Compare(base, now *Snapshot, ignore func(*Goroutine) bool) (*Diff, error) {
+	if base == nil || now == nil {
+		return nil, fmt.Errorf("compare snapshots: nil snapshot")
+	}
+	b, n := base.Summary(), now.Summary()
+	if ignore != nil {
+		b, n = base.Summarize(ignore), now.Summarize(ignore)
+	}
+	d := &Diff{
+		GoroutinesBefore: b.Goroutines, GoroutinesAfter: n.Goroutines,
+		HeapBefore: b.HeapAlloc, HeapAfter: n.HeapAlloc,
+	}
+	if !base.Light && !now.Light {
+		before := make(map[GroupKey]int, len(b.Groups))
+		for _, g := range b.Groups {
+			before[g.Key()] = g.Count
+		}
+		for _, g := range n.Groups {
+			if was := before[g.Key()]; g.Count > was {
+				d.Groups = append(d.Groups, GroupDelta{Group: g, Before: was})
+			}
+		}
+		slices.SortStableFunc(d.Groups, func(x, y GroupDelta) int { return cmp.Compare(y.Extra(), x.Extra()) })
+	}
+	for _, class := range ConnClasses {
+		if after, was := n.Connections[class], b.Connections[class]; after.Count > was.Count {
+			d.Connections = append(d.Connections, ConnDelta{Class: class, Before: was.Count, After: after.Count, Example: after.Example})
+		}
+	}
+	slices.SortStableFunc(d.Connections, func(x, y ConnDelta) int { return cmp.Compare(y.Extra(), x.Extra()) })
+	if base.HeapProfile != nil && now.HeapProfile != nil {
+		hp, err := HeapDiffProfile(base.HeapProfile, now.HeapProfile)
+		if err != nil {
+			return nil, fmt.Errorf("compare snapshots: %w", err)
+		}
+		d.HeapProfile = hp
+		d.HeapSites = heapSites(hp)
+	}
+	return d, nil
+}
