@@ -25,6 +25,7 @@ type run struct {
 
 	mu       sync.Mutex
 	stopped  atomic.Bool // set under mu, read without it
+	expired  atomic.Bool // the lease, not Clear, stopped the run
 	conns    map[net.Conn]struct{}
 	lease    *time.Timer
 	firstErr error
@@ -88,7 +89,10 @@ func (r *run) setLease(d time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !r.stopped.Load() {
-		r.lease = time.AfterFunc(d, r.stop)
+		r.lease = time.AfterFunc(d, func() {
+			r.expired.Store(true)
+			r.stop()
+		})
 	}
 }
 
@@ -104,7 +108,7 @@ func (r *run) preflight(ctx context.Context) error {
 	conn, err := r.dialer.DialContext(ctx, "tcp", r.s.target.addr)
 	switch {
 	case r.stopped.Load():
-		return fmt.Errorf("%s: cleared while connecting", r.s)
+		return fmt.Errorf("%s: %s while connecting", r.s, r.stopReason())
 	case err != nil && ctx.Err() != nil:
 		return fmt.Errorf("connecting to %s: %w", r.s.target.raw, err)
 	case err != nil:
@@ -325,7 +329,7 @@ func (r *run) connectError() error {
 	n := r.failed.Load()
 	if n == 0 {
 		if r.stopped.Load() {
-			return fmt.Errorf("%s: cleared while connecting", r.s)
+			return fmt.Errorf("%s: %s while connecting", r.s, r.stopReason())
 		}
 		return nil
 	}
@@ -333,6 +337,13 @@ func (r *run) connectError() error {
 	first := r.firstErr
 	r.mu.Unlock()
 	return fmt.Errorf("%d of %d %s clients could not connect to %s: %w", n, r.s.cfg.Count, r.s.cfg.Mode, r.s.target.raw, first)
+}
+
+func (r *run) stopReason() string {
+	if r.expired.Load() {
+		return "lease expired"
+	}
+	return "cleared"
 }
 
 // stop closes every connection at once and cancels every wait. Goroutines

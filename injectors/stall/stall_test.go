@@ -107,7 +107,8 @@ func TestLeaseExpiresWithoutClear(t *testing.T) {
 	inject(t, s, 300*time.Millisecond)
 	g.Expect(s.Stats().Connected).To(BeEquivalentTo(10))
 
-	poll(g, s.Stats).Should(And(HaveField("Connected", BeZero()), HaveField("Goroutines", BeZero())))
+	g.Expect(s.Stats().Expired).To(BeFalse())
+	poll(g, s.Stats).Should(And(HaveField("Connected", BeZero()), HaveField("Goroutines", BeZero()), HaveField("Expired", BeTrue())))
 	g.Expect(time.Since(begin)).To(BeNumerically(">=", 300*time.Millisecond))
 	poll(g, ts.open).Should(BeZero())
 	g.Expect(s.Stats().ServerClosed).To(BeZero(), "the lease closed them, not the server")
@@ -153,6 +154,19 @@ func TestInjectTwiceFailsAndInjectAfterClearStartsAfresh(t *testing.T) {
 	inject(t, s, 0)
 	g.Expect(s.Stats()).To(And(HaveField("Connected", BeEquivalentTo(5)), HaveField("Dialed", BeEquivalentTo(5))))
 	poll(g, ts.open).Should(Equal(5))
+}
+
+func TestLeaseExpiringWhileConnectingFailsInject(t *testing.T) {
+	noLeaks(t)
+	ts := startServer(t, okHandler(), nil)
+	s := newStall(t, ts.URL, Config{Mode: Idle, Count: 3000, DialConcurrency: 1})
+	err := s.Inject(context.Background(), time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), "lease expired while connecting") {
+		t.Fatalf("Inject with a 1ms lease = %v, want it to say the lease expired while connecting", err)
+	}
+	if st := s.Stats(); st.Connected != 0 || st.Goroutines != 0 || !st.Expired {
+		t.Errorf("after the lease expired: %+v", st)
+	}
 }
 
 func TestInjectHonoursItsContext(t *testing.T) {

@@ -29,6 +29,8 @@ type Stats struct {
 	LastError string
 	// Goroutines is the number of goroutines the injection runs now.
 	Goroutines int64
+	// Expired reports that the lease ran out and removed the fault.
+	Expired bool
 }
 
 func (r *run) snapshot() Stats {
@@ -48,6 +50,7 @@ func (r *run) snapshot() Stats {
 		BytesRead:    r.bytesRead.Load(),
 		Errors:       r.errors.Load(),
 		Goroutines:   r.goroutines.Load(),
+		Expired:      r.expired.Load(),
 	}
 	if last != nil {
 		st.LastError = last.Error()
