@@ -205,6 +205,7 @@ func (c Config) unusedFields() []error {
 	unused("rate", c.Rate != 0 && m != Abandon, "abandon")
 	unused("abandonAfter", c.AbandonAfter != 0 && m != Abandon, "abandon")
 	unused("reconnect", c.Reconnect && m == Abandon, "slowloris, slow-read and idle; abandon always reconnects")
+	unused("dialConcurrency", c.DialConcurrency != 0 && m == Abandon, "slowloris, slow-read and idle; abandon connects at rate")
 	return errs
 }
 

@@ -38,6 +38,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"recvBuffer for idle", url, Config{Mode: Idle, Count: 1, RecvBuffer: 512}, []string{"recvBuffer: not used by mode idle"}},
 		{"path for plain idle", url, Config{Mode: Idle, Count: 1, Path: "/x"}, []string{"path: not used by mode idle", "set keepAliveRequest"}},
 		{"reconnect for abandon", url, Config{Mode: Abandon, Count: 1, Reconnect: true}, []string{"reconnect: not used by mode abandon"}},
+		{"dialConcurrency for abandon", url, Config{Mode: Abandon, Count: 1, DialConcurrency: 8}, []string{"dialConcurrency: not used by mode abandon"}},
 		{"every problem at once", url, Config{Mode: Slowloris, Count: -1, ChunkSize: -2, AbandonAfter: time.Second}, []string{"count: -1", "chunkSize: -2", "abandonAfter: not used"}},
 		{"https target", "https://127.0.0.1:1", Config{Mode: Idle, Count: 1}, []string{"https is not supported"}},
 		{"other scheme", "ftp://127.0.0.1:1", Config{Mode: Idle, Count: 1}, []string{"want an http:// base URL"}},
