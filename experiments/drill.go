@@ -1,0 +1,271 @@
+package experiments
+
+import (
+	"time"
+
+	"github.com/chaos-mesh/chaos-mesh/api/v1alpha1"
+)
+
+// APIVersion and Kind identify a Drill file.
+const (
+	APIVersion = "aftershock.dev/v1alpha1"
+	Kind       = "Drill"
+)
+
+// Drill is one chaos drill: a target, the fault proxies in front of its
+// upstreams, steady load, the faults to inject one after another, and what
+// must hold afterwards. Its YAML form is the contract in DESIGN.md.
+type Drill struct {
+	APIVersion string   `json:"apiVersion"`
+	Kind       string   `json:"kind"`
+	Metadata   Metadata `json:"metadata"`
+	Spec       Spec     `json:"spec"`
+
+	// File is where the drill was loaded from ("" when parsed from memory
+	// without a name); problems found later (the blast-radius guard) cite it.
+	File string `json:"-"`
+
+	// pos maps field paths to where they were written, so that checks made
+	// after loading can still cite file:line:col.
+	pos positions
+}
+
+// Metadata names the drill. Namespace and labels are used only by the
+// cluster engine, for the Chaos Mesh objects it creates.
+type Metadata struct {
+	// Name is required and must be a DNS-1123 label: it names journals,
+	// artifacts and Chaos Mesh objects.
+	Name        string            `json:"name"`
+	Namespace   string            `json:"namespace,omitempty"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// Spec is the body of a drill.
+type Spec struct {
+	Target    Target     `json:"target"`
+	Upstreams []Upstream `json:"upstreams,omitempty"`
+	// Load is the steady traffic sent to the target during every phase;
+	// nil means no load (then SLO checks are not possible).
+	Load *LoadSpec `json:"load,omitempty"`
+	// Warmup is how long load runs before the baseline is taken.
+	Warmup Duration `json:"warmup,omitzero"`
+	// Faults run one after another; at least one is required.
+	Faults []Fault `json:"faults"`
+	Verify Verify  `json:"verify,omitzero"`
+	// AllowHosts extends the blast-radius guard: by default every target
+	// and upstream address must be loopback. Entries are host names,
+	// IP addresses or CIDR ranges; ${VAR} is expanded.
+	AllowHosts []string `json:"allowHosts,omitempty"`
+}
+
+// Target is the service under test.
+type Target struct {
+	// URL is the base URL of the service (required); ${VAR} is expanded.
+	URL string `json:"url"`
+	// Pprof is the pprof base URL; after loading it is never empty
+	// (default <url>/debug/pprof). ${VAR} is expanded.
+	Pprof string `json:"pprof,omitempty"`
+	// Headers are sent with every pprof request (e.g. a bearer token);
+	// ${VAR} is expanded in the values.
+	Headers map[string]string `json:"headers,omitempty"`
+}
+
+// Protocol is what an upstream speaks; it decides which fault kinds apply.
+type Protocol string
+
+// Protocols.
+const (
+	// ProtocolTCP allows networkChaos faults only (the default).
+	ProtocolTCP Protocol = "tcp"
+	// ProtocolHTTP also allows httpChaos faults.
+	ProtocolHTTP Protocol = "http"
+)
+
+// Engine is the mechanism that injects a fault.
+type Engine string
+
+// Engines.
+const (
+	// EngineProxy is the userspace fault proxy at the upstream's listen
+	// address, forwarding to its forward address (the default).
+	EngineProxy Engine = "proxy"
+	// EngineNetns applies kernel faults (tc/nftables) in network
+	// namespaces; it needs root.
+	EngineNetns Engine = "netns"
+	// EngineChaosMesh submits the Chaos Mesh objects as written to a
+	// cluster; selector and mode are then required.
+	EngineChaosMesh Engine = "chaos-mesh"
+)
+
+// Upstream is a dependency of the target that the target is configured to
+// call through a fault proxy: the target calls Listen, the proxy forwards to
+// Forward.
+type Upstream struct {
+	// Name is a DNS-1123 label that faults refer to.
+	Name string `json:"name"`
+	// Listen is the host:port the proxy listens on; ${VAR} is expanded.
+	Listen string `json:"listen,omitempty"`
+	// Forward is the host:port of the real upstream; ${VAR} is expanded.
+	Forward string `json:"forward,omitempty"`
+	// Protocol is tcp or http; after loading it is never empty.
+	Protocol Protocol `json:"protocol,omitempty"`
+	// Engine is proxy, netns or chaos-mesh; after loading never empty.
+	Engine Engine `json:"engine,omitempty"`
+}
+
+// LoadSpec is steady traffic at a fixed rate, cycling through Requests.
+type LoadSpec struct {
+	// Rate is requests per second, > 0.
+	Rate int `json:"rate"`
+	// Timeout bounds each request; zero lets the runner choose.
+	Timeout  Duration  `json:"timeout,omitzero"`
+	Requests []Request `json:"requests"`
+}
+
+// Request is one request of the load mix, sent to the target.
+type Request struct {
+	// Method defaults to GET.
+	Method string `json:"method,omitempty"`
+	// Path is absolute ("/checkout?x=1").
+	Path    string            `json:"path"`
+	Headers map[string]string `json:"headers,omitempty"`
+	Body    string            `json:"body,omitempty"`
+}
+
+// Fault is one fault, held for Duration under load. Exactly one of
+// NetworkChaos, HTTPChaos and StalledClients is set.
+type Fault struct {
+	// Name is a DNS-1123 label, unique within the drill.
+	Name string `json:"name"`
+	// Upstream names the upstream a networkChaos or httpChaos fault acts
+	// on; stalledClients act on the target and name none.
+	Upstream string `json:"upstream,omitempty"`
+	// Duration is how long the fault is held (required, > 0). It is also
+	// the lease: the fault removes itself if the runner disappears.
+	Duration Duration `json:"duration"`
+	// Engine overrides the upstream's engine for this fault.
+	Engine Engine `json:"engine,omitempty"`
+
+	// NetworkChaos is a Chaos Mesh NetworkChaosSpec, as Chaos Mesh spells
+	// it. Locally, the upstream stands for the selected pods and target:
+	// selector, mode, value, target, externalTargets, device, targetDevice
+	// and remoteCluster address pods in a cluster and are used only by the
+	// cluster engine; direction reads with the upstream as the selected
+	// side (to = upstream → target, the default; from; both).
+	NetworkChaos *v1alpha1.NetworkChaosSpec `json:"networkChaos,omitempty"`
+	// HTTPChaos is a Chaos Mesh HTTPChaosSpec, as Chaos Mesh spells it
+	// (replace.body is base64, as in any Kubernetes manifest). Locally,
+	// selector/mode/value are cluster-only and port, when set, must be the
+	// upstream's forward port.
+	HTTPChaos *v1alpha1.HTTPChaosSpec `json:"httpChaos,omitempty"`
+	// StalledClients are misbehaving clients of the target.
+	StalledClients *StalledClients `json:"stalledClients,omitempty"`
+}
+
+// StallMode is how a stalled client misbehaves.
+type StallMode string
+
+// Stall modes.
+const (
+	// StallSlowloris sends request headers a line at a time, never
+	// finishing them.
+	StallSlowloris StallMode = "slowloris"
+	// StallSlowRead sends a whole request and reads the response a
+	// trickle at a time.
+	StallSlowRead StallMode = "slow-read"
+	// StallIdle opens connections and sends nothing.
+	StallIdle StallMode = "idle"
+	// StallAbandon sends a whole request and disconnects before the
+	// response, again and again: handlers that ignore cancellation leak.
+	StallAbandon StallMode = "abandon"
+)
+
+// MaxStalledClients bounds StalledClients.Count: each client holds a file
+// descriptor in aftershock and one in the target.
+const MaxStalledClients = 10000
+
+// StalledClients is a crowd of misbehaving clients of the target.
+type StalledClients struct {
+	Mode StallMode `json:"mode"`
+	// Count is how many clients stall at once, 1..MaxStalledClients.
+	Count int `json:"count"`
+	// Path is the request path; default "/".
+	Path string `json:"path,omitempty"`
+	// Method is the request method; default GET.
+	Method string `json:"method,omitempty"`
+	// Interval paces the trickle (slowloris: between header lines;
+	// slow-read: between reads; abandon: between reconnects); zero lets
+	// the injector choose.
+	Interval Duration `json:"interval,omitzero"`
+}
+
+// DefaultSettle is the settle deadline when verify.settle is not given.
+const DefaultSettle = 30 * time.Second
+
+// DefaultMaxIdleExtra is the idle-pool tolerance when not given: the most
+// idle connections http.DefaultTransport keeps (MaxIdleConns), so a healthy
+// pool can never exceed it.
+const DefaultMaxIdleExtra = 100
+
+// Verify says what must hold after the faults are cleared, and during them.
+type Verify struct {
+	// Settle is the deadline for returning to baseline (default 30s);
+	// the verdict passes as soon as everything is within tolerance.
+	Settle      Duration              `json:"settle,omitzero"`
+	Goroutines  GoroutineTolerance    `json:"goroutines,omitzero"`
+	Connections ConnectionTolerance   `json:"connections,omitzero"`
+	Heap        HeapTolerance         `json:"heap,omitzero"`
+	// Ignore lists goroutine functions never counted as leaks, gleak
+	// style: "pkg.Func", "pkg.Func..." (prefix), "pkg.Func [chan receive]".
+	Ignore []string `json:"ignore,omitempty"`
+	SLO    *SLO     `json:"slo,omitempty"`
+}
+
+// GoroutineTolerance bounds goroutine growth over the baseline.
+type GoroutineTolerance struct {
+	// MaxExtra is the growth allowed per goroutine group (default 0).
+	MaxExtra int `json:"maxExtra"`
+}
+
+// ConnectionTolerance bounds connection growth over the baseline.
+type ConnectionTolerance struct {
+	// MaxExtra is the growth allowed per connection class (default 0),
+	// for every class except idle pooled client connections.
+	MaxExtra int `json:"maxExtra"`
+	// MaxIdleExtra is the growth allowed in HTTP/1 client connections
+	// parked idle in a transport pool — healthy, they close at the pool's
+	// idle timeout (default DefaultMaxIdleExtra).
+	MaxIdleExtra int `json:"maxIdleExtra"`
+}
+
+// HeapTolerance bounds heap growth over the baseline.
+type HeapTolerance struct {
+	// MaxGrowth is the allowed post-GC HeapAlloc growth; default
+	// max(1MiB, 10%).
+	MaxGrowth Growth `json:"maxGrowth"`
+}
+
+// SLO is what circuit breakers and timeouts must deliver.
+type SLO struct {
+	DuringFault *FaultSLO    `json:"duringFault,omitempty"`
+	Recovery    *RecoverySLO `json:"recovery,omitempty"`
+}
+
+// FaultSLO bounds latency and errors while a fault is held; zero latency
+// bounds and a nil ErrorRate are not checked.
+type FaultSLO struct {
+	P50 Duration `json:"p50,omitzero"`
+	P95 Duration `json:"p95,omitzero"`
+	P99 Duration `json:"p99,omitzero"`
+	Max Duration `json:"max,omitzero"`
+	// ErrorRate is the highest share of failed requests allowed.
+	ErrorRate *Percent `json:"errorRate,omitempty"`
+}
+
+// RecoverySLO says how soon after a fault is cleared the success rate must
+// be back.
+type RecoverySLO struct {
+	SuccessRate Percent  `json:"successRate"`
+	Within      Duration `json:"within"`
+}

@@ -1,0 +1,68 @@
+package experiments
+
+import (
+	"slices"
+
+	"github.com/chaos-mesh/chaos-mesh/api/v1alpha1"
+)
+
+// What each engine can honour. A fault the chosen engine cannot honour is
+// an error at load time, never silently ignored. Kept as one table so that
+// an engine that learns a new trick changes one line.
+var (
+	engines = []Engine{EngineProxy, EngineNetns, EngineChaosMesh}
+
+	// networkActions lists the NetworkChaos actions each engine injects.
+	networkActions = map[Engine][]v1alpha1.NetworkChaosAction{
+		EngineProxy: {v1alpha1.DelayAction, v1alpha1.PartitionAction, v1alpha1.BandwidthAction},
+		EngineNetns: {v1alpha1.LossAction, v1alpha1.PartitionAction, v1alpha1.BandwidthAction},
+		EngineChaosMesh: {v1alpha1.NetemAction, v1alpha1.DelayAction, v1alpha1.LossAction,
+			v1alpha1.DuplicateAction, v1alpha1.CorruptAction, v1alpha1.PartitionAction,
+			v1alpha1.BandwidthAction},
+	}
+
+	// httpActions lists the HTTPChaos actions each engine injects.
+	httpActions = map[Engine][]string{
+		EngineProxy:     {"abort", "delay", "replace", "patch"},
+		EngineChaosMesh: {"abort", "delay", "replace", "patch"},
+	}
+
+	allNetworkActions = networkActions[EngineChaosMesh]
+
+	directions         = []string{string(v1alpha1.To), string(v1alpha1.From), string(v1alpha1.Both)}
+	partitionBehaviors = []string{string(v1alpha1.DropPartitionBehavior), string(v1alpha1.RejectPartitionBehavior)}
+	selectorModes      = []string{string(v1alpha1.OneMode), string(v1alpha1.AllMode), string(v1alpha1.FixedMode),
+		string(v1alpha1.FixedPercentMode), string(v1alpha1.RandomMaxPercentMode)}
+	httpTargets = []string{string(v1alpha1.PodHttpRequest), string(v1alpha1.PodHttpResponse)}
+	protocols   = []string{string(ProtocolTCP), string(ProtocolHTTP)}
+	stallModes  = []string{string(StallSlowloris), string(StallSlowRead), string(StallIdle), string(StallAbandon)}
+	httpMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+)
+
+// Local marks engines that run on this machine; for them the Chaos Mesh
+// addressing fields (selector, mode, value, target, externalTargets,
+// device, targetDevice, remoteCluster) are optional and unused, because the
+// upstream's listen and forward addresses say where the fault goes.
+func (e Engine) Local() bool { return e != EngineChaosMesh }
+
+func engineNames() []string { return strs(engines) }
+
+// enginesForNetwork lists the engines that can inject action.
+func enginesForNetwork(action v1alpha1.NetworkChaosAction) []string {
+	var out []string
+	for _, e := range engines {
+		if slices.Contains(networkActions[e], action) {
+			out = append(out, string(e))
+		}
+	}
+	return out
+}
+
+// strs converts a slice of string-typed values to []string.
+func strs[S ~string](xs []S) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = string(x)
+	}
+	return out
+}

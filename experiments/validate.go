@@ -1,0 +1,367 @@
+package experiments
+
+import (
+	"cmp"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"golang.org/x/net/http/httpguts"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// MaxRate bounds spec.load.rate: steady load is a heartbeat for the drill,
+// not a load test, and the machine that runs it is shared with the target.
+const MaxRate = 10000
+
+// setDefaults fills what the file may leave out, so the runner reads plain
+// values. Defaults that depend on whether a field was written at all (a
+// written 0 is not an absent field) look at the positions.
+func setDefaults(d *Drill, o *options) {
+	s := &d.Spec
+	if s.Target.Pprof == "" && s.Target.URL != "" {
+		s.Target.Pprof = strings.TrimRight(s.Target.URL, "/") + "/debug/pprof"
+	}
+	for i := range s.Upstreams {
+		u := &s.Upstreams[i]
+		u.Protocol = cmp.Or(u.Protocol, ProtocolTCP)
+		u.Engine = cmp.Or(u.Engine, EngineProxy)
+	}
+	if s.Load != nil {
+		for i := range s.Load.Requests {
+			s.Load.Requests[i].Method = cmp.Or(s.Load.Requests[i].Method, "GET")
+		}
+	}
+	for i := range s.Faults {
+		f := &s.Faults[i]
+		if f.StalledClients != nil {
+			f.StalledClients.Path = cmp.Or(f.StalledClients.Path, "/")
+			f.StalledClients.Method = cmp.Or(f.StalledClients.Method, "GET")
+			continue
+		}
+		// Resolve the engine once, so the runner never has to: the
+		// override given to the loader, the fault's own, its upstream's.
+		up := EngineProxy
+		if u := d.Upstream(f.Upstream); u != nil {
+			up = u.Engine
+		}
+		f.Engine = cmp.Or(o.engine, f.Engine, up)
+	}
+	v := &s.Verify
+	if !d.pos.has("spec.verify.settle") {
+		v.Settle = D(DefaultSettle)
+	}
+	if !d.pos.has("spec.verify.connections.maxIdleExtra") {
+		v.Connections.MaxIdleExtra = DefaultMaxIdleExtra
+	}
+	if !d.pos.has("spec.verify.heap.maxGrowth") {
+		v.Heap.MaxGrowth = DefaultHeapGrowth()
+	}
+}
+
+// validate checks everything a well-formed file can still get wrong.
+func validate(d *Drill, r *reporter, o *options) {
+	if o.engine != "" && !slices.Contains(engines, o.engine) {
+		r.addAt(Pos{}, "", engineNames(), "unknown engine %q requested by the caller", o.engine)
+	}
+	switch {
+	case !d.pos.has("apiVersion"):
+		r.add("apiVersion", []string{APIVersion}, "apiVersion is required")
+	case d.APIVersion != APIVersion:
+		r.add("apiVersion", []string{APIVersion}, "unknown apiVersion %q", d.APIVersion)
+	}
+	switch {
+	case !d.pos.has("kind"):
+		r.add("kind", []string{Kind}, "kind is required")
+	case d.Kind != Kind:
+		r.add("kind", []string{Kind}, "unknown kind %q", d.Kind)
+	}
+	dnsLabel(r, "metadata.name", d.Metadata.Name, true)
+	dnsLabel(r, "metadata.namespace", d.Metadata.Namespace, false)
+	if !d.pos.has("spec") {
+		r.add("spec", nil, "spec is required")
+		return
+	}
+	validateTarget(d, r)
+	validateUpstreams(d, r, o)
+	validateLoad(d, r)
+	validateFaults(d, r)
+	validateVerify(d, r)
+	for i, h := range d.Spec.AllowHosts {
+		if _, err := parseAllowed(h); err != nil {
+			r.add(index("spec.allowHosts", i), nil, "%s", err)
+		}
+	}
+}
+
+// dnsLabel checks a DNS-1123 label (lower-case letters, digits, '-').
+func dnsLabel(r *reporter, path, s string, required bool) {
+	if s == "" {
+		if required {
+			r.add(path, nil, "%s is required (a DNS-1123 label, e.g. \"payments-slow\")", path[strings.LastIndex(path, ".")+1:])
+		}
+		return
+	}
+	if msgs := validation.IsDNS1123Label(s); len(msgs) > 0 {
+		r.add(path, nil, "%q is not a DNS-1123 label: %s", s, strings.Join(msgs, "; "))
+	}
+}
+
+func validateTarget(d *Drill, r *reporter) {
+	t := d.Spec.Target
+	if t.URL == "" {
+		if !r.seen["spec.target.url"] {
+			r.add("spec.target.url", nil, "target url is required (the base URL of the service under test, e.g. http://127.0.0.1:8080)")
+		}
+		return
+	}
+	httpURL(r, "spec.target.url", t.URL)
+	if d.pos.has("spec.target.pprof") {
+		// A default pprof URL is derived from url: it is as good as url.
+		httpURL(r, "spec.target.pprof", t.Pprof)
+	}
+	headers(r, "spec.target.headers", t.Headers)
+}
+
+// httpURL checks an absolute http(s) URL with a host.
+func httpURL(r *reporter, path, s string) {
+	if r.seen[path] {
+		return // ${VAR} expansion already failed here
+	}
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		r.add(path, nil, "bad URL %q: %v", s, err)
+	case u.Scheme != "http" && u.Scheme != "https":
+		r.add(path, []string{"http://host:port", "https://host:port"}, "URL %q must be absolute, with scheme http or https", s)
+	case u.Host == "" || u.Hostname() == "":
+		r.add(path, nil, "URL %q has no host", s)
+	case u.Port() != "" && !validPort(u.Port()):
+		r.add(path, nil, "URL %q has a bad port", s)
+	}
+}
+
+func validPort(p string) bool {
+	n, err := strconv.Atoi(p)
+	return err == nil && n > 0 && n <= 65535
+}
+
+// headers checks header names and values.
+func headers(r *reporter, path string, h map[string]string) {
+	for k, v := range h {
+		switch {
+		case !httpguts.ValidHeaderFieldName(k):
+			r.add(key(path, k), nil, "%q is not a valid header name", k)
+		case !httpguts.ValidHeaderFieldValue(v):
+			r.add(key(path, k), nil, "header value has characters HTTP does not allow (control characters or newlines)")
+		}
+	}
+}
+
+func validateUpstreams(d *Drill, r *reporter, o *options) {
+	names := map[string]int{}
+	listens := map[string]int{}
+	for i, u := range d.Spec.Upstreams {
+		p := index("spec.upstreams", i)
+		if r.seen[p] {
+			continue
+		}
+		dnsLabel(r, p+".name", u.Name, true)
+		if j, dup := names[u.Name]; dup && u.Name != "" {
+			r.add(p+".name", nil, "upstream name %q is already used by spec.upstreams[%d]", u.Name, j)
+		} else {
+			names[u.Name] = i
+		}
+		enum(r, p+".protocol", string(u.Protocol), protocols)
+		enum(r, p+".engine", string(u.Engine), engineNames())
+		// A cluster reaches its upstreams through Chaos Mesh selectors;
+		// only local engines need the proxy's addresses.
+		local := cmp.Or(o.engine, u.Engine).Local()
+		hostPort(r, p+".listen", u.Listen, local, true)
+		hostPort(r, p+".forward", u.Forward, local, false)
+		if u.Listen != "" {
+			if j, dup := listens[u.Listen]; dup {
+				r.add(p+".listen", nil, "listen address %s is already used by spec.upstreams[%d]", u.Listen, j)
+			} else {
+				listens[u.Listen] = i
+			}
+			if u.Listen == u.Forward {
+				r.add(p+".forward", nil, "forward %s is the listen address itself; the proxy would call itself", u.Forward)
+			}
+		}
+	}
+}
+
+// hostPort checks a host:port address. An empty host in a listen address
+// means every interface, which the blast-radius guard refuses unless allowed.
+func hostPort(r *reporter, path, s string, required, listen bool) {
+	if r.seen[path] {
+		return
+	}
+	if s == "" {
+		if required {
+			r.add(path, nil, "%s address is required (host:port, e.g. 127.0.0.1:9100; ${VAR} is expanded)", path[strings.LastIndex(path, ".")+1:])
+		}
+		return
+	}
+	host, port, err := net.SplitHostPort(s)
+	switch {
+	case err != nil:
+		r.add(path, nil, "bad address %q: want host:port, e.g. 127.0.0.1:9100", s)
+	case host == "" && !listen:
+		r.add(path, nil, "address %q has no host", s)
+	case port == "0" && listen:
+		r.add(path, nil, "listen port 0 cannot work: the target must be configured with the proxy's address before the drill; pick a free port and pass it as ${VAR}")
+	case !validPort(port):
+		r.add(path, nil, "address %q has a bad port (want 1..65535)", s)
+	}
+}
+
+func validateLoad(d *Drill, r *reporter) {
+	l := d.Spec.Load
+	if l == nil {
+		if d.pos.has("spec.load") && !r.seen["spec.load"] {
+			r.add("spec.load", nil, "load is empty; give rate and requests, or leave load out")
+		}
+		return
+	}
+	switch {
+	case !d.pos.has("spec.load.rate"):
+		r.add("spec.load.rate", nil, "rate is required (requests per second, e.g. 50)")
+	case l.Rate <= 0:
+		r.add("spec.load.rate", nil, "rate %d must be > 0 requests per second", l.Rate)
+	case l.Rate > MaxRate:
+		r.add("spec.load.rate", nil, "rate %d is above %d requests per second; steady load is a heartbeat, not a load test", l.Rate, MaxRate)
+	}
+	if len(l.Requests) == 0 && !r.seen["spec.load.requests"] {
+		r.add("spec.load.requests", nil, "at least one request is required, e.g. [{method: GET, path: /checkout}]")
+	}
+	for i, q := range l.Requests {
+		p := index("spec.load.requests", i)
+		if r.seen[p] {
+			continue
+		}
+		enum(r, p+".method", q.Method, httpMethods)
+		requestPath(r, p+".path", q.Path, true)
+		headers(r, p+".headers", q.Headers)
+	}
+}
+
+// requestPath checks an absolute request path, query allowed.
+func requestPath(r *reporter, path, s string, required bool) {
+	if s == "" {
+		if required && !r.seen[path] {
+			r.add(path, nil, "path is required (absolute, e.g. /checkout)")
+		}
+		return
+	}
+	if !strings.HasPrefix(s, "/") {
+		r.add(path, nil, "path %q must start with /", s)
+		return
+	}
+	if _, err := url.ParseRequestURI(s); err != nil {
+		r.add(path, nil, "bad path %q: %v", s, err)
+	}
+}
+
+// enum checks that s is one of allowed; empty passes (defaults or
+// required-checks deal with it).
+func enum(r *reporter, path, s string, allowed []string) bool {
+	if s == "" || slices.Contains(allowed, s) {
+		return true
+	}
+	if r.seen[path] {
+		return false
+	}
+	r.add(path, allowed, "unknown value %q%s", s, suggest(s, allowed))
+	return false
+}
+
+func validateVerify(d *Drill, r *reporter) {
+	v := d.Spec.Verify
+	if d.pos.has("spec.verify.settle") && v.Settle.Duration <= 0 && !r.seen["spec.verify.settle"] {
+		r.add("spec.verify.settle", nil, "settle must be > 0 (how long the service may take to return to baseline)")
+	}
+	for path, n := range map[string]int{
+		"spec.verify.goroutines.maxExtra":      v.Goroutines.MaxExtra,
+		"spec.verify.connections.maxExtra":     v.Connections.MaxExtra,
+		"spec.verify.connections.maxIdleExtra": v.Connections.MaxIdleExtra,
+	} {
+		if n < 0 {
+			r.add(path, nil, "%d must be >= 0", n)
+		}
+	}
+	for i, pat := range v.Ignore {
+		p := index("spec.verify.ignore", i)
+		fn, state, hasState := strings.Cut(pat, " [")
+		switch {
+		case strings.TrimSpace(fn) == "":
+			r.add(p, nil, "empty ignore pattern; write a function name, e.g. \"net/http.(*persistConn).readLoop\"")
+		case strings.ContainsAny(fn, " \t"):
+			r.add(p, nil, "bad ignore pattern %q; write \"pkg.Func\", \"pkg.Func...\" or \"pkg.Func [state]\"", pat)
+		case hasState && (!strings.HasSuffix(state, "]") || len(state) < 2):
+			r.add(p, nil, "bad ignore pattern %q: the goroutine state must be written as \" [state]\"", pat)
+		}
+	}
+	if v.SLO == nil {
+		return
+	}
+	if d.Spec.Load == nil {
+		r.add("spec.verify.slo", nil, "slo needs spec.load: latency and success rates are measured on the load")
+	}
+	if f := v.SLO.DuringFault; f != nil && f.P50.Duration == 0 && f.P95.Duration == 0 && f.P99.Duration == 0 &&
+		f.Max.Duration == 0 && f.ErrorRate == nil && !r.seen["spec.verify.slo.duringFault"] {
+		r.add("spec.verify.slo.duringFault", []string{"p50", "p95", "p99", "max", "errorRate"}, "duringFault sets no bound")
+	}
+	for _, name := range []string{"p50", "p95", "p99", "max"} {
+		p := "spec.verify.slo.duringFault." + name
+		if d.pos.has(p) && !r.seen[p] {
+			if f := v.SLO.DuringFault; f != nil && map[string]Duration{"p50": f.P50, "p95": f.P95, "p99": f.P99, "max": f.Max}[name].Duration == 0 {
+				r.add(p, nil, "a latency bound of 0 can never hold; give a duration such as 300ms")
+			}
+		}
+	}
+	if rec := v.SLO.Recovery; rec != nil {
+		if !d.pos.has("spec.verify.slo.recovery.successRate") {
+			r.add("spec.verify.slo.recovery.successRate", nil, "successRate is required, e.g. 99%%")
+		} else if rec.SuccessRate.Value == 0 && !r.seen["spec.verify.slo.recovery.successRate"] {
+			r.add("spec.verify.slo.recovery.successRate", nil, "a success rate of 0%% always holds; give e.g. 99%%")
+		}
+		if rec.Within.Duration <= 0 && !r.seen["spec.verify.slo.recovery.within"] {
+			r.add("spec.verify.slo.recovery.within", nil, "within must be > 0 (how soon after the fault the success rate must be back, e.g. 5s)")
+		}
+	}
+}
+
+// parseAllowed reads an allowHosts entry: a CIDR range, an IP address or
+// a host name.
+func parseAllowed(s string) (func(host string) bool, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil, fmt.Errorf("empty host; write a host name, an IP address or a CIDR range")
+	}
+	if strings.Contains(s, "/") {
+		pfx, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("bad CIDR range %q: %v", s, err)
+		}
+		return func(host string) bool {
+			a, err := netip.ParseAddr(host)
+			return err == nil && pfx.Contains(a.Unmap())
+		}, nil
+	}
+	if a, err := netip.ParseAddr(s); err == nil {
+		return func(host string) bool {
+			b, err := netip.ParseAddr(host)
+			return err == nil && a.Unmap() == b.Unmap()
+		}, nil
+	}
+	if msgs := validation.IsDNS1123Subdomain(strings.ToLower(s)); len(msgs) > 0 {
+		return nil, fmt.Errorf("%q is neither an IP address, a CIDR range nor a host name", s)
+	}
+	return func(host string) bool { return strings.EqualFold(host, s) }, nil
+}
