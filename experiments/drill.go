@@ -212,10 +212,10 @@ const DefaultMaxIdleExtra = 100
 type Verify struct {
 	// Settle is the deadline for returning to baseline (default 30s);
 	// the verdict passes as soon as everything is within tolerance.
-	Settle      Duration              `json:"settle,omitzero"`
-	Goroutines  GoroutineTolerance    `json:"goroutines,omitzero"`
-	Connections ConnectionTolerance   `json:"connections,omitzero"`
-	Heap        HeapTolerance         `json:"heap,omitzero"`
+	Settle      Duration            `json:"settle,omitzero"`
+	Goroutines  GoroutineTolerance  `json:"goroutines,omitzero"`
+	Connections ConnectionTolerance `json:"connections,omitzero"`
+	Heap        HeapTolerance       `json:"heap,omitzero"`
 	// Ignore lists goroutine functions never counted as leaks, gleak
 	// style: "pkg.Func", "pkg.Func..." (prefix), "pkg.Func [chan receive]".
 	Ignore []string `json:"ignore,omitempty"`

@@ -35,7 +35,7 @@ func validateFaults(d *Drill, r *reporter) {
 		} else {
 			names[f.Name] = i
 		}
-		if !d.pos.has(p+".duration") {
+		if !d.pos.has(p + ".duration") {
 			r.add(p+".duration", nil, "duration is required (how long the fault is held, e.g. 10s)")
 		} else if f.Duration.Duration <= 0 && !r.seen[p+".duration"] {
 			r.add(p+".duration", nil, "duration must be > 0")
