@@ -1,8 +1,11 @@
 package experiments
 
 import (
+	"math"
+	"net/http"
 	"time"
 
+	"github.com/aftershock/aftershock/injectors/stall"
 	"github.com/chaos-mesh/chaos-mesh/api/v1alpha1"
 )
 
@@ -163,41 +166,90 @@ type Fault struct {
 	StalledClients *StalledClients `json:"stalledClients,omitempty"`
 }
 
-// StallMode is how a stalled client misbehaves.
-type StallMode string
+// StallMode is how a stalled client misbehaves; the values are
+// injectors/stall's modes.
+type StallMode = stall.Mode
 
 // Stall modes.
 const (
-	// StallSlowloris sends request headers a line at a time, never
-	// finishing them.
-	StallSlowloris StallMode = "slowloris"
+	// StallSlowloris trickles request headers, never finishing them.
+	StallSlowloris = stall.Slowloris
 	// StallSlowRead sends a whole request and reads the response a
-	// trickle at a time.
-	StallSlowRead StallMode = "slow-read"
+	// trickle at a time through a tiny receive window.
+	StallSlowRead = stall.SlowRead
 	// StallIdle opens connections and sends nothing.
-	StallIdle StallMode = "idle"
-	// StallAbandon sends a whole request and disconnects before the
-	// response, again and again: handlers that ignore cancellation leak.
-	StallAbandon StallMode = "abandon"
+	StallIdle = stall.Idle
+	// StallAbandon sends whole requests and hangs up before the answer,
+	// at a bounded rate: handlers that ignore cancellation leak.
+	StallAbandon = stall.Abandon
 )
 
-// MaxStalledClients bounds StalledClients.Count: each client holds a file
-// descriptor in aftershock and one in the target.
-const MaxStalledClients = 10000
+// MaxStalledClients bounds StalledClients.Count (injectors/stall's bound).
+const MaxStalledClients = stall.MaxCount
 
-// StalledClients is a crowd of misbehaving clients of the target.
+// StalledClients is a crowd of misbehaving clients of the target. The
+// fields are injectors/stall's Config as a Drill file spells it, and are
+// checked by its Validate: a field the mode does not use is an error.
+// Zero fields take stall's defaults.
 type StalledClients struct {
+	// Mode is slowloris, slow-read, idle or abandon (required).
 	Mode StallMode `json:"mode"`
-	// Count is how many clients stall at once, 1..MaxStalledClients.
+	// Count is how many clients stall at once, 1..MaxStalledClients; for
+	// abandon, the requests in flight at once.
 	Count int `json:"count"`
-	// Path is the request path; default "/".
+	// Path is the request path, query allowed (default /).
 	Path string `json:"path,omitempty"`
-	// Method is the request method; default GET.
-	Method string `json:"method,omitempty"`
-	// Interval paces the trickle (slowloris: between header lines;
-	// slow-read: between reads; abandon: between reconnects); zero lets
-	// the injector choose.
+	// Method is the request method (default GET).
+	Method  string            `json:"method,omitempty"`
+	Headers map[string]string `json:"headers,omitempty"`
+	// Interval paces the trickle (slowloris: between header chunks;
+	// slow-read: between reads; reconnect: before reconnecting).
 	Interval Duration `json:"interval,omitzero"`
+	// ChunkSize is the bytes sent (slowloris) or read (slow-read) per
+	// Interval.
+	ChunkSize int `json:"chunkSize,omitempty"`
+	// RecvBuffer is slow-read's socket receive buffer ("1KiB").
+	RecvBuffer Size `json:"recvBuffer,omitzero"`
+	// KeepAliveRequest makes idle clients finish one keep-alive exchange
+	// before holding the connection.
+	KeepAliveRequest bool `json:"keepAliveRequest,omitempty"`
+	// Rate is abandon's requests per second over all clients.
+	Rate float64 `json:"rate,omitempty"`
+	// AbandonAfter is how long abandon leaves a request in flight.
+	AbandonAfter Duration `json:"abandonAfter,omitzero"`
+	// Reconnect makes slowloris, slow-read and idle clients come back
+	// when the server closes them.
+	Reconnect   bool     `json:"reconnect,omitempty"`
+	DialTimeout Duration `json:"dialTimeout,omitzero"`
+	// DialConcurrency bounds the connects in progress while clients open.
+	DialConcurrency int `json:"dialConcurrency,omitempty"`
+}
+
+// Config returns the stalled clients as injectors/stall's configuration.
+func (s *StalledClients) Config() stall.Config {
+	var h http.Header
+	if len(s.Headers) > 0 {
+		h = http.Header{}
+		for k, v := range s.Headers {
+			h.Set(k, v)
+		}
+	}
+	return stall.Config{
+		Mode:             s.Mode,
+		Count:            s.Count,
+		Path:             s.Path,
+		Method:           s.Method,
+		Headers:          h,
+		Interval:         s.Interval.Duration,
+		ChunkSize:        s.ChunkSize,
+		RecvBuffer:       int(min(s.RecvBuffer.Bytes, math.MaxInt32)),
+		KeepAliveRequest: s.KeepAliveRequest,
+		Rate:             s.Rate,
+		AbandonAfter:     s.AbandonAfter.Duration,
+		Reconnect:        s.Reconnect,
+		DialTimeout:      s.DialTimeout.Duration,
+		DialConcurrency:  s.DialConcurrency,
+	}
 }
 
 // DefaultSettle is the settle deadline when verify.settle is not given.

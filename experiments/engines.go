@@ -3,6 +3,7 @@ package experiments
 import (
 	"slices"
 
+	"github.com/aftershock/aftershock/injectors/stall"
 	"github.com/chaos-mesh/chaos-mesh/api/v1alpha1"
 )
 
@@ -35,7 +36,7 @@ var (
 		string(v1alpha1.FixedPercentMode), string(v1alpha1.RandomMaxPercentMode)}
 	httpTargets = []string{string(v1alpha1.PodHttpRequest), string(v1alpha1.PodHttpResponse)}
 	protocols   = []string{string(ProtocolTCP), string(ProtocolHTTP)}
-	stallModes  = []string{string(StallSlowloris), string(StallSlowRead), string(StallIdle), string(StallAbandon)}
+	stallModes  = strs(stall.Modes())
 	httpMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
 )
 

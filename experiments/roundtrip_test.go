@@ -141,8 +141,8 @@ spec:
 	if got := s.Verify.Heap.MaxGrowth.String(); got != "max(1MiB, 10%)" {
 		t.Errorf("heap default = %s", got)
 	}
-	if s.Faults[1].StalledClients.Path != "/" || s.Faults[1].StalledClients.Method != "GET" {
-		t.Errorf("stall defaults = %+v", s.Faults[1].StalledClients)
+	if c := s.Faults[1].StalledClients.Config(); c.Path != "" || c.Method != "" || c.Count != 3 {
+		t.Errorf("stall config = %+v; stall applies its own defaults", c)
 	}
 	if s.Load != nil || s.Verify.SLO != nil {
 		t.Errorf("absent load/slo must stay nil")

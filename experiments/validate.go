@@ -39,9 +39,7 @@ func setDefaults(d *Drill, o *options) {
 	for i := range s.Faults {
 		f := &s.Faults[i]
 		if f.StalledClients != nil {
-			f.StalledClients.Path = cmp.Or(f.StalledClients.Path, "/")
-			f.StalledClients.Method = cmp.Or(f.StalledClients.Method, "GET")
-			continue
+			continue // stall.Config has its own defaults, mode by mode
 		}
 		// Resolve the engine once, so the runner never has to: the
 		// override given to the loader, the fault's own, its upstream's.

@@ -407,8 +407,8 @@ func validateStall(r *reporter, p string, f *Fault) {
 	switch {
 	case s.Mode == "":
 		r.add(sp+".mode", stallModes, "mode is required")
-	default:
-		enum(r, sp+".mode", string(s.Mode), stallModes)
+	case !enum(r, sp+".mode", string(s.Mode), stallModes):
+		return // the injector's checks depend on the mode
 	}
 	switch {
 	case s.Count <= 0 && !r.seen[sp+".count"]:
@@ -418,4 +418,39 @@ func validateStall(r *reporter, p string, f *Fault) {
 	}
 	requestPath(r, sp+".path", s.Path, false)
 	enum(r, sp+".method", s.Method, httpMethods)
+	headers(r, sp+".headers", s.Headers)
+	// The rest is the injector's own rule book (ranges, and fields the
+	// mode does not use); its problems name fields as the file does.
+	if err := s.Config().Validate(); err != nil {
+		for _, e := range leaves(err) {
+			name, detail, ok := strings.Cut(e.Error(), ": ")
+			path := sp
+			if ok && !strings.ContainsAny(name, " ") {
+				path = child(sp, name)
+			} else {
+				detail = e.Error()
+			}
+			if !r.seen[path] {
+				r.add(path, nil, "%s", detail)
+			}
+		}
+	}
+}
+
+// leaves flattens wrapped and joined errors into the errors that wrap
+// nothing further.
+func leaves(err error) []error {
+	switch x := err.(type) {
+	case interface{ Unwrap() []error }:
+		var out []error
+		for _, e := range x.Unwrap() {
+			out = append(out, leaves(e)...)
+		}
+		return out
+	case interface{ Unwrap() error }:
+		if inner := x.Unwrap(); inner != nil {
+			return leaves(inner)
+		}
+	}
+	return []error{err}
 }
