@@ -4,6 +4,8 @@ import (
 	"os"
 	"testing"
 
+	_ "net/http/pprof" // a real pprof for the robustness tests
+
 	"github.com/aftershock/aftershock/snapshot/snapshottest"
 )
 

@@ -1,0 +1,110 @@
+package snapshot_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/onsi/gomega/gleak/goroutine"
+
+	"github.com/aftershock/aftershock/snapshot"
+)
+
+// dumpText is runtime.Stack's format, with the rarer forms: a wait time,
+// locked to thread, inlined frames without offsets, a stack that the
+// runtime elided, a goroutine running on another thread.
+const dumpText = `goroutine 7 [chan receive, 12 minutes, locked to thread]:
+example.com/svc/worker.(*Pool).run(0xc000010000)
+	/src/svc/worker/pool.go:42 +0x85
+example.com/svc/worker.New.gowrap1()
+	/src/svc/worker/pool.go:20
+created by example.com/svc/worker.New in goroutine 1
+	/src/svc/worker/pool.go:20 +0x1d
+
+goroutine 1 [select]:
+net/http.(*persistConn).readLoop(0xc0001)
+	/usr/local/go/src/net/http/transport.go:2450 +0xc05
+...additional frames elided...
+created by net/http.(*Transport).dialConn in goroutine 33
+	/usr/local/go/src/net/http/transport.go:1994 +0x16ac
+
+goroutine 9 [running]:
+	goroutine running on other thread; stack unavailable
+`
+
+func TestParseGoroutines(t *testing.T) {
+	gs, err := snapshot.ParseGoroutines(dumpText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gs) != 3 {
+		t.Fatalf("parsed %d goroutines, want 3", len(gs))
+	}
+	g := gs[0]
+	if g.ID != 7 || g.State != "chan receive, 12 minutes, locked to thread" || g.WaitReason() != "chan receive" || g.Wait != 12*time.Minute {
+		t.Errorf("header: %+v", g)
+	}
+	if len(g.Frames) != 2 || g.Frames[0] != (snapshot.Frame{Function: "example.com/svc/worker.(*Pool).run", File: "/src/svc/worker/pool.go", Line: 42}) ||
+		g.Frames[1].Line != 20 {
+		t.Errorf("frames: %+v", g.Frames)
+	}
+	if g.Creator.Function != "example.com/svc/worker.New" || g.Creator.Location() != "/src/svc/worker/pool.go:20" || g.CreatorID != 1 {
+		t.Errorf("creator: %+v in %d", g.Creator, g.CreatorID)
+	}
+	if c := g.Culprit(); c.Function != "example.com/svc/worker.(*Pool).run" {
+		t.Errorf("culprit %v", c)
+	}
+	if !gs[1].Elided || gs[1].Culprit().Function != "net/http.(*persistConn).readLoop" {
+		t.Errorf("elided stdlib goroutine: %+v culprit %v", gs[1], gs[1].Culprit())
+	}
+	if class, _ := snapshot.Classify(gs[1].Frames); class != snapshot.HTTPClientBodyPending {
+		t.Errorf("readLoop parked in select classified %q", class)
+	}
+	if gs[2].ID != 9 || len(gs[2].Frames) != 0 {
+		t.Errorf("running goroutine: %+v", gs[2])
+	}
+}
+
+// The conversion gives what gleak's own parser gives for the same text.
+func TestGleakFormMatchesGleakParser(t *testing.T) {
+	gs, err := snapshot.ParseGoroutines(dumpText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// gleak parses its own process; compare field by field with what it
+	// documents: Backtrace is the text below the header, one trailing newline.
+	got := gs[0].Gleak()
+	want := goroutine.Goroutine{
+		ID: 7, State: "chan receive, 12 minutes, locked to thread",
+		TopFunction:     "example.com/svc/worker.(*Pool).run",
+		CreatorFunction: "example.com/svc/worker.New", BornAt: "/src/svc/worker/pool.go:20",
+		Backtrace: dumpText[strings.Index(dumpText, "example.com/svc/worker.(*Pool).run("):strings.Index(dumpText, "\ngoroutine 1 ")],
+	}
+	if got != want {
+		t.Errorf("gleak form\n got %#v\nwant %#v", got, want)
+	}
+}
+
+func TestParseGoroutinesRejectsGarbage(t *testing.T) {
+	for _, text := range []string{"hello\n", "goroutine x [running]:\n", "goroutine 5 running\n"} {
+		if _, err := snapshot.ParseGoroutines(text); err == nil {
+			t.Errorf("ParseGoroutines(%q) accepted it", text)
+		}
+	}
+}
+
+func TestCulpritSkipsMachinery(t *testing.T) {
+	frames := []snapshot.Frame{
+		{Function: "internal/poll.(*FD).Read"}, {Function: "net.(*conn).Read"},
+		{Function: "net/http.(*connReader).Read"}, {Function: "bufio.(*Reader).fill"},
+		{Function: "net/http.(*conn).serve"},
+	}
+	g := snapshot.Goroutine{Frames: frames}
+	if c := g.Culprit(); c.Function != "net/http.(*conn).serve" {
+		t.Errorf("stdlib-only culprit %q", c.Function)
+	}
+	g.Frames = append([]snapshot.Frame{{Function: "main.handler"}}, frames...)
+	if c := g.Culprit(); c.Function != "main.handler" {
+		t.Errorf("app culprit %q", c.Function)
+	}
+}
