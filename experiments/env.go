@@ -86,6 +86,7 @@ func expandFields(d *Drill, r *reporter, lookup func(string) (string, bool)) {
 		v, err := expand(*s, lookup)
 		if err != nil {
 			r.add(path, nil, "%s", err)
+			*s = "" // unusable; keeps defaults from deriving from it
 			return
 		}
 		*s = v

@@ -32,7 +32,7 @@ func (d *Drill) CheckBlastRadius(extra ...string) error {
 	}
 	check := func(path, host string) {
 		if host == "" {
-			r.add(path, nil, "an empty host means every interface, which would expose the fault proxy to the network; listen on 127.0.0.1, or allow it")
+			r.add(path, nil, "an empty host means every interface, which would expose the fault proxy to the network; listen on 127.0.0.1, or write 0.0.0.0 and name it in spec.allowHosts or --allow-host")
 			return
 		}
 		if loopback(host) {
@@ -46,10 +46,12 @@ func (d *Drill) CheckBlastRadius(extra ...string) error {
 		r.add(path, nil, "refusing host %q: drills touch loopback only, unless spec.allowHosts or --allow-host names the host", host)
 	}
 	t := d.Spec.Target
-	for path, raw := range map[string]string{"spec.target.url": t.URL, "spec.target.pprof": t.Pprof} {
-		if u, err := url.Parse(raw); err == nil {
-			check(path, u.Hostname())
-		}
+	if u, err := url.Parse(t.URL); err == nil {
+		check("spec.target.url", u.Hostname())
+	}
+	if u, err := url.Parse(t.Pprof); err == nil && d.pos.has("spec.target.pprof") {
+		// A pprof URL derived from url has url's host: checked above.
+		check("spec.target.pprof", u.Hostname())
 	}
 	for i, u := range d.Spec.Upstreams {
 		if !d.upstreamIsLocal(u.Name) {

@@ -1,0 +1,95 @@
+package experiments
+
+import (
+	"strings"
+	"testing"
+)
+
+func guarded(t *testing.T, target, listen, forward, allow string) *Drill {
+	t.Helper()
+	allowHosts := ""
+	if allow != "" {
+		allowHosts = "  allowHosts: [" + allow + "]\n"
+	}
+	d, err := Parse("guard.yaml", []byte(`apiVersion: aftershock.dev/v1alpha1
+kind: Drill
+metadata: {name: guard}
+spec:
+  target: {url: "`+target+`"}
+  upstreams: [{name: up, listen: "`+listen+`", forward: "`+forward+`"}]
+  faults: [{name: cut, upstream: up, duration: 1s, networkChaos: {action: partition}}]
+`+allowHosts))
+	if err != nil {
+		t.Fatalf("parse: %v", err)
+	}
+	return d
+}
+
+func TestBlastRadiusGuard(t *testing.T) {
+	cases := []struct {
+		name                    string
+		target, listen, forward string
+		allowInFile             string
+		allowFlag               []string
+		refused                 []string // "line:col: path" of each refusal
+	}{
+		{"loopback everywhere", "http://127.0.0.1:8080", "127.0.0.1:9100", "127.0.0.1:9200", "", nil, nil},
+		{"localhost and ::1", "http://localhost:8080", "[::1]:9100", "127.0.0.2:9200", "", nil, nil},
+		{"remote target", "http://10.1.2.3:8080", "127.0.0.1:9100", "127.0.0.1:9200", "", nil,
+			[]string{"5:17: spec.target.url"}},
+		{"remote forward", "http://127.0.0.1:8080", "127.0.0.1:9100", "db.internal:5432", "", nil,
+			[]string{"6:61: spec.upstreams[0].forward"}},
+		{"listen on every interface", "http://127.0.0.1:8080", ":9100", "127.0.0.1:9200", "", nil,
+			[]string{"6:34: spec.upstreams[0].listen"}},
+		{"allowed in the file by CIDR and name", "http://10.1.2.3:8080", "127.0.0.1:9100", "db.internal:5432", "10.0.0.0/8, DB.internal", nil, nil},
+		{"every interface, allowed", "http://127.0.0.1:8080", "0.0.0.0:9100", "127.0.0.1:9200", "0.0.0.0", nil, nil},
+		{"allowed by flag", "http://10.1.2.3:8080", "127.0.0.1:9100", "127.0.0.1:9200", "", []string{"10.1.2.3"}, nil},
+		{"flag allows another host only", "http://10.1.2.3:8080", "127.0.0.1:9100", "127.0.0.1:9200", "", []string{"10.1.2.4"},
+			[]string{"5:17: spec.target.url"}},
+		{"a name is not resolved", "http://myhost.localdomain:8080", "127.0.0.1:9100", "127.0.0.1:9200", "", nil,
+			[]string{"5:17: spec.target.url"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d := guarded(t, c.target, c.listen, c.forward, c.allowInFile)
+			err := d.CheckBlastRadius(c.allowFlag...)
+			if len(c.refused) == 0 {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("allowed; want refusals at %v", c.refused)
+			}
+			for _, want := range c.refused {
+				if !strings.Contains(err.Error(), "guard.yaml:"+want+": ") {
+					t.Errorf("missing refusal at %s in:\n%v", want, err)
+				}
+			}
+			if strings.Contains(err.Error(), "spec.target.pprof") {
+				t.Errorf("a pprof URL derived from url must not be refused twice: %v", err)
+			}
+			if !strings.Contains(err.Error(), "allowHosts") {
+				t.Errorf("refusal must say how to allow: %v", err)
+			}
+		})
+	}
+	remotePprof, err := Parse("pprof.yaml", []byte(`apiVersion: aftershock.dev/v1alpha1
+kind: Drill
+metadata: {name: pprof}
+spec:
+  target: {url: "http://127.0.0.1:8080", pprof: "http://10.9.9.9:6060/debug/pprof"}
+  faults: [{name: idle, duration: 1s, stalledClients: {mode: idle, count: 1}}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remotePprof.CheckBlastRadius(); err == nil || !strings.Contains(err.Error(), "pprof.yaml:5:49: spec.target.pprof") {
+		t.Errorf("a remote pprof URL must be refused at its line: %v", err)
+	}
+	d := guarded(t, "http://127.0.0.1:8080", "127.0.0.1:9100", "127.0.0.1:9200", "")
+	if err := d.CheckBlastRadius("not a host!"); err == nil || !strings.Contains(err.Error(), "--allow-host #1") {
+		t.Errorf("a bad --allow-host must be reported, got %v", err)
+	}
+}
