@@ -128,15 +128,15 @@ func TestExpand(t *testing.T) {
 	env := map[string]string{"HOST": "127.0.0.1", "EMPTY": ""}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	good := map[string]string{
-		"http://${HOST}:8080":       "http://127.0.0.1:8080",
-		"${MISSING:-fallback}":      "fallback",
-		"${EMPTY:-fallback}":        "fallback",
-		"${HOST:-x}":                "127.0.0.1",
-		"$$HOME":                    "$HOME",
-		"cost $5":                   "cost $5",
-		"${EMPTY}":                  "",
-		"trailing $":                "trailing $",
-		"${HOST}${HOST}":            "127.0.0.1127.0.0.1",
+		"http://${HOST}:8080":      "http://127.0.0.1:8080",
+		"${MISSING:-fallback}":     "fallback",
+		"${EMPTY:-fallback}":       "fallback",
+		"${HOST:-x}":               "127.0.0.1",
+		"$$HOME":                   "$HOME",
+		"cost $5":                  "cost $5",
+		"${EMPTY}":                 "",
+		"trailing $":               "trailing $",
+		"${HOST}${HOST}":           "127.0.0.1127.0.0.1",
 		"${MISSING:-http://a:1/x}": "http://a:1/x",
 	}
 	for in, want := range good {
