@@ -1,0 +1,179 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Proxy forwards every connection accepted on its listen address to the
+// forward address, applying the faults that are set.
+type Proxy struct {
+	ln      *net.TCPListener
+	forward string
+	opts    options
+	ctx     context.Context // cancelled by Close
+	cancel  context.CancelFunc
+
+	mu     sync.Mutex
+	closed bool
+	seq    uint64 // fault order
+	gen    uint64 // plan generations
+	faults map[string]*active
+	conns  map[*Conn]struct{}
+
+	plans [2]atomic.Pointer[plan] // per direction, indexed by To and From
+	wg    sync.WaitGroup          // every goroutine the proxy started
+}
+
+// ErrClosed is returned by the methods of a closed Proxy.
+var ErrClosed = errors.New("proxy closed")
+
+// New listens on listen (127.0.0.1:0 picks a free port; see Addr) and starts
+// forwarding every accepted connection to forward.
+func New(listen, forward string, opts ...Option) (*Proxy, error) {
+	o := defaultOptions()
+	for _, opt := range opts {
+		opt.apply(&o)
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return nil, fmt.Errorf("proxy listen %s: %w", listen, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &Proxy{
+		ln: ln.(*net.TCPListener), forward: forward, opts: o, ctx: ctx, cancel: cancel,
+		faults: map[string]*active{}, conns: map[*Conn]struct{}{},
+	}
+	p.plans[To].Store(newPlan())
+	p.plans[From].Store(newPlan())
+	p.wg.Go(p.acceptLoop)
+	return p, nil
+}
+
+// Addr is the address the proxy listens on.
+func (p *Proxy) Addr() net.Addr { return p.ln.Addr() }
+
+// Forward is the address the proxy forwards to.
+func (p *Proxy) Forward() string { return p.forward }
+
+// Close stops listening, closes every connection, cancels every lease and
+// waits until every goroutine of the proxy has returned. It is idempotent.
+func (p *Proxy) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		p.wg.Wait()
+		return nil
+	}
+	p.closed = true
+	for _, a := range p.faults {
+		a.stopLease()
+	}
+	conns := make([]*Conn, 0, len(p.conns))
+	for c := range p.conns {
+		conns = append(conns, c)
+	}
+	p.mu.Unlock()
+	p.cancel()
+	err := p.ln.Close()
+	for _, c := range conns {
+		c.close()
+	}
+	p.wg.Wait()
+	if err != nil {
+		return fmt.Errorf("proxy close: %w", err)
+	}
+	return nil
+}
+
+func (p *Proxy) acceptLoop() {
+	var backoff time.Duration
+	for {
+		c, err := p.ln.AcceptTCP()
+		if err != nil {
+			if p.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: back off, as net/http does.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			select {
+			case <-time.After(backoff):
+			case <-p.ctx.Done():
+				return
+			}
+			continue
+		}
+		backoff = 0
+		p.wg.Go(func() { p.serve(c) })
+	}
+}
+
+// serve holds a new connection while a partition is set, resets it while a
+// reset is set, dials the upstream and then pumps the To direction itself;
+// a second goroutine pumps From.
+func (p *Proxy) serve(client *net.TCPConn) {
+	for {
+		pl := p.plans[To].Load()
+		if pl.reset {
+			resetTCP(client)
+			return
+		}
+		if !pl.partitioned {
+			break
+		}
+		select {
+		case <-pl.changed:
+		case <-p.ctx.Done():
+			client.Close()
+			return
+		}
+	}
+	d := net.Dialer{Timeout: p.opts.dialTimeout}
+	uc, err := d.DialContext(p.ctx, "tcp", p.forward)
+	if err != nil {
+		client.Close()
+		return
+	}
+	c := newConn(p, client, uc.(*net.TCPConn))
+	if !p.track(c) {
+		c.close()
+		return
+	}
+	if h := p.opts.handler; h != nil {
+		c.src[From], c.src[To] = h(c)
+	}
+	up := &pump{c: c, d: From, src: c.src[From], dst: c.upstream}
+	p.wg.Go(up.run)
+	(&pump{c: c, d: To, src: c.src[To], dst: c.client}).run()
+}
+
+// track registers c so that faults wake it and Close closes it; it reports
+// false once the proxy is closed.
+func (p *Proxy) track(c *Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return false
+	}
+	p.conns[c] = struct{}{}
+	return true
+}
+
+func (p *Proxy) untrack(c *Conn) {
+	p.mu.Lock()
+	delete(p.conns, c)
+	p.mu.Unlock()
+}
+
+// Conns is the number of connections currently forwarded (held ones, not
+// yet dialed during a partition, are not counted).
+func (p *Proxy) Conns() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.conns)
+}
