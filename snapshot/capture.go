@@ -51,7 +51,6 @@ type Snapshot struct {
 // CaptureLight.
 func (c *Client) Capture(ctx context.Context) (*Snapshot, error) {
 	s := &Snapshot{URL: c.BaseURL(), Time: time.Now()}
-	defer c.closeIdle()
 
 	dump, err := c.get(ctx, "goroutine?debug=2")
 	if err != nil {
@@ -87,7 +86,6 @@ func (c *Client) Capture(ctx context.Context) (*Snapshot, error) {
 // target's world about ten times longer.
 func (c *Client) CaptureLight(ctx context.Context) (*Snapshot, error) {
 	s := &Snapshot{URL: c.BaseURL(), Time: time.Now(), Light: true}
-	defer c.closeIdle()
 	var err error
 	if s.GoroutineProfile, err = c.profile(ctx, "goroutine"); err != nil {
 		return nil, err
@@ -123,9 +121,8 @@ func (c *Client) memStats(ctx context.Context) (MemStats, error) {
 	return m, nil
 }
 
-// closeIdle drops the connection a capture used, so that between captures
-// the target holds no idle connection of ours.
-func (c *Client) closeIdle() {
+// Close closes the client's connection to the target.
+func (c *Client) Close() {
 	if c.ownHTTP {
 		c.http.CloseIdleConnections()
 	}

@@ -20,6 +20,13 @@ const (
 )
 
 // Client captures snapshots from one pprof base URL.
+//
+// It sends every request over one keep-alive connection that it keeps
+// between captures (until Close). The target then serves each capture on
+// that same connection, whose goroutines every snapshot leaves out as the
+// capture's own: no snapshot sees a connection of ours opening or closing.
+// So take the baseline and the later snapshots with the same Client; a
+// connection another Client left behind counts as the target's.
 type Client struct {
 	base     *url.URL
 	headers  http.Header
@@ -74,9 +81,8 @@ func WithMaxBytes(n int64) Option {
 }
 
 // WithHTTPClient sends the requests through hc (TLS, proxies, tracing).
-// By default the Client uses a transport of its own that keeps one
-// connection during a capture and closes it after, so that the target sees
-// no idle connection of ours between captures.
+// By default the Client uses a transport of its own with one keep-alive
+// connection; see Client.
 func WithHTTPClient(hc *http.Client) Option {
 	return optionFunc(func(c *Client) {
 		if hc != nil {

@@ -23,14 +23,18 @@ type Summary struct {
 	HeapSites []HeapSite `json:"heapSites,omitempty"`
 }
 
-// Group is the goroutines that share a signature: culprit, creator and
-// wait reason.
+// Group is the goroutines that share a signature: the culprit function, the
+// go statement that created them and the connection they hold, if any. The
+// wait state and the culprit's line are not part of it: a goroutine caught
+// running in a baseline and parked later is the same goroutine, not a leak.
 type Group struct {
-	// Culprit is the frame that explains the goroutines (see Goroutine.Culprit).
+	// Culprit is the frame that explains the goroutines (see
+	// Goroutine.Culprit), as the example goroutine shows it.
 	Culprit Frame `json:"culprit"`
 	// Creator is the go statement that started them.
 	Creator Frame `json:"creator"`
-	// State is the wait reason, e.g. "chan receive", "select", "IO wait".
+	// State is the example goroutine's wait reason, e.g. "chan receive",
+	// "select", "IO wait".
 	State string `json:"state"`
 	// Count is how many goroutines the group holds.
 	Count int `json:"count"`
@@ -45,14 +49,14 @@ type Group struct {
 
 // Key identifies the group's signature across snapshots.
 func (g Group) Key() GroupKey {
-	return GroupKey{Culprit: g.Culprit, Creator: g.Creator, State: g.State}
+	return GroupKey{Culprit: g.Culprit.Function, Creator: g.Creator, Conn: g.Conn}
 }
 
 // GroupKey is a group's signature.
 type GroupKey struct {
-	Culprit Frame
+	Culprit string
 	Creator Frame
-	State   string
+	Conn    ConnClass
 }
 
 // ConnStat counts the connections of one class.
@@ -96,15 +100,14 @@ func summarizeGoroutines(sum *Summary, gs []Goroutine, ignore func(*Goroutine) b
 			continue
 		}
 		sum.Goroutines++
-		key := GroupKey{Culprit: g.Culprit(), Creator: g.Creator, State: g.WaitReason()}
+		c := g.Culprit()
+		class, _ := Classify(g.Frames)
+		key := GroupKey{Culprit: c.Function, Creator: g.Creator, Conn: class}
 		j, ok := index[key]
 		if !ok {
 			j = len(accs)
 			index[key] = j
-			accs = append(accs, acc{group: Group{Culprit: key.Culprit, Creator: key.Creator, State: key.State}, example: g})
-			if class, ok := Classify(g.Frames); ok {
-				accs[j].group.Conn = class
-			}
+			accs = append(accs, acc{group: Group{Culprit: c, Creator: g.Creator, State: g.WaitReason(), Conn: class}, example: g})
 		}
 		a := &accs[j]
 		a.group.Count++

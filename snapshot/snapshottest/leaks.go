@@ -9,7 +9,8 @@ import (
 
 // ParkedWorker is where Park parks its goroutines: blocked receiving on a
 // channel that only Release closes. Tests expect this name as the culprit.
-func ParkedWorker(release <-chan struct{}) {
+func ParkedWorker(started *sync.WaitGroup, release <-chan struct{}) {
+	started.Done()
 	<-release
 }
 
@@ -26,21 +27,20 @@ func RetainHeap(n int) [][]byte {
 	return out
 }
 
-func (s *state) park(w http.ResponseWriter, r *http.Request) {
-	n, err := intParam(r, "n")
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
+// park returns once all n goroutines run, so a snapshot sees them parked.
+func (s *state) park(n int) {
 	s.mu.Lock()
 	release := s.release
 	s.mu.Unlock()
+	var started sync.WaitGroup
+	started.Add(n)
 	for range n {
-		go ParkedWorker(release)
+		go ParkedWorker(&started, release)
 	}
+	started.Wait()
 }
 
-func (s *state) releaseAll(w http.ResponseWriter, r *http.Request) {
+func (s *state) releaseAll() {
 	s.mu.Lock()
 	close(s.release)
 	s.release = make(chan struct{})
@@ -68,36 +68,26 @@ func (s *state) get(client *http.Client, n int, keep func(*http.Response) error)
 	return <-errs
 }
 
-func (s *state) idle(w http.ResponseWriter, r *http.Request) {
-	n, err := intParam(r, "n")
-	if err == nil {
-		err = s.get(s.idleClient, n, func(resp *http.Response) error {
-			defer resp.Body.Close()
-			_, err := io.Copy(io.Discard, resp.Body)
-			return err
-		})
-	}
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadGateway)
-	}
+// idle leaves n healthy connections idle in the pool: bodies read and closed.
+func (s *state) idle(n int) error {
+	return s.get(s.idleClient, n, func(resp *http.Response) error {
+		defer resp.Body.Close()
+		_, err := io.Copy(io.Discard, resp.Body)
+		return err
+	})
 }
 
-func (s *state) leak(w http.ResponseWriter, r *http.Request) {
-	n, err := intParam(r, "n")
-	if err == nil {
-		err = s.get(s.leakClient, n, func(resp *http.Response) error {
-			s.mu.Lock()
-			s.bodies = append(s.bodies, resp.Body) // never read: the leak
-			s.mu.Unlock()
-			return nil
-		})
-	}
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadGateway)
-	}
+// leak leaves n connections waiting on bodies that are never read nor closed.
+func (s *state) leak(n int) error {
+	return s.get(s.leakClient, n, func(resp *http.Response) error {
+		s.mu.Lock()
+		s.bodies = append(s.bodies, resp.Body) // never read: the leak
+		s.mu.Unlock()
+		return nil
+	})
 }
 
-func (s *state) closeConns(w http.ResponseWriter, r *http.Request) {
+func (s *state) closeConns() {
 	s.mu.Lock()
 	for _, b := range s.bodies {
 		_ = b.Close()
@@ -108,19 +98,14 @@ func (s *state) closeConns(w http.ResponseWriter, r *http.Request) {
 	s.leakClient.CloseIdleConnections()
 }
 
-func (s *state) retain(w http.ResponseWriter, r *http.Request) {
-	n, err := intParam(r, "bytes")
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
+func (s *state) retain(n int) {
 	kept := RetainHeap(n)
 	s.mu.Lock()
 	s.retained = append(s.retained, kept...)
 	s.mu.Unlock()
 }
 
-func (s *state) free(w http.ResponseWriter, r *http.Request) {
+func (s *state) free() {
 	s.mu.Lock()
 	s.retained = nil
 	s.mu.Unlock()

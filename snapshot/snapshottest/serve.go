@@ -1,6 +1,7 @@
 package snapshottest
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -18,14 +20,14 @@ func ServeIfTarget() {
 	if os.Getenv(envTarget) != "1" {
 		return
 	}
-	if err := serve(os.Getenv(envUpstream)); err != nil {
+	if err := serve(os.Getenv(envUpstream), os.Stdin, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "snapshottest target:", err)
 		os.Exit(1)
 	}
 	os.Exit(0)
 }
 
-// state is what the target holds on to between control calls.
+// state is what the target holds on to between commands.
 type state struct {
 	mu       sync.Mutex
 	release  chan struct{}
@@ -38,31 +40,70 @@ type state struct {
 	upstream   string
 }
 
-func serve(upstream string) error {
+// serve serves pprof on a port of its own and takes commands on in, one a
+// line, answering each on out once it is done. Commands come over stdin, not
+// HTTP, so that controlling the target leaves no connection and no
+// goroutine behind in it: what a snapshot sees is what the test made.
+func serve(upstream string, in io.Reader, out io.Writer) error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	go func() { _ = http.Serve(ln, mux) }()
+
 	s := &state{
 		release:    make(chan struct{}),
 		upstream:   upstream,
 		idleClient: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1000}},
 		leakClient: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1000}},
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("POST /park", s.park)
-	mux.HandleFunc("POST /release", s.releaseAll)
-	mux.HandleFunc("POST /client/idle", s.idle)
-	mux.HandleFunc("POST /client/leak", s.leak)
-	mux.HandleFunc("POST /client/close", s.closeConns)
-	mux.HandleFunc("POST /heap/retain", s.retain)
-	mux.HandleFunc("POST /heap/free", s.free)
-
 	url := "http://" + ln.Addr().String()
 	line, _ := json.Marshal(map[string]string{"url": url, "pprof": url + "/debug/pprof"})
-	fmt.Printf("%s%s\n", readyPrefix, line)
-	return http.Serve(ln, mux)
+	fmt.Fprintf(out, "%s%s\n", readyPrefix, line)
+
+	sc := bufio.NewScanner(in)
+	for sc.Scan() {
+		if err := s.run(sc.Text()); err != nil {
+			fmt.Fprintf(out, "%s%s\n", errPrefix, strings.ReplaceAll(err.Error(), "\n", " "))
+			continue
+		}
+		fmt.Fprintln(out, okLine)
+	}
+	return sc.Err() // stdin closed: the test is done
+}
+
+// run carries out one command: "park N", "release", "idle N", "leak N",
+// "close", "retain BYTES", "free".
+func (s *state) run(cmd string) error {
+	name, arg, _ := strings.Cut(cmd, " ")
+	n := 0
+	if arg != "" {
+		var err error
+		if n, err = strconv.Atoi(arg); err != nil || n < 0 {
+			return fmt.Errorf("command %q: want a non-negative integer argument", cmd)
+		}
+	}
+	switch name {
+	case "park":
+		s.park(n)
+	case "release":
+		s.releaseAll()
+	case "idle":
+		return s.idle(n)
+	case "leak":
+		return s.leak(n)
+	case "close":
+		s.closeConns()
+	case "retain":
+		s.retain(n)
+	case "free":
+		s.free()
+	default:
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+	return nil
 }
 
 // serveUpstream answers every request with a 64 KiB body: large enough that
@@ -70,12 +111,4 @@ func serve(upstream string) error {
 func serveUpstream(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/octet-stream")
 	_, _ = w.Write(make([]byte, 64<<10))
-}
-
-func intParam(r *http.Request, name string) (int, error) {
-	n, err := strconv.Atoi(r.FormValue(name))
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("parameter %s=%q: want a non-negative integer", name, r.FormValue(name))
-	}
-	return n, nil
 }

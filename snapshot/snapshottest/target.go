@@ -17,7 +17,6 @@ package snapshottest
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -42,18 +41,30 @@ const envUpstream = "AFTERSHOCK_SNAPSHOTTEST_UPSTREAM"
 // line the project's fixtures print.
 const readyPrefix = "aftershock-fixture ready "
 
-// Target is a running target process.
+// The target answers each command with okLine, or errPrefix and the error.
+const (
+	okLine    = "ok"
+	errPrefix = "error: "
+)
+
+// awaitTimeout bounds every wait on the target.
+const awaitTimeout = 20 * time.Second
+
+// Target is a running target process. Its methods are commands it carries
+// out before they return; they go over its stdin, so they leave no
+// connection or goroutine in it.
 type Target struct {
-	// URL is the base URL of the target's control API.
+	// URL is the base URL of the target's HTTP server (pprof only).
 	URL string
 	// PprofURL is the target's pprof base URL, e.g. http://127.0.0.1:P/debug/pprof.
 	PprofURL string
 	// Upstream is the in-process upstream server the target's client calls.
 	Upstream *httptest.Server
 
-	tb     testing.TB
-	cmd    *exec.Cmd
-	client *http.Client
+	tb    testing.TB
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	lines chan string
 }
 
 // Start starts a target process and an upstream for it, waits until the
@@ -66,6 +77,10 @@ func Start(tb testing.TB) *Target {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), envTarget+"=1", envUpstream+"="+upstream.URL)
 	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		tb.Fatalf("target stdin: %v", err)
+	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		tb.Fatalf("target stdout: %v", err)
@@ -76,80 +91,83 @@ func Start(tb testing.TB) *Target {
 	// Registered after upstream.Close, so it runs first: the target's client
 	// connections go away before the upstream waits for its own.
 	tb.Cleanup(func() {
+		_ = stdin.Close()
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	})
 
-	type ready struct {
+	lines := make(chan string, 16)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	t := &Target{tb: tb, cmd: cmd, stdin: stdin, lines: lines, Upstream: upstream}
+	line := t.await(readyPrefix)
+	var r struct {
 		URL   string `json:"url"`
 		Pprof string `json:"pprof"`
 	}
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if strings.HasPrefix(sc.Text(), readyPrefix) {
-				lines <- strings.TrimPrefix(sc.Text(), readyPrefix)
-				break
-			}
-		}
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	var r ready
-	select {
-	case line := <-lines:
-		if err := json.Unmarshal([]byte(line), &r); err != nil {
-			tb.Fatalf("target ready line %q: %v", line, err)
-		}
-	case <-time.After(20 * time.Second):
-		tb.Fatalf("target did not print its ready line within 20s")
+	if err := json.Unmarshal([]byte(strings.TrimPrefix(line, readyPrefix)), &r); err != nil {
+		tb.Fatalf("target ready line %q: %v", line, err)
 	}
-	return &Target{
-		URL: r.URL, PprofURL: r.Pprof, Upstream: upstream, tb: tb, cmd: cmd,
-		// Control calls close their connection, so that they leave no idle
-		// server connection behind in the target.
-		client: &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}},
+	t.URL, t.PprofURL = r.URL, r.Pprof
+	return t
+}
+
+// await returns the next stdout line with prefix, failing the test after
+// awaitTimeout or when the target exits.
+func (t *Target) await(prefix string) string {
+	t.tb.Helper()
+	deadline := time.After(awaitTimeout)
+	for {
+		select {
+		case line, ok := <-t.lines:
+			if !ok {
+				t.tb.Fatalf("target exited while the test waited for %q", prefix)
+			}
+			if strings.HasPrefix(line, prefix) || strings.HasPrefix(line, errPrefix) {
+				return line
+			}
+		case <-deadline:
+			t.tb.Fatalf("target did not answer %q within %s", prefix, awaitTimeout)
+		}
 	}
 }
 
-// Do calls the control path (e.g. "/park?n=10") on the target and fails the
-// test unless it answers 200.
-func (t *Target) Do(path string) {
+// Do runs one command in the target (see the methods below) and returns
+// once the target has carried it out.
+func (t *Target) Do(command string) {
 	t.tb.Helper()
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, t.URL+path, nil)
-	if err != nil {
-		t.tb.Fatalf("control %s: %v", path, err)
+	if _, err := fmt.Fprintln(t.stdin, command); err != nil {
+		t.tb.Fatalf("target command %q: %v", command, err)
 	}
-	resp, err := t.client.Do(req)
-	if err != nil {
-		t.tb.Fatalf("control %s: %v", path, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.tb.Fatalf("control %s: %s: %s", path, resp.Status, body)
+	if line := t.await(okLine); line != okLine {
+		t.tb.Fatalf("target command %q: %s", command, strings.TrimPrefix(line, errPrefix))
 	}
 }
 
 // Park parks n goroutines in ParkedWorker until Release.
-func (t *Target) Park(n int) { t.Do(fmt.Sprintf("/park?n=%d", n)) }
+func (t *Target) Park(n int) { t.Do(fmt.Sprintf("park %d", n)) }
 
 // Release lets every parked goroutine return.
-func (t *Target) Release() { t.Do("/release") }
+func (t *Target) Release() { t.Do("release") }
 
 // IdleConns makes n concurrent upstream requests whose bodies are read and
 // closed: n healthy HTTP/1 client connections idle in the pool.
-func (t *Target) IdleConns(n int) { t.Do(fmt.Sprintf("/client/idle?n=%d", n)) }
+func (t *Target) IdleConns(n int) { t.Do(fmt.Sprintf("idle %d", n)) }
 
 // LeakBodies makes n upstream requests whose bodies are never read nor
 // closed: n HTTP/1 client connections pending on their body (the classic leak).
-func (t *Target) LeakBodies(n int) { t.Do(fmt.Sprintf("/client/leak?n=%d", n)) }
+func (t *Target) LeakBodies(n int) { t.Do(fmt.Sprintf("leak %d", n)) }
 
 // CloseConns closes the leaked bodies and the idle pooled connections.
-func (t *Target) CloseConns() { t.Do("/client/close") }
+func (t *Target) CloseConns() { t.Do("close") }
 
 // Retain allocates and keeps n bytes at RetainHeap's allocation site.
-func (t *Target) Retain(n int) { t.Do(fmt.Sprintf("/heap/retain?bytes=%d", n)) }
+func (t *Target) Retain(n int) { t.Do(fmt.Sprintf("retain %d", n)) }
 
 // Free drops what Retain kept.
-func (t *Target) Free() { t.Do("/heap/free") }
+func (t *Target) Free() { t.Do("free") }
