@@ -13,7 +13,7 @@
 // (state, wait time, frames, creator; convertible to gomega's gleak form),
 // the goroutine and heap (after a forced GC) profiles, and the MemStats
 // figures. Its Summary groups goroutines by culprit frame, creator and wait
-// reason, counts connections by class from the goroutine stacks (an idle
+// connection they hold, counts connections by class from the stacks (an idle
 // pooled HTTP/1 client connection is told apart from one whose response
 // body was never read or closed), and attributes the heap to allocation
 // sites. The goroutine serving the capture's own request is left out.
