@@ -12,7 +12,7 @@
 // A full snapshot (Capture) holds every goroutine of goroutine?debug=2
 // (state, wait time, frames, creator; convertible to gomega's gleak form),
 // the goroutine and heap (after a forced GC) profiles, and the MemStats
-// figures. Its Summary groups goroutines by culprit frame, creator and wait
+// figures. Its Summary groups goroutines by culprit function, creator and the
 // connection they hold, counts connections by class from the stacks (an idle
 // pooled HTTP/1 client connection is told apart from one whose response
 // body was never read or closed), and attributes the heap to allocation
