@@ -2,16 +2,17 @@
 // who write chaos drills and aftershock — and, beside it, the runner that
 // executes drills.
 //
-// This part of the package is the file layer: the types (drill.go), the value
-// types for durations, sizes and percentages (units.go), strict loading with
-// precise errors (load.go, decode.go, problems.go), validation (validate.go,
-// engines.go, chaosmesh.go), ${VAR} expansion (env.go), the blast-radius guard
-// (guard.go) and mapping-neutral accessors the runner turns into injector
-// configurations (faults.go).
+// The file layer: the types (drill.go), the value types for durations,
+// sizes and percentages (units.go), strict loading (load.go, decode.go),
+// problems with positions (problems.go), validation (validate.go,
+// validate_faults.go, what each engine can honour in engines.go, Chaos
+// Mesh's own webhook checks in chaosmesh.go), ${VAR} expansion (env.go), the
+// blast-radius guard (guard.go), accessors that give fault blocks as Go
+// values for the runner (faults.go), and the demo drills (demo.go, drills/).
 //
 // Loading is strict and complete: every unknown field, bad value, bad
 // reference and fault the chosen engine cannot honour is reported at once,
-// each as "file:line:col: field.path: what is wrong; allowed: ...". Field paths
-// use the YAML (JSON) field names and zero-based indices, as Kubernetes'
-// field.Path does: spec.faults[1].networkChaos.action.
+// each as "file:line:col: field.path: what is wrong; allowed: ...". Field
+// paths use the YAML (JSON) field names and zero-based indices, as
+// Kubernetes' field.Path does: spec.faults[1].networkChaos.action.
 package experiments
