@@ -94,4 +94,3 @@ func setHeaders(h http.Header, set map[string]string) {
 		h.Set(k, v)
 	}
 }
-
