@@ -16,6 +16,7 @@ type PhaseStats struct {
 	SuccessRate float64        `json:"successRate"` // 0..1; 1 when there were no requests
 	P50         time.Duration  `json:"p50"`
 	P90         time.Duration  `json:"p90"`
+	P95         time.Duration  `json:"p95"`
 	P99         time.Duration  `json:"p99"`
 	Max         time.Duration  `json:"max"`
 	Codes       map[uint16]int `json:"codes"` // 0 = no answer (timeout, refused, reset)
@@ -106,7 +107,7 @@ func stats(rs []result) PhaseStats {
 	}
 	slices.Sort(lat)
 	q := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
-	ps.P50, ps.P90, ps.P99, ps.Max = q(0.50), q(0.90), q(0.99), lat[len(lat)-1]
+	ps.P50, ps.P90, ps.P95, ps.P99, ps.Max = q(0.50), q(0.90), q(0.95), q(0.99), lat[len(lat)-1]
 	ps.SuccessRate = float64(len(rs)-ps.Errors) / float64(len(rs))
 	return ps
 }
@@ -133,7 +134,7 @@ func (r Report) Phase(name string) (PhaseStats, bool) {
 		m.End = p.End
 		m.Requests += p.Requests
 		m.Errors += p.Errors
-		m.P50, m.P90, m.P99, m.Max = max(m.P50, p.P50), max(m.P90, p.P90), max(m.P99, p.P99), max(m.Max, p.Max)
+		m.P50, m.P90, m.P95, m.P99, m.Max = max(m.P50, p.P50), max(m.P90, p.P90), max(m.P95, p.P95), max(m.P99, p.P99), max(m.Max, p.Max)
 		for c, n := range p.Codes {
 			m.Codes[c] += n
 		}

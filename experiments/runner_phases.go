@@ -1,0 +1,309 @@
+package experiments
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/aftershock/aftershock/experiments/load"
+	"github.com/aftershock/aftershock/matchers"
+	"github.com/aftershock/aftershock/snapshot"
+)
+
+// preflight checks everything a drill needs before anything is injected:
+// the blast radius, the engines, the target and its pprof endpoints, and
+// the fault proxies' listen ports.
+func (r *run) preflight(ctx context.Context) error {
+	d := r.d
+	if err := d.CheckBlastRadius(r.cfg.allowHosts...); err != nil {
+		return err
+	}
+	if err := d.checkLocalEngines(); err != nil {
+		return err
+	}
+	h := http.Header{}
+	for k, v := range d.Spec.Target.Headers {
+		h.Set(k, v)
+	}
+	client, err := snapshot.NewClient(d.Spec.Target.Pprof, snapshot.WithHeaders(h))
+	if err != nil {
+		return couldNotRun("pprof %s: %w", d.Spec.Target.Pprof, err)
+	}
+	r.client = client
+	r.onCleanup(func(context.Context) error { client.Close(); return nil })
+	if err := reachable(ctx, d.Spec.Target.URL); err != nil {
+		return couldNotRun("target %s does not answer HTTP: %w", d.Spec.Target.URL, err)
+	}
+	if _, err := client.CaptureLight(ctx); err != nil {
+		return couldNotRun("pprof of the target: %w", err)
+	}
+
+	local, err := newLocalEngine(d)
+	if err != nil {
+		return err
+	}
+	r.local = local
+	r.onCleanup(local.close)
+	if err := local.start(); err != nil {
+		return couldNotRun("%w", err)
+	}
+	// Build every injector now, so that a fault the engine cannot honour
+	// fails the drill before anything is injected.
+	for i := range d.Spec.Faults {
+		if _, err := local.injector(&d.Spec.Faults[i]); err != nil {
+			return err
+		}
+	}
+
+	if l := d.Spec.Load; l != nil {
+		cfg := load.Config{Target: d.Spec.Target.URL, Rate: l.Rate, Timeout: l.Timeout.Duration}
+		for _, q := range l.Requests {
+			h := http.Header{}
+			for k, v := range q.Headers {
+				h.Set(k, v)
+			}
+			cfg.Requests = append(cfg.Requests, load.Request{Method: q.Method, Path: q.Path, Header: h, Body: []byte(q.Body)})
+		}
+		gen, err := load.New(cfg)
+		if err != nil {
+			return err
+		}
+		r.gen = gen
+		r.onCleanup(func(context.Context) error { gen.Pause(); return nil })
+	}
+	return nil
+}
+
+// quiesce waits until the target's goroutine count holds still over
+// several polls, so that a service still winding down from the warmup
+// (workers idling out, requests finishing) does not set the baseline.
+// It gives up at the settle deadline and says so: the baseline is then
+// taken anyway, and the journal records that it was not quiet.
+func (r *run) quiesce(ctx context.Context) error {
+	if r.gen != nil {
+		r.gen.Pause()
+	}
+	deadline := time.Now().Add(r.settleTime())
+	last, same := -1, 0
+	for {
+		s, err := r.client.CaptureLight(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return couldNotRun("pprof of the target while quiescing: %w", err)
+		}
+		n := s.Summary().Goroutines
+		if n == last {
+			same++
+		} else {
+			last, same = n, 1
+		}
+		if same >= r.cfg.quiescePolls {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			r.progressf("warning: goroutine count still changing after %s (now %d); baseline taken anyway", r.settleTime(), n)
+			return nil
+		}
+		if err := sleep(ctx, r.cfg.pollEvery); err != nil {
+			return err
+		}
+	}
+}
+
+func (r *run) settleTime() time.Duration {
+	if s := r.d.Spec.Verify.Settle.Duration; s > 0 {
+		return s
+	}
+	return DefaultSettle
+}
+
+// matcherOptions turns the drill's verify block into matcher tolerances.
+func (r *run) matcherOptions() []matchers.Option {
+	v := r.d.Spec.Verify
+	opts := []matchers.Option{
+		matchers.MaxExtraGoroutines(v.Goroutines.MaxExtra),
+		matchers.MaxExtraConnections(v.Connections.MaxExtra),
+		matchers.MaxExtraIdleConnections(v.Connections.MaxIdleExtra),
+	}
+	g := v.Heap.MaxGrowth
+	if g.IsZero() {
+		g = DefaultHeapGrowth()
+	}
+	opts = append(opts, matchers.MaxHeapGrowth(g.Bytes.Bytes))
+	if g.Percent != nil {
+		opts = append(opts, matchers.MaxHeapGrowthRatio(g.Percent.Fraction()))
+	} else {
+		opts = append(opts, matchers.MaxHeapGrowthRatio(0))
+	}
+	if len(v.Ignore) > 0 {
+		var fs []any
+		for _, p := range v.Ignore {
+			fs = append(fs, p)
+		}
+		opts = append(opts, matchers.Ignoring(fs...))
+	}
+	return opts
+}
+
+// settle polls full snapshots until the service is back within tolerance
+// of base, or the settle deadline passes. It passes as soon as the
+// condition holds: a healthy service gets its verdict within one poll.
+// Polls are spaced at least five times the capture's own duration apart,
+// so that the stop-the-world of the goroutine dump costs the target at
+// most a fifth of its time even with 100,000 goroutines.
+func (r *run) settle(ctx context.Context, base *snapshot.Snapshot, fr *FaultResult) (*snapshot.Snapshot, error) {
+	m := matchers.ReturnToBaseline(base, r.matcherOptions()...)
+	start := time.Now()
+	deadline := start.Add(r.settleTime())
+	var last *snapshot.Snapshot
+	var lastErr error
+	for {
+		t0 := time.Now()
+		s, err := r.client.Capture(ctx)
+		if ctx.Err() != nil {
+			return last, ctx.Err()
+		}
+		if err != nil {
+			lastErr = err
+		} else {
+			last, lastErr = s, nil
+			ok, merr := m.Match(s)
+			if merr != nil {
+				return s, fmt.Errorf("verify: %w", merr)
+			}
+			if ok {
+				fr.Returned, fr.Settle = true, time.Since(start)
+				fr.Diff, _ = s.Diff(base)
+				return s, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			fr.Settle = time.Since(start)
+			if last == nil || lastErr != nil {
+				fr.Leak = fmt.Sprintf("could not snapshot the target at the settle deadline: %v", lastErr)
+				return last, nil
+			}
+			fr.Leak = m.FailureMessage(last)
+			fr.Diff, _ = last.Diff(base)
+			return last, nil
+		}
+		wait := max(500*time.Millisecond, 5*time.Since(t0))
+		if err := sleep(ctx, min(wait, time.Until(deadline)+time.Millisecond)); err != nil {
+			return last, err
+		}
+	}
+}
+
+// sloChecks judges the drill's SLOs for one fault from the load report.
+func (r *run) sloChecks(fr *FaultResult, f *Fault, cleared, until time.Time) {
+	rep := r.gen.Report()
+	if st, ok := rep.Phase("fault:" + f.Name); ok {
+		fr.DuringFault = &st
+	}
+	if st, ok := rep.Phase("recovery:" + f.Name); ok {
+		fr.Recovery = &st
+	}
+	slo := r.d.Spec.Verify.SLO
+	if slo == nil {
+		return
+	}
+	if df := slo.DuringFault; df != nil && fr.DuringFault != nil {
+		st := fr.DuringFault
+		for _, q := range []struct {
+			name string
+			want Duration
+			got  time.Duration
+		}{{"p50", df.P50, st.P50}, {"p95", df.P95, st.P95}, {"p99", df.P99, st.P99}, {"max", df.Max, st.Max}} {
+			if q.want.Duration > 0 {
+				fr.SLOs = append(fr.SLOs, SLOCheck{
+					Name: "latency " + q.name + " during the fault",
+					Want: "≤ " + q.want.String(), Got: q.got.Round(time.Millisecond).String(),
+					OK: q.got <= q.want.Duration,
+				})
+			}
+		}
+		if df.ErrorRate != nil {
+			rate := 1 - st.SuccessRate
+			fr.SLOs = append(fr.SLOs, SLOCheck{
+				Name: "error rate during the fault",
+				Want: "≤ " + df.ErrorRate.String(), Got: fmt.Sprintf("%.1f%% of %d", 100*rate, st.Requests),
+				OK: rate <= df.ErrorRate.Fraction(),
+			})
+		}
+	}
+	if rc := slo.Recovery; rc != nil {
+		d, ok := rep.Recovery(cleared, until, rc.SuccessRate.Fraction())
+		c := SLOCheck{
+			Name: fmt.Sprintf("recovery to %s success", rc.SuccessRate),
+			Want: "within " + rc.Within.String(),
+		}
+		if ok {
+			c.Got, c.OK = d.Round(time.Millisecond).String(), d <= rc.Within.Duration
+		} else {
+			c.Got = "not recovered"
+		}
+		fr.SLOs = append(fr.SLOs, c)
+	}
+}
+
+// save writes a snapshot bundle into the artifacts directory, if any.
+func (r *run) save(s *snapshot.Snapshot, phase string) {
+	if r.cfg.artifacts == "" || s == nil {
+		return
+	}
+	if err := s.Save(r.cfg.artifacts, phase); err != nil {
+		r.progressf("warning: saving %s snapshot: %v", phase, err)
+	}
+}
+
+// writeJournal writes journal.json (the Result) and timeline.json (the
+// load) into the artifacts directory.
+func (r *run) writeJournal() error {
+	if r.cfg.artifacts == "" {
+		return nil
+	}
+	if err := os.MkdirAll(r.cfg.artifacts, 0o755); err != nil {
+		return fmt.Errorf("artifacts: %w", err)
+	}
+	b, err := json.MarshalIndent(r.res, "", "  ")
+	if err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(r.cfg.artifacts, "journal.json"), b, 0o644); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	return nil
+}
+
+// checkLocalEngines refuses, before anything is injected, faults that
+// need an engine this runner does not drive.
+func (d *Drill) checkLocalEngines() error {
+	var ps Problems
+	for i := range d.Spec.Faults {
+		f := &d.Spec.Faults[i]
+		e := f.Engine
+		if e == "" && f.Upstream != "" {
+			if u := d.Upstream(f.Upstream); u != nil {
+				e = u.Engine
+			}
+		}
+		if e != "" && e != EngineProxy {
+			path := fmt.Sprintf("spec.faults[%d]", i)
+			ps = append(ps, &Problem{
+				File: d.File, Pos: d.pos.at(path + ".engine"), Path: path + ".engine",
+				Detail:  fmt.Sprintf("fault %s needs engine %q, which this runner does not drive yet", f.Name, e),
+				Allowed: []string{string(EngineProxy)},
+			})
+		}
+	}
+	if len(ps) == 0 {
+		return nil
+	}
+	return ps
+}
