@@ -195,4 +195,3 @@ func httpFault(hp HTTPParams) httpfault.Fault {
 	}
 	return f
 }
-
