@@ -43,8 +43,9 @@ func (p *Proxy) handle(c *proxy.Conn) (toUpstream, toClient net.Conn) {
 func (h *httpConn) requests(w net.Conn) {
 	defer w.Close() // EOF to the pump: it passes the FIN on
 	br := bufio.NewReader(h.c.Client())
-	if b, err := br.Peek(len(h2Preface)); err == nil && string(b) == h2Preface ||
-		errors.Is(err, io.EOF) && len(b) > 0 && h2Preface[:len(b)] == string(b) {
+	// "PRI " starts the HTTP/2 preface and no HTTP/1 request; four bytes
+	// never wait on a real HTTP/1 request, the whole preface could.
+	if b, err := br.Peek(4); err == nil && string(b) == h2Preface[:4] {
 		h.raw.Store(true)
 		h.copyRaw(w, br)
 		return
@@ -64,7 +65,7 @@ func (h *httpConn) requests(w net.Conn) {
 		if _, ok := req.Header["User-Agent"]; !ok {
 			req.Header["User-Agent"] = []string{""} // or Write adds Go's own
 		}
-		upgrade := req.Method == http.MethodConnect || req.Header.Get("Upgrade") != ""
+		upgrade := isUpgrade(req)
 		select {
 		case h.pending <- req:
 		case <-h.c.Done():
@@ -122,8 +123,9 @@ func (h *httpConn) responses(w net.Conn) {
 			return
 		}
 		resp.Body.Close()
-		if resp.StatusCode == http.StatusSwitchingProtocols ||
-			req != nil && req.Method == http.MethodConnect && resp.StatusCode/100 == 2 {
+		if resp.StatusCode == http.StatusSwitchingProtocols || req != nil && isUpgrade(req) {
+			// The request side went raw after an upgrade request, whatever
+			// the answer: from here on the two sides no longer pair up.
 			h.copyRaw(w, br)
 			return
 		}
@@ -186,4 +188,10 @@ func (h *httpConn) onResponse(req *http.Request, resp *http.Response) (abort boo
 		}
 	}
 	return false, nil
+}
+
+// isUpgrade reports a request after which the connection may stop being
+// HTTP/1: an Upgrade (WebSocket, h2c upgrade) or a CONNECT.
+func isUpgrade(req *http.Request) bool {
+	return req.Method == http.MethodConnect || req.Header.Get("Upgrade") != ""
 }

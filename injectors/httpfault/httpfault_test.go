@@ -391,3 +391,24 @@ func TestValidate(t *testing.T) {
 		t.Errorf("duplicate: %v", dup)
 	}
 }
+
+// TestShortHTTP10Request: a request shorter than the HTTP/2 preface must
+// not wait for more bytes before it is forwarded.
+func TestShortHTTP10Request(t *testing.T) {
+	p, _, _, _ := setup(t)
+	conn, err := net.Dial("tcp", p.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(conn, "GET / HTTP/1.0\r\n\r\n") // 18 bytes
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("short HTTP/1.0 request: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("status %d", resp.StatusCode)
+	}
+}
