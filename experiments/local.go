@@ -82,7 +82,7 @@ func (e *localEngine) injector(f *Fault) (injectors.Injector, error) {
 		if err != nil {
 			return nil, err
 		}
-		pf, err := proxyFault(np)
+		pf, err := ProxyFault(np)
 		if err != nil {
 			return nil, fmt.Errorf("%s: fault %s: %w", e.d.Where("spec.faults"), f.Name, err)
 		}
@@ -96,7 +96,7 @@ func (e *localEngine) injector(f *Fault) (injectors.Injector, error) {
 		if err != nil {
 			return nil, err
 		}
-		hf := httpFault(hp)
+		hf := HTTPFault(hp)
 		if err := hf.Validate(); err != nil {
 			return nil, fmt.Errorf("fault %s: %w", f.Name, err)
 		}
@@ -119,14 +119,14 @@ func (e *localEngine) injector(f *Fault) (injectors.Injector, error) {
 	return nil, fmt.Errorf("fault %s holds no fault block", f.Name)
 }
 
-// proxyFault maps a networkChaos block onto the proxy's faults.
+// ProxyFault maps a networkChaos block onto the proxy's faults.
 //
 // A partition is always both ways on the proxy, whatever the direction:
 // TCP cannot carry bytes one way while the other way is cut (the acks do
 // not come back), so a one-way partition stalls a connection both ways in
 // a cluster too. partition with behavior reject maps to Reset: the peers
 // see connections reset instead of hanging.
-func proxyFault(np NetworkParams) (proxy.Fault, error) {
+func ProxyFault(np NetworkParams) (proxy.Fault, error) {
 	dir, err := proxyDirection(np.Direction)
 	if err != nil {
 		return nil, err
@@ -159,8 +159,8 @@ func proxyDirection(d v1alpha1.Direction) (proxy.Direction, error) {
 	return proxy.ParseDirection(string(d))
 }
 
-// httpFault maps an httpChaos block onto the HTTP layer's faults.
-func httpFault(hp HTTPParams) httpfault.Fault {
+// HTTPFault maps an httpChaos block onto the HTTP layer's faults.
+func HTTPFault(hp HTTPParams) httpfault.Fault {
 	f := httpfault.Fault{
 		Target: httpfault.Target(hp.Target),
 		Selector: httpfault.Selector{

@@ -61,6 +61,9 @@ type FaultResult struct {
 	// Leak is the matcher's failure message when the service did not
 	// return: what grew, by how much, where it was created and parked.
 	Leak string `json:"leak,omitempty"`
+	// Culprits is one line per finding over tolerance (see
+	// Verify.Culprits); empty when the service returned.
+	Culprits []string `json:"culprits,omitempty"`
 	// Diff is the growth against the baseline at the verdict.
 	Diff *snapshot.Diff `json:"diff,omitempty"`
 	// SLOs are the circuit-breaker and timeout checks of this fault.

@@ -191,6 +191,7 @@ func (r *run) settle(ctx context.Context, base *snapshot.Snapshot, fr *FaultResu
 			}
 			fr.Leak = m.FailureMessage(last)
 			fr.Diff, _ = last.Diff(base)
+			fr.Culprits = r.d.Spec.Verify.Culprits(fr.Diff)
 			return last, nil
 		}
 		wait := max(500*time.Millisecond, 5*time.Since(t0))
