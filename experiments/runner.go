@@ -30,7 +30,13 @@ type runConfig struct {
 	// service quiet enough for a baseline.
 	quiescePolls int
 	pollEvery    time.Duration
+	// settle overrides the drill's settle deadline when positive.
+	settle time.Duration
 }
+
+// WithSettle overrides the drill's settle deadline (the demo shortens it;
+// a pipeline with a slow-idling service may lengthen it).
+func WithSettle(d time.Duration) RunOption { return func(c *runConfig) { c.settle = d } }
 
 // WithProgress writes a line per phase, as it happens, to w (the CLI
 // passes stderr).

@@ -117,6 +117,9 @@ func (r *run) quiesce(ctx context.Context) error {
 }
 
 func (r *run) settleTime() time.Duration {
+	if r.cfg.settle > 0 {
+		return r.cfg.settle
+	}
 	if s := r.d.Spec.Verify.Settle.Duration; s > 0 {
 		return s
 	}

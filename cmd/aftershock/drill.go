@@ -172,7 +172,11 @@ func printResult(w io.Writer, r *experiments.Result) {
 		if f.Returned {
 			fmt.Fprintf(w, "    back to baseline after %s\n", f.Settle.Round(time.Millisecond))
 		} else {
-			fmt.Fprintf(w, "    did not return to baseline within %s:\n      %s\n", f.Settle.Round(time.Millisecond), indent(strings.TrimSpace(f.Leak), "      "))
+			fmt.Fprintf(w, "    did not return to baseline within %s; culprits:\n", f.Settle.Round(time.Millisecond))
+			for _, c := range f.Culprits {
+				fmt.Fprintf(w, "      - %s\n", c)
+			}
+			fmt.Fprintf(w, "    details:\n      %s\n", indent(strings.TrimSpace(f.Leak), "      "))
 		}
 		if s := f.DuringFault; s != nil {
 			fmt.Fprintf(w, "    load during fault: %d requests, %.1f%% ok, p50 %s, p99 %s\n", s.Requests, 100*s.SuccessRate, s.P50.Round(time.Millisecond), s.P99.Round(time.Millisecond))

@@ -1,0 +1,226 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/aftershock/aftershock/experiments"
+	"github.com/aftershock/aftershock/fixtures/launch"
+	"github.com/aftershock/aftershock/fixtures/shop"
+	"github.com/aftershock/aftershock/fixtures/stack"
+)
+
+func init() { commands = append(commands, newDemoCommand) }
+
+func newDemoCommand(g *globalOptions) *cobra.Command {
+	var (
+		settle time.Duration
+		leaks  []string
+		dir    string
+	)
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Drill a leaky and a fixed demo shop side by side and show what aftershock finds",
+		Long: `Start the demo shop twice — once with every leak switched on, once with
+every leak and every fix — each with its own payments upstream, run the
+shipped drills (slow upstream, partition, 503 storm, stalled clients)
+against both at the same time, and print the verdicts and culprits side by
+side. Exit 0 when every drill fails on the leaky shop and passes on the
+fixed one.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signalContext(cmd.Context(), cmd.ErrOrStderr())
+			defer stop()
+			return runDemo(ctx, g, demoOptions{settle: settle, leaks: leaks, dir: dir}, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	cmd.Flags().DurationVar(&settle, "settle", 8*time.Second, "settle deadline of every drill (the leaky shop waits it out)")
+	cmd.Flags().StringSliceVar(&leaks, "leaks", []string{shop.All}, "leaks to switch on in the leaky shop")
+	cmd.Flags().StringVar(&dir, "drills", "", "directory of drills to run instead of the shipped ones")
+	return cmd
+}
+
+type demoOptions struct {
+	settle time.Duration
+	leaks  []string
+	dir    string
+}
+
+// demoSide is one of the two shops and what its drills found.
+type demoSide struct {
+	name    string
+	leaks   []string
+	fixes   []string
+	results []*experiments.Result
+	err     error
+}
+
+func runDemo(ctx context.Context, g *globalOptions, o demoOptions, stdout, stderr io.Writer) error {
+	self, err := os.Executable()
+	if err != nil {
+		return withCode(exitCouldNotRun, fmt.Errorf("find own binary: %w", err))
+	}
+	sides := []*demoSide{
+		{name: "leaky", leaks: o.leaks},
+		{name: "fixed", leaks: o.leaks, fixes: []string{shop.All}},
+	}
+	var wg sync.WaitGroup
+	for _, s := range sides {
+		wg.Go(func() { s.results, s.err = s.run(ctx, g, o, self, stderr) })
+	}
+	wg.Wait()
+	for _, s := range sides {
+		if s.err != nil {
+			if ctx.Err() != nil {
+				return withCode(exitInterrupted, s.err)
+			}
+			if _, ok := experiments.AsProblems(s.err); ok {
+				return withCode(exitBadInput, s.err)
+			}
+			return withCode(exitCouldNotRun, fmt.Errorf("%s shop: %w", s.name, s.err))
+		}
+	}
+	if g.output == "json" {
+		if err := printResults(stdout, "json", append(sides[0].results, sides[1].results...)); err != nil {
+			return err
+		}
+	} else {
+		printDemo(stdout, sides[0], sides[1])
+	}
+	// The demo makes its point when aftershock tells the two shops apart.
+	for i, r := range sides[0].results {
+		if r.Verdict != experiments.Fail || sides[1].results[i].Verdict != experiments.Pass {
+			return withCode(exitFailed, errors.New("the demo did not tell the leaky shop from the fixed one"))
+		}
+	}
+	return nil
+}
+
+// run starts one shop stack, runs every drill against it and stops it.
+func (s *demoSide) run(ctx context.Context, g *globalOptions, o demoOptions, self string, stderr io.Writer) ([]*experiments.Result, error) {
+	progress := &prefixWriter{w: stderr, prefix: "[" + s.name + " shop] "}
+	st, err := stack.Start(ctx, stack.Config{
+		Shop:   []string{self, "fixture", "shop"},
+		Leaks:  s.leaks,
+		Fixes:  s.fixes,
+		Launch: []launch.Option{launch.WithOutput(io.Discard)},
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer st.Stop()
+	fmt.Fprintf(progress, "shop at %s (leaks: %s; fixes: %s), payments at %s\n",
+		st.Shop.URL, strings.Join(s.leaks, ","), cmpOr(strings.Join(s.fixes, ","), "none"), st.Payments.URL())
+	var drills []*experiments.Drill
+	if o.dir != "" {
+		drills, err = experiments.Drills(o.dir, experiments.WithVars(st.Vars()))
+	} else {
+		drills, err = experiments.DemoDrills(experiments.WithVars(st.Vars()))
+	}
+	if err != nil {
+		return nil, err
+	}
+	var results []*experiments.Result
+	for _, d := range drills {
+		opts := []experiments.RunOption{experiments.WithProgress(progress), experiments.WithSettle(o.settle)}
+		if g.artifacts != "" {
+			opts = append(opts, experiments.WithArtifacts(filepath.Join(g.artifacts, s.name, d.Metadata.Name)))
+		}
+		res, err := experiments.Run(ctx, d, opts...)
+		if err != nil {
+			return results, err
+		}
+		results = append(results, res)
+	}
+	return results, nil
+}
+
+func printDemo(w io.Writer, leaky, fixed *demoSide) {
+	fmt.Fprintf(w, "aftershock demo: the shop with leaks %s, beside the same shop with every fix on\n\n", strings.Join(leaky.leaks, ","))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "DRILL\tFAULT\tLEAKY SHOP\tFIXED SHOP")
+	for i, lr := range leaky.results {
+		fr := fixed.results[i]
+		for j, lf := range lr.Faults {
+			var ff *experiments.FaultResult
+			if j < len(fr.Faults) {
+				ff = &fr.Faults[j]
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", lr.Drill, lf.Name, faultCell(&lf), faultCell(ff))
+		}
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "\nWhat aftershock found in the leaky shop:")
+	for _, r := range leaky.results {
+		for _, f := range r.Faults {
+			if len(f.Culprits) == 0 && f.Passed() {
+				continue
+			}
+			fmt.Fprintf(w, "  %s / %s:\n", r.Drill, f.Name)
+			for _, c := range f.Culprits {
+				fmt.Fprintf(w, "    - %s\n", c)
+			}
+			for _, c := range f.SLOs {
+				if !c.OK {
+					fmt.Fprintf(w, "    - slo %s: want %s, got %s\n", c.Name, c.Want, c.Got)
+				}
+			}
+		}
+	}
+	fmt.Fprintln(w, "\nRun one drill by hand: aftershock drill FILE (see experiments/drills/README.md).")
+}
+
+func faultCell(f *experiments.FaultResult) string {
+	switch {
+	case f == nil:
+		return "-"
+	case f.Passed():
+		return fmt.Sprintf("PASS (back in %s)", f.Settle.Round(time.Millisecond))
+	case !f.Returned:
+		return fmt.Sprintf("FAIL (%d culprits after %s)", len(f.Culprits), f.Settle.Round(time.Second))
+	}
+	return "FAIL (SLO broken)"
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// prefixWriter prefixes every line, so that the progress of the two shops
+// can be told apart on one stderr.
+type prefixWriter struct {
+	mu     sync.Mutex
+	w      io.Writer
+	prefix string
+	buf    bytes.Buffer
+}
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.buf.Write(b)
+	for {
+		line, err := p.buf.ReadBytes('\n')
+		if err != nil {
+			p.buf.Write(line) // incomplete: keep for the next write
+			return len(b), nil
+		}
+		if _, err := io.WriteString(p.w, p.prefix+string(line)); err != nil {
+			return len(b), err
+		}
+	}
+}
