@@ -62,6 +62,9 @@ func newAPI(tcp *proxy.Proxy, hp *httpfault.Proxy, protocol experiments.Protocol
 	return a
 }
 
+// Info describes the proxy the API controls.
+func (a *API) Info() Info { return a.info }
+
 // ServeHTTP serves the control API.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
 
