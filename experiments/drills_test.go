@@ -58,7 +58,7 @@ func TestDemoDrillsLoad(t *testing.T) {
 			}
 		}
 	}
-	if n, _ := byName["partition"].Spec.Faults[0].Network(); n.Action != v1alpha1.PartitionAction || n.Direction != v1alpha1.Both {
+	if n, _ := byName["partition"].Spec.Faults[0].Network(); n.Action != v1alpha1.PartitionAction || n.Direction != v1alpha1.To {
 		t.Errorf("partition drill = %+v", n)
 	}
 	if h, _ := byName["503-storm"].Spec.Faults[0].HTTP(); h.Replace == nil || *h.Replace.Code != 503 || h.Match.Path != "/pay" || h.Match.Method != "POST" {
@@ -94,7 +94,7 @@ func TestDemoDrillsNeedTheirVariables(t *testing.T) {
 	for _, want := range []string{
 		"drills/503-storm.yaml:12:10: spec.target.url: ${SHOP_URL} is not set",
 		"drills/slow-upstream.yaml:18:15: spec.upstreams[0].listen: ${PAYMENTS_PROXY} is not set",
-		"drills/partition.yaml:18:16: spec.upstreams[0].forward: ${PAYMENTS_ADDR} is not set",
+		"drills/partition.yaml:21:16: spec.upstreams[0].forward: ${PAYMENTS_ADDR} is not set",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %q in:\n%v", want, err)

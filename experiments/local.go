@@ -121,11 +121,11 @@ func (e *localEngine) injector(f *Fault) (injectors.Injector, error) {
 
 // ProxyFault maps a networkChaos block onto the proxy's faults.
 //
-// A partition is always both ways on the proxy, whatever the direction:
-// TCP cannot carry bytes one way while the other way is cut (the acks do
-// not come back), so a one-way partition stalls a connection both ways in
-// a cluster too. partition with behavior reject maps to Reset: the peers
-// see connections reset instead of hanging.
+// A partition keeps its direction: to (the default) cuts what the upstream
+// sends, so requests arrive and their answers do not — the partition that
+// leaves callers without deadlines waiting forever. partition with behavior
+// reject maps to Reset: the peers see connections reset instead of
+// hanging.
 func ProxyFault(np NetworkParams) (proxy.Fault, error) {
 	dir, err := proxyDirection(np.Direction)
 	if err != nil {
@@ -139,7 +139,7 @@ func ProxyFault(np NetworkParams) (proxy.Fault, error) {
 		if np.PartitionBehavior == "reject" {
 			f = proxy.Reset{}
 		} else {
-			f = proxy.Partition{}
+			f = proxy.Partition{Direction: dir}
 		}
 	case v1alpha1.BandwidthAction:
 		f = proxy.Bandwidth{Direction: dir, Rate: np.BandwidthBytesPerSecond}

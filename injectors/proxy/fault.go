@@ -26,6 +26,7 @@ type plan struct {
 	latency, jitter time.Duration // Delay: summed
 	rate            int64         // Bandwidth: bytes per second, the smallest; 0 = unlimited
 	partitioned     bool          // Partition: hold every byte
+	holdNew         bool          // Partition (any direction; on the To plan): new connections wait
 	reset           bool          // Reset: RST both sockets
 	drop            bool          // Timeout: swallow the bytes
 	timeouts        []timeoutRule // Timeout: close deadlines
@@ -75,7 +76,7 @@ func (pl *plan) closeAt(start time.Time) time.Time {
 // change a direction does not wake its pumps.
 func (pl *plan) same(o *plan) bool {
 	return pl.latency == o.latency && pl.jitter == o.jitter && pl.rate == o.rate &&
-		pl.partitioned == o.partitioned && pl.reset == o.reset && pl.drop == o.drop &&
+		pl.partitioned == o.partitioned && pl.holdNew == o.holdNew && pl.reset == o.reset && pl.drop == o.drop &&
 		slices.Equal(pl.timeouts, o.timeouts) && pl.slowClose == o.slowClose &&
 		pl.limit == o.limit && pl.limitSeq == o.limitSeq
 }

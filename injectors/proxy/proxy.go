@@ -123,7 +123,7 @@ func (p *Proxy) serve(client *net.TCPConn) {
 			resetTCP(client)
 			return
 		}
-		if !pl.partitioned {
+		if !pl.holdNew {
 			break
 		}
 		select {

@@ -165,7 +165,7 @@ func TestPartitionHoldsEverythingAndResumes(t *testing.T) {
 	u := newUpstream(t)
 	p := newProxy(t, u.addr())
 	client, server := pair(t, p, u)
-	add(t, p, "cut", proxy.Partition{})
+	add(t, p, "cut", proxy.Partition{Direction: proxy.Both})
 
 	// Established connection: bytes stall both ways.
 	write(t, client, []byte("ping"))
@@ -200,7 +200,7 @@ func TestPartitionSwallowsCloseAndLeavesHalfOpen(t *testing.T) {
 	u := newUpstream(t)
 	p := newProxy(t, u.addr())
 	client, server := pair(t, p, u)
-	add(t, p, "cut", proxy.Partition{})
+	add(t, p, "cut", proxy.Partition{Direction: proxy.Both})
 	client.Close() // the service gives up during the partition
 	silent(t, server, 150*time.Millisecond)
 	remove(t, p, "cut")
@@ -210,6 +210,51 @@ func TestPartitionSwallowsCloseAndLeavesHalfOpen(t *testing.T) {
 	write(t, server, []byte("anyone?"))
 	if err := ended(t, server, 2*time.Second); !isReset(err) {
 		t.Errorf("upstream after sending to a half-open connection: %v, want a reset", err)
+	}
+}
+
+// A response the upstream wrote and then closed on during a partition is
+// lost with its FIN: after the clear, the service is left waiting for an
+// answer that never comes (what pins calls without deadlines).
+func TestPartitionLosesWhatAClosingSideSent(t *testing.T) {
+	noLeaks(t)
+	u := newUpstream(t)
+	p := newProxy(t, u.addr())
+	client, server := pair(t, p, u)
+	add(t, p, "cut", proxy.Partition{Direction: proxy.Both})
+	write(t, server, []byte("your answer"))
+	server.Close() // the upstream answers, then gives up on the connection
+	silent(t, client, 150*time.Millisecond)
+	remove(t, p, "cut")
+	// Neither the answer nor the FIN arrives: the client waits on.
+	silent(t, client, 300*time.Millisecond)
+	write(t, client, []byte("hello?"))
+	if err := ended(t, client, 2*time.Second); !isReset(err) {
+		t.Errorf("client after sending to a half-open connection: %v, want a reset", err)
+	}
+}
+
+// A one-way partition (to, Chaos Mesh's default) lets the requests through
+// and cuts the answers; a new connection still hangs.
+func TestPartitionOneWay(t *testing.T) {
+	noLeaks(t)
+	u := newUpstream(t)
+	p := newProxy(t, u.addr())
+	client, server := pair(t, p, u)
+	add(t, p, "cut", proxy.Partition{Direction: proxy.To})
+	write(t, client, []byte("request"))
+	if got := readN(t, server, 7, time.Second); string(got) != "request" {
+		t.Fatalf("upstream got %q, want the request to pass a to-partition", got)
+	}
+	write(t, server, []byte("answer"))
+	silent(t, client, 150*time.Millisecond)
+	if late, err := net.DialTimeout("tcp", p.Addr().String(), time.Second); err == nil {
+		defer late.Close()
+		u.noAccept(t, 100*time.Millisecond)
+	}
+	remove(t, p, "cut")
+	if got := readN(t, client, 6, time.Second); string(got) != "answer" {
+		t.Fatalf("after the clear the client got %q, want the held answer", got)
 	}
 }
 
@@ -304,7 +349,7 @@ func TestLeaseExpires(t *testing.T) {
 	u := newUpstream(t)
 	p := newProxy(t, u.addr())
 	client, server := pair(t, p, u)
-	if err := p.Add("cut", proxy.Partition{}, 200*time.Millisecond); err != nil {
+	if err := p.Add("cut", proxy.Partition{Direction: proxy.Both}, 200*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
 	write(t, client, []byte("x"))
@@ -388,7 +433,7 @@ func TestClearUnderHeavyTraffic(t *testing.T) {
 	faults := []proxy.Fault{
 		proxy.Delay{Direction: proxy.Both, Latency: 5 * time.Millisecond, Jitter: 2 * time.Millisecond},
 		proxy.Bandwidth{Direction: proxy.To, Rate: 4 << 20},
-		proxy.Partition{},
+		proxy.Partition{Direction: proxy.Both},
 		proxy.SlowClose{Direction: proxy.Both, Delay: time.Millisecond},
 	}
 	for i := range 20 {
@@ -429,7 +474,7 @@ func TestConcurrentAddRemove(t *testing.T) {
 	for w := range 4 {
 		wg.Go(func() {
 			names := []string{"a", "b", "c"}
-			faults := []proxy.Fault{proxy.Delay{Latency: time.Millisecond}, proxy.Bandwidth{Rate: 1 << 20}, proxy.Partition{}, proxy.DataLimit{Bytes: 1 << 20}}
+			faults := []proxy.Fault{proxy.Delay{Latency: time.Millisecond}, proxy.Bandwidth{Rate: 1 << 20}, proxy.Partition{Direction: proxy.Both}, proxy.DataLimit{Bytes: 1 << 20}}
 			for i := range 200 {
 				name := names[(i+w)%len(names)]
 				p.Add(name, faults[(i*w)%len(faults)], time.Duration(i%3)*time.Millisecond)
@@ -466,7 +511,7 @@ func TestCloseEndsEverything(t *testing.T) {
 	client, server := pair(t, p, u)
 	add(t, p, "lat", proxy.Delay{Latency: time.Second})
 	write(t, server, []byte("in flight"))
-	add(t, p, "cut", proxy.Partition{})
+	add(t, p, "cut", proxy.Partition{Direction: proxy.Both})
 	held := dial(t, p)
 	p.Close()
 	for _, c := range []net.Conn{client, server, held} {

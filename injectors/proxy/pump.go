@@ -241,21 +241,26 @@ func (pm *pump) write(pl *plan, b []byte, readAt time.Time) error {
 	return err
 }
 
-// release delivers what a cleared partition held, under the new plan. A FIN
-// or error held is swallowed: the receiver is left open (see Partition).
+// release delivers what a cleared partition held, under the new plan.
+//
+// When the sender closed during the partition, it gave up on the
+// connection: like a peer whose kernel stopped retransmitting, neither its
+// unacknowledged bytes nor its FIN ever arrive. The receiver is left open
+// and waiting (see Partition) — a client parked reading a response that
+// will never come is exactly what a partition leaves behind.
 func (pm *pump) release(pl *plan) error {
 	held, heldErr := pm.held, pm.heldErr
 	pm.held, pm.heldN, pm.heldErr = nil, 0, nil
+	if heldErr != nil {
+		pm.c.peerGone[pm.d].Store(true)
+		pm.c.wake(pm.d.other()) // off the splice path, to see peerGone
+		return errSwallowed
+	}
 	now := time.Now()
 	for _, b := range held {
 		if err := pm.process(pl, b, now); err != nil {
 			return err
 		}
-	}
-	if heldErr != nil {
-		pm.c.peerGone[pm.d].Store(true)
-		pm.c.wake(pm.d.other()) // off the splice path, to see peerGone
-		return errSwallowed
 	}
 	return nil
 }
