@@ -1,0 +1,112 @@
+package suitekit
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/aftershock/aftershock/experiments"
+	"github.com/aftershock/aftershock/fixtures/launch"
+	"github.com/aftershock/aftershock/fixtures/shop"
+	"github.com/aftershock/aftershock/fixtures/stack"
+)
+
+// DemoSlowReadPath is the demo shop's big stream: 4 MiB, far more than the
+// socket buffers between a slow reader and the shop hold.
+const DemoSlowReadPath = "/stream?chunks=4096&size=1024"
+
+// hiddenBy lists, for a leak, the fixes other than its own that would hide
+// it from the suites, so a leak run turns them off too: a client timeout
+// ends the hung calls of the context leak, and an open breaker stops the
+// failures that fill the retry cache long before it outgrows the heap
+// tolerance.
+var hiddenBy = map[string][]string{
+	shop.LeakContext: {shop.FixTimeouts},
+	shop.LeakCache:   {shop.FixBreaker},
+}
+
+// DemoSwitches returns the demo shop's leaks and fixes: the leaks of
+// --demo-leaks (none by default) and every fix but those leaks' own and
+// those that would hide them, unless --demo-fixes names the fixes.
+func DemoSwitches() (leaks, fixes []string, err error) {
+	leaks = splitList(setting(flags.demoLeaks, EnvDemoLeaks))
+	if slices.Contains(leaks, shop.All) {
+		leaks = shop.Leaks()
+	}
+	for _, l := range leaks {
+		if !slices.Contains(shop.Leaks(), l) {
+			return nil, nil, fmt.Errorf("unknown demo leak %q (%s / --demo-leaks); allowed: %s, all",
+				l, EnvDemoLeaks, strings.Join(shop.Leaks(), ", "))
+		}
+	}
+	if f := setting(flags.demoFixes, EnvDemoFixes); f != "" {
+		fixes = splitList(f)
+		if slices.Contains(fixes, shop.All) {
+			fixes = shop.Fixes()
+		}
+		for _, x := range fixes {
+			if !slices.Contains(shop.Fixes(), x) {
+				return nil, nil, fmt.Errorf("unknown demo fix %q (%s / --demo-fixes); allowed: %s, all",
+					x, EnvDemoFixes, strings.Join(shop.Fixes(), ", "))
+			}
+		}
+		return leaks, fixes, nil
+	}
+	off := map[string]bool{}
+	for _, l := range leaks {
+		off[l] = true
+		for _, h := range hiddenBy[l] {
+			off[h] = true
+		}
+	}
+	for _, x := range shop.Fixes() {
+		if !off[x] {
+			fixes = append(fixes, x)
+		}
+	}
+	return leaks, fixes, nil
+}
+
+// startDemo starts this process's demo stack and stops it when the suite
+// ends.
+func startDemo(ctx context.Context, shopBin string) *Target {
+	Expect(shopBin).NotTo(BeEmpty(), "no demo shop binary: call BuildShop in SynchronizedBeforeSuite")
+	leaks, fixes, err := DemoSwitches()
+	Expect(err).NotTo(HaveOccurred())
+	st, err := stack.Start(ctx, stack.Config{
+		Shop: []string{shopBin}, Leaks: leaks, Fixes: fixes,
+		Launch: []launch.Option{launch.WithOutput(GinkgoWriter)},
+	})
+	Expect(err).NotTo(HaveOccurred(), "start the demo stack")
+	DeferCleanup(st.Stop)
+
+	name := "the demo shop (fixes: " + cmpList(fixes) + "; leaks: " + cmpList(leaks) + ")"
+	pay := experiments.Upstream{
+		Name: "payments", Listen: st.ProxyAddr, Forward: st.Payments.Addr(),
+		Protocol: experiments.ProtocolHTTP, Engine: experiments.EngineProxy,
+	}
+	return &Target{
+		Name: name, URL: st.Shop.URL, Pprof: st.Shop.Pprof,
+		Upstreams: []experiments.Upstream{pay},
+		Load: experiments.LoadSpec{
+			Rate: 20, Timeout: experiments.D(5 * time.Second),
+			Requests: []experiments.Request{{Method: "GET", Path: "/checkout"}},
+		},
+		SlowReadPath: DemoSlowReadPath,
+		Settle:       DefaultSettle,
+		Vars:         st.Vars(),
+		Demo:         st, Leaks: leaks, Fixes: fixes,
+	}
+}
+
+func cmpList(l []string) string {
+	if len(l) == 0 {
+		return "none"
+	}
+	return strings.Join(l, ",")
+}

@@ -1,0 +1,150 @@
+package suitekit
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/aftershock/aftershock/experiments"
+)
+
+// EnvKeys are the top-level keys an env file may hold: blocks of a Drill's
+// spec, with the same fields. target is required.
+var EnvKeys = []string{"target", "upstreams", "load", "verify", "allowHosts"}
+
+// Env is an environment file: the service to drill and the upstreams it
+// calls through fault proxies, as a Drill's spec writes them.
+type Env struct {
+	// File is where the env was read from.
+	File string
+	// Target is the service under test; Pprof is never empty.
+	Target experiments.Target
+	// Upstreams are the fault proxies' addresses: the service calls
+	// Listen, the proxy forwards to Forward.
+	Upstreams []experiments.Upstream
+	// Load is the request mix of the steady load (nil: not written).
+	Load *experiments.LoadSpec
+	// Verify holds the tolerances and SLO bounds (zero: not written).
+	Verify experiments.Verify
+	// AllowHosts extends the blast-radius guard, as in a Drill.
+	AllowHosts []string
+	// Written tells which top-level keys the file wrote, and
+	// "verify.settle" when it set the settle deadline.
+	Written map[string]bool
+}
+
+// envHeader is how an env file is wrapped into a Drill document: its lines
+// become the spec (indented by envIndent columns, one line below the top),
+// and the fields a Drill requires besides come after it. The placeholder
+// fault names no upstream, so it constrains nothing the env declares.
+const (
+	envIndent = 2
+	envTail   = `  faults: [{name: env-file, duration: 1s, stalledClients: {mode: idle, count: 1}}]
+apiVersion: aftershock.dev/v1alpha1
+kind: Drill
+metadata: {name: env-file}
+`
+)
+
+// LoadEnv reads an env file. It is checked as strictly as a Drill file,
+// by the same code: unknown fields, bad addresses, bad enums and ${VAR}
+// references that are not set are errors citing file:line:col and the
+// field path, as experiments.Problems.
+func LoadEnv(path string, opts ...experiments.Option) (*Env, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read env file: %w", err)
+	}
+	return ParseEnv(path, data, opts...)
+}
+
+// ParseEnv checks an env file held in memory; name is used in problems.
+func ParseEnv(name string, data []byte, opts ...experiments.Option) (*Env, error) {
+	written, ps := envKeys(name, data)
+	if len(ps) > 0 {
+		return nil, ps
+	}
+	var doc bytes.Buffer
+	doc.WriteString("spec:\n")
+	for line := range strings.SplitSeq(strings.TrimRight(string(data), "\n"), "\n") {
+		if strings.TrimSpace(line) != "" {
+			doc.WriteString(strings.Repeat(" ", envIndent))
+		}
+		doc.WriteString(line + "\n")
+	}
+	doc.WriteString(envTail)
+	d, err := experiments.Parse(name, doc.Bytes(), opts...)
+	if err != nil {
+		if ps, ok := experiments.AsProblems(err); ok {
+			return nil, unwrapProblems(name, ps)
+		}
+		return nil, err
+	}
+	s := d.Spec
+	return &Env{
+		File: name, Target: s.Target, Upstreams: s.Upstreams, Load: s.Load,
+		Verify: s.Verify, AllowHosts: s.AllowHosts, Written: written,
+	}, nil
+}
+
+// envKeys reads the top-level keys (and whether verify.settle is set),
+// refusing keys an env file does not hold, such as faults.
+func envKeys(name string, data []byte) (map[string]bool, experiments.Problems) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		// Parse reports syntax errors with their position.
+		return map[string]bool{}, nil
+	}
+	written := map[string]bool{}
+	if len(root.Content) == 0 {
+		return written, experiments.Problems{{File: name, Detail: "the env file is empty; it needs at least target.url"}}
+	}
+	m := root.Content[0]
+	if m.Kind != yaml.MappingNode || m.Style&yaml.FlowStyle != 0 {
+		return written, experiments.Problems{{
+			File: name, Pos: experiments.Pos{Line: m.Line, Column: m.Column},
+			Detail: "an env file is a block-style mapping of spec blocks", Allowed: EnvKeys,
+		}}
+	}
+	var ps experiments.Problems
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		if !slices.Contains(EnvKeys, k.Value) {
+			ps = append(ps, &experiments.Problem{
+				File: name, Pos: experiments.Pos{Line: k.Line, Column: k.Column}, Path: k.Value,
+				Detail: fmt.Sprintf("%q is not part of an env file (the suites bring their own faults)", k.Value), Allowed: EnvKeys,
+			})
+			continue
+		}
+		written[k.Value] = true
+		if k.Value == "verify" && v.Kind == yaml.MappingNode {
+			for j := 0; j+1 < len(v.Content); j += 2 {
+				if v.Content[j].Value == "settle" {
+					written["verify.settle"] = true
+				}
+			}
+		}
+	}
+	return written, ps
+}
+
+// unwrapProblems maps problems of the wrapped document back onto the env
+// file: one line up, envIndent columns left, without the "spec." prefix.
+func unwrapProblems(name string, ps experiments.Problems) experiments.Problems {
+	out := make(experiments.Problems, 0, len(ps))
+	for _, p := range ps {
+		q := *p
+		q.File = name
+		if q.Pos.Line > 1 {
+			q.Pos.Line--
+			q.Pos.Column = max(q.Pos.Column-envIndent, 0)
+		}
+		q.Path = strings.TrimPrefix(q.Path, "spec.")
+		out = append(out, &q)
+	}
+	return out
+}
