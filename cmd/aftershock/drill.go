@@ -22,6 +22,7 @@ func init() { commands = append(commands, newDrillCommand) }
 
 func newDrillCommand(g *globalOptions) *cobra.Command {
 	var allowHosts []string
+	var settle time.Duration
 	cmd := &cobra.Command{
 		Use:   "drill FILE...",
 		Short: "Run drills; exit 0 pass, 1 verdict failed, 2 bad input, 3 could not run, 130 interrupted",
@@ -41,10 +42,11 @@ carries a lease so that it clears itself if this process dies.`,
 			}
 			ctx, stop := signalContext(cmd.Context(), cmd.ErrOrStderr())
 			defer stop()
-			return runDrills(ctx, g, drills, allowHosts, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return runDrills(ctx, g, drills, runFlags{allowHosts: allowHosts, settle: settle}, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	cmd.Flags().StringSliceVar(&allowHosts, "allow-host", nil, "let drills reach this non-loopback host (repeatable)")
+	cmd.Flags().DurationVar(&settle, "settle", 0, "override every drill's settle deadline")
 	return cmd
 }
 
@@ -81,12 +83,18 @@ func signalContext(parent context.Context, stderr io.Writer) (context.Context, f
 
 // runDrills runs the drills in order and maps the outcome to an exit code:
 // the worst of all drills wins (interrupted, could not run, failed).
-func runDrills(ctx context.Context, g *globalOptions, drills []*experiments.Drill, allowHosts []string, stdout, stderr io.Writer) error {
+// runFlags are the drill command's flags that shape every run.
+type runFlags struct {
+	allowHosts []string
+	settle     time.Duration
+}
+
+func runDrills(ctx context.Context, g *globalOptions, drills []*experiments.Drill, f runFlags, stdout, stderr io.Writer) error {
 	var results []*experiments.Result
 	var errs []error
 	code := exitPass
 	for _, d := range drills {
-		opts := []experiments.RunOption{experiments.WithProgress(stderr), experiments.WithAllowHosts(allowHosts...)}
+		opts := []experiments.RunOption{experiments.WithProgress(stderr), experiments.WithAllowHosts(f.allowHosts...), experiments.WithSettle(f.settle)}
 		if g.artifacts != "" {
 			dir := g.artifacts
 			if len(drills) > 1 {

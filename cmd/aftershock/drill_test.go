@@ -1,0 +1,96 @@
+package main_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Each leak switch of the demo shop, the shipped drill whose fault provokes
+// it, and what the verdict must name: the function for goroutine leaks,
+// the connection class for connection leaks, the allocation site for the
+// heap leak.
+var leakMatrix = []struct {
+	leak, drill string
+	culprits    []string
+}{
+	{"body", "503-storm", []string{"http1-client-body-pending"}},
+	{"cache", "503-storm", []string{"heap +", "shop.(*retryCache).add"}},
+	{"ticker", "slow-upstream", []string{"shop.(*Server).reportProgress"}},
+	{"goroutine", "slow-upstream", []string{"[chan send] in github.com/aftershock/aftershock/fixtures/shop.(*Server).callPayments.func1"}},
+	{"context", "partition", []string{"shop.(*Server).postPayment"}},
+	{"stream", "stalled-clients", []string{"shop.(*Server).produceStream"}},
+}
+
+// TestDrillNamesEachLeak drills the shop with one leak switched on: the
+// drill exits 1 and its verdict on stdout names the culprit.
+func TestDrillNamesEachLeak(t *testing.T) {
+	for _, tc := range leakMatrix {
+		t.Run(tc.leak, func(t *testing.T) {
+			heavy(t)
+			st := startStack(t, []string{tc.leak}, nil)
+			code, out, errs := aftershock(t, st.Vars(), "drill", "--settle=6s", demoDrill(tc.drill))
+			if code != 1 {
+				t.Fatalf("exit %d, want 1 (verdict failed)\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+			}
+			for _, c := range tc.culprits {
+				if !strings.Contains(out, c) {
+					t.Errorf("the verdict does not name %q:\n%s", c, out)
+				}
+			}
+			if !strings.Contains(out, "drill "+tc.drill+": FAIL") {
+				t.Errorf("no FAIL verdict line on stdout:\n%s", out)
+			}
+		})
+	}
+}
+
+// TestDrillPassesWithFixes drills the shop with every leak and every fix
+// on: each shipped drill exits 0, and the verdict comes as soon as the
+// settle condition holds (within 2 s), not at the settle deadline.
+func TestDrillPassesWithFixes(t *testing.T) {
+	for _, drill := range []string{"slow-upstream", "partition", "503-storm", "stalled-clients"} {
+		t.Run(drill, func(t *testing.T) {
+			heavy(t)
+			st := startStack(t, []string{"all"}, []string{"all"})
+			code, out, errs := aftershock(t, st.Vars(), "drill", "--output=json", demoDrill(drill))
+			if code != 0 {
+				t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+			}
+			var results []struct {
+				Verdict string
+				Phases  []struct {
+					Phase    string
+					Duration time.Duration
+				}
+				Faults []struct {
+					Name     string
+					Returned bool
+					Settle   time.Duration
+				}
+			}
+			if err := json.Unmarshal([]byte(out), &results); err != nil {
+				t.Fatalf("--output=json: %v\n%s", err, out)
+			}
+			if len(results) != 1 || results[0].Verdict != "pass" || len(results[0].Faults) == 0 {
+				t.Fatalf("results = %+v", results)
+			}
+			for _, f := range results[0].Faults {
+				if !f.Returned || f.Settle > 2*time.Second {
+					t.Errorf("fault %s: returned %v after %v; want the verdict within 2s of the settle condition", f.Name, f.Returned, f.Settle)
+				}
+			}
+			// The wall time of every phase is in the output.
+			seen := map[string]bool{}
+			for _, p := range results[0].Phases {
+				seen[p.Phase] = true
+			}
+			for _, p := range []string{"preflight", "warmup", "quiesce", "baseline", "inject", "hold", "clear", "recovery", "settle"} {
+				if !seen[p] {
+					t.Errorf("phase %s missing from the output's phases %+v", p, results[0].Phases)
+				}
+			}
+		})
+	}
+}
