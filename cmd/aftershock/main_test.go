@@ -98,4 +98,3 @@ func heavy(t *testing.T) {
 	limit <- struct{}{}
 	t.Cleanup(func() { <-limit })
 }
-

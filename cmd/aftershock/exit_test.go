@@ -1,0 +1,263 @@
+package main_test
+
+import (
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/onsi/gomega/gbytes"
+	"github.com/onsi/gomega/gexec"
+
+	"github.com/aftershock/aftershock/fixtures/ports"
+	"github.com/aftershock/aftershock/snapshot"
+)
+
+// base is a valid drill; the bad-input table edits one line of it.
+const base = `apiVersion: aftershock.dev/v1alpha1
+kind: Drill
+metadata:
+  name: table
+spec:
+  target:
+    url: http://127.0.0.1:8080
+  upstreams:
+    - name: payments
+      listen: 127.0.0.1:9100
+      forward: 127.0.0.1:9200
+  load:
+    rate: 50
+    requests: [{method: GET, path: /checkout}]
+  warmup: 1s
+  faults:
+    - name: slow
+      upstream: payments
+      duration: 5s
+      networkChaos: {action: delay, delay: {latency: 500ms}}
+  verify:
+    settle: 10s
+`
+
+// TestBadDrillFilesExit2 is the table of bad Drill files: each exits 2
+// with file:line and the field path on stderr, and nothing runs.
+func TestBadDrillFilesExit2(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name       string
+		line       int // 1-based line of base to replace
+		repl       string
+		where, why string // "line" or "line:col", and a substring of the message
+		path       string
+	}{
+		{"yaml syntax error", 13, "    rate: 50: 3", "13", "yaml", ""},
+		{"unknown field", 19, "      durations: 5s", "19:7", "unknown field", "spec.faults[0].durations"},
+		{"bad duration", 19, "      duration: 5", "19:17", "no unit", "spec.faults[0].duration"},
+		{"negative rate", 13, "    rate: -5", "13:11", "rate", "spec.load.rate"},
+		{"unknown action", 20, "      networkChaos: {action: explode}", "20:30", "explode", "spec.faults[0].networkChaos.action"},
+		{"unknown direction", 20, "      networkChaos: {action: delay, direction: up, delay: {latency: 1s}}", "20", "up", "spec.faults[0].networkChaos.direction"},
+		{"unknown upstream", 18, "      upstream: paymnets", "18:17", "unknown upstream", "spec.faults[0].upstream"},
+		{"httpChaos on a tcp upstream", 20, "      httpChaos: {target: Response, replace: {code: 503}}", "20", "protocol", "spec.faults[0].httpChaos"},
+		{"missing target", 7, "    pprof: http://127.0.0.1:6060/debug/pprof", "7", "required", "spec.target.url"},
+		{"bad target url", 7, "    url: ftp://127.0.0.1", "7:10", "url", "spec.target.url"},
+		{"bad latency", 20, "      networkChaos: {action: delay, delay: {latency: fast}}", "20", "fast", "spec.faults[0].networkChaos.delay.latency"},
+		{"bad heap size", 22, "    settle: 10s\n    heap: {maxGrowth: 1MiBs}", "23", "1MiBs", "spec.verify.heap.maxGrowth"},
+		{"bad percent", 22, "    settle: 10s\n    slo: {recovery: {successRate: 99, within: 5s}}", "23", "99", "spec.verify.slo.recovery.successRate"},
+		{"bad stall mode", 20, "      stalledClients: {mode: sleepy, count: 5}", "20", "sleepy", "spec.faults[0].stalledClients.mode"},
+		{"two fault kinds", 20, "      networkChaos: {action: delay, delay: {latency: 1s}}\n      stalledClients: {mode: idle, count: 5}", "", "exactly one", "spec.faults[0]"},
+		{"bad metadata name", 4, "  name: Not_A_Label", "4:9", "Not_A_Label", "metadata.name"},
+		{"unknown kind", 2, "kind: Experiment", "2:7", "Experiment", "kind"},
+		{"action the proxy cannot honour", 20, "      networkChaos: {action: loss, loss: {loss: '50'}}", "20", "loss", "spec.faults[0].networkChaos.action"},
+		{"non-loopback target", 7, "    url: http://198.18.0.10:8080", "7", "allow", "spec.target.url"},
+	}
+	dir := t.TempDir()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			lines := strings.Split(base, "\n")
+			lines[tc.line-1] = tc.repl
+			file := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".yaml")
+			if err := os.WriteFile(file, []byte(strings.Join(lines, "\n")), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			code, out, errs := aftershock(t, nil, "drill", file)
+			if code != 2 {
+				t.Fatalf("exit %d, want 2\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+			}
+			at := regexp.QuoteMeta(file)
+			if tc.where != "" {
+				at += ":" + regexp.QuoteMeta(tc.where)
+			}
+			if !regexp.MustCompile(at).MatchString(errs) {
+				t.Errorf("stderr does not cite %s:%s:\n%s", file, tc.where, errs)
+			}
+			if !strings.Contains(errs, tc.path) || !strings.Contains(errs, tc.why) {
+				t.Errorf("stderr does not name %q with %q:\n%s", tc.path, tc.why, errs)
+			}
+			if strings.Contains(errs, "] inject") || strings.Contains(errs, "] warmup") {
+				t.Errorf("nothing may run for a bad file:\n%s", errs)
+			}
+		})
+	}
+}
+
+// TestUsageErrorsExit2: flags and arguments the command does not take.
+func TestUsageErrorsExit2(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"drill"}, {"drill", "--bogus", "x.yaml"}, {"--output=xml", "drill", "x.yaml"}, {"nonsense"}, {"drill", "/does/not/exist.yaml"}} {
+		if code, _, errs := aftershock(t, nil, args...); code != 2 {
+			t.Errorf("aftershock %v: exit %d, want 2; stderr:\n%s", args, code, errs)
+		}
+	}
+}
+
+// TestCouldNotRunExit3: a target that does not answer, a target without
+// pprof, and a busy proxy port each exit 3 with a clear message.
+func TestCouldNotRunExit3(t *testing.T) {
+	heavy(t)
+	st := startStack(t, nil, []string{"all"})
+	dead, err := ports.FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	for _, tc := range []struct {
+		name, url, pprof, listen, want string
+	}{
+		{"target unreachable", "http://" + dead, "", st.ProxyAddr, "does not answer"},
+		{"no pprof", st.Shop.URL, st.Shop.URL + "/debug/pprof", st.ProxyAddr, "pprof"},
+		{"proxy port busy", st.Shop.URL, st.Shop.Pprof, busy.Addr().String(), "address already in use"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			drill := strings.Replace(base, "    url: http://127.0.0.1:8080", "    url: "+tc.url, 1)
+			if tc.pprof != "" {
+				drill = strings.Replace(drill, "  upstreams:", "    pprof: "+tc.pprof+"\n  upstreams:", 1)
+			}
+			drill = strings.Replace(drill, "127.0.0.1:9100", tc.listen, 1)
+			drill = strings.Replace(drill, "127.0.0.1:9200", st.Payments.Addr(), 1)
+			file := filepath.Join(t.TempDir(), "drill.yaml")
+			if err := os.WriteFile(file, []byte(drill), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			code, out, errs := aftershock(t, nil, "drill", file)
+			if code != 3 {
+				t.Fatalf("exit %d, want 3\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+			}
+			if !strings.Contains(errs, tc.want) {
+				t.Errorf("stderr does not say %q:\n%s", tc.want, errs)
+			}
+			if strings.Contains(errs, "inject") {
+				t.Errorf("nothing may be injected when the preflight fails:\n%s", errs)
+			}
+		})
+	}
+}
+
+// TestSignalMidFaultClearsEverything sends SIGINT (and SIGTERM) to a drill
+// in the middle of its fault: it exits promptly with 130, its proxy port
+// is closed, and the stalled clients it had opened are gone from the shop.
+func TestSignalMidFaultClearsEverything(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			heavy(t)
+			st := startStack(t, nil, []string{"all"})
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			client, err := snapshot.NewClient(st.Shop.Pprof)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer client.Close()
+			before, err := client.CaptureLight(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// SIGINT lands in a partition, SIGTERM among stalled clients.
+			fault := "{name: cut, upstream: payments, duration: 10m, networkChaos: {action: partition, direction: both}}"
+			if sig == syscall.SIGTERM {
+				fault = "{name: crowd, duration: 10m, stalledClients: {mode: idle, count: 40}}"
+			}
+			drill := `apiVersion: aftershock.dev/v1alpha1
+kind: Drill
+metadata: {name: interrupted}
+spec:
+  target: {url: "${SHOP_URL}", pprof: "${SHOP_PPROF}"}
+  upstreams: [{name: payments, listen: "${PAYMENTS_PROXY}", forward: "${PAYMENTS_ADDR}"}]
+  load: {rate: 20, requests: [{path: /checkout}]}
+  faults:
+    - ` + fault + "\n"
+			file := filepath.Join(t.TempDir(), "drill.yaml")
+			if err := os.WriteFile(file, []byte(drill), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(aftershockBin, "drill", file)
+			cmd.Env = os.Environ()
+			for k, v := range st.Vars() {
+				cmd.Env = append(cmd.Env, k+"="+v)
+			}
+			sess, err := gexec.Start(cmd, nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sess.Kill()
+			if err := waitSay(sess.Err, "] hold ", 30*time.Second); err != nil {
+				t.Fatalf("%v\nstderr:\n%s", err, sess.Err.Contents())
+			}
+			if !listening(st.ProxyAddr) {
+				t.Fatal("the proxy is not listening mid-fault")
+			}
+			sent := time.Now()
+			sess.Signal(sig)
+			select {
+			case <-sess.Exited:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("still running 10s after %v", sig)
+			}
+			if code := sess.ExitCode(); code != 130 {
+				t.Errorf("exit %d after %v, want 130\nstderr:\n%s", code, sig, sess.Err.Contents())
+			}
+			t.Logf("exited %v after %v", sess.ExitCode(), time.Since(sent))
+			if listening(st.ProxyAddr) {
+				t.Errorf("the proxy port %s is still open after %v", st.ProxyAddr, sig)
+			}
+			// Nothing left injected: the shop's server connections are back
+			// where they were (the stalled clients are gone).
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				now, err := client.CaptureLight(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, a := before.Summary().Connections[snapshot.HTTPServer].Count, now.Summary().Connections[snapshot.HTTPServer].Count
+				if a <= b {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the shop still holds %d server connections (%d before the drill)", a, b)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		})
+	}
+}
+
+// waitSay waits until buf has printed s.
+func waitSay(buf *gbytes.Buffer, s string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for !strings.Contains(string(buf.Contents()), s) {
+		if time.Now().After(deadline) {
+			return context.DeadlineExceeded
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil
+}
