@@ -73,7 +73,7 @@ Exit codes: 0 pass, 1 verdict failed, 2 bad input or usage,
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return withCode(exitBadInput, fmt.Errorf("%w\nsee '%s --help'", err, cmd.CommandPath()))
 	})
-	root.PersistentFlags().StringVarP(&opts.output, "output", "o", "text", "verdict format on stdout: text or json")
+	root.PersistentFlags().StringVar(&opts.output, "output", "text", "verdict format on stdout: text or json")
 	root.PersistentFlags().StringVar(&opts.artifacts, "artifacts", "", "directory for snapshot bundles, the load timeline and the journal")
 	for _, add := range commands {
 		root.AddCommand(add(opts))
