@@ -52,6 +52,7 @@ func (a *API) add(w http.ResponseWriter, r *http.Request) {
 	var block bytes.Buffer
 	_ = json.Compact(&block, data) // valid JSON: checked
 	a.blocks[f.Name] = block.Bytes()
+	delete(a.toxics, f.Name) // a toxic of that name whose lease ran out
 	for _, active := range a.active() {
 		if active.Name == f.Name {
 			w.Header().Set("Location", "/faults/"+f.Name)

@@ -29,6 +29,10 @@ type API struct {
 	// lease ran out leaves its block behind until the next listing or a
 	// new fault of that name.
 	blocks map[string]json.RawMessage
+	// toxics holds the faults set through the Toxiproxy API, as toxics.
+	toxics map[string]Toxic
+	// toxiproxyName is the name the proxy has in the Toxiproxy API.
+	toxiproxyName string
 }
 
 // New returns the API of a TCP fault proxy: networkChaos faults only.
@@ -49,6 +53,9 @@ func newAPI(tcp *proxy.Proxy, hp *httpfault.Proxy, protocol experiments.Protocol
 		info:   Info{Listen: tcp.Addr().String(), Forward: tcp.Forward(), Protocol: protocol},
 		mux:    http.NewServeMux(),
 		blocks: map[string]json.RawMessage{},
+		toxics: map[string]Toxic{},
+
+		toxiproxyName: defaultToxiproxyName,
 	}
 	a.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, a.info) })
 	a.mux.HandleFunc("GET /faults", a.list)
@@ -56,6 +63,7 @@ func newAPI(tcp *proxy.Proxy, hp *httpfault.Proxy, protocol experiments.Protocol
 	a.mux.HandleFunc("POST /faults", a.add)
 	a.mux.HandleFunc("DELETE /faults/{name}", a.remove)
 	a.mux.HandleFunc("DELETE /faults", a.removeAll)
+	a.routeToxiproxy()
 	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no such endpoint %s %s; see GET /faults, POST /faults, DELETE /faults/NAME, DELETE /faults", r.Method, r.URL.Path))
 	})
@@ -93,6 +101,7 @@ func (a *API) active() []Fault {
 	for name := range a.blocks {
 		if !slices.ContainsFunc(out, func(f Fault) bool { return f.Name == name }) {
 			delete(a.blocks, name)
+			delete(a.toxics, name)
 		}
 	}
 	if out == nil {
@@ -131,6 +140,7 @@ func (a *API) remove(w http.ResponseWriter, r *http.Request) {
 		writeError(w, statusOf(err), fmt.Errorf("clearing fault %q: %w", name, err))
 	default:
 		delete(a.blocks, name)
+		delete(a.toxics, name)
 		w.WriteHeader(http.StatusNoContent)
 	}
 }
@@ -143,6 +153,7 @@ func (a *API) removeAll(w http.ResponseWriter, _ *http.Request) {
 		a.http.RemoveAll()
 	}
 	clear(a.blocks)
+	clear(a.toxics)
 	w.WriteHeader(http.StatusNoContent)
 }
 

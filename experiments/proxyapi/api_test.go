@@ -225,9 +225,9 @@ func TestConcurrentPostsOfOneName(t *testing.T) {
 func TestUnknownEndpoint(t *testing.T) {
 	noLeaks(t)
 	api, _ := tcpAPI(t)
-	code, b := api.do("GET", "/proxies", "")
+	code, b := api.do("GET", "/nothing/here", "")
 	var e proxyapi.Error
 	if code != http.StatusNotFound || json.Unmarshal(b, &e) != nil || e.Error == "" {
-		t.Errorf("GET /proxies: %d %s, want 404 with a JSON error", code, b)
+		t.Errorf("GET /nothing/here: %d %s, want 404 with a JSON error", code, b)
 	}
 }

@@ -25,4 +25,7 @@
 // is not a proxy fault (stalledClients) — gets 400 and a JSON Error naming
 // each bad field, and changes nothing: a fault is set only once every check
 // has passed.
+//
+// Beside it, a Toxiproxy-compatible API (/proxies, /proxies/NAME/toxics,
+// /reset; see toxiproxy.go) lets Toxiproxy clients drive the same faults.
 package proxyapi

@@ -190,3 +190,13 @@ func compact(t *testing.T, b []byte) string {
 	}
 	return out.String()
 }
+
+// info returns GET /.
+func (c *client) info() proxyapi.Info {
+	c.t.Helper()
+	var i proxyapi.Info
+	if code, b := c.do("GET", "/", ""); code != http.StatusOK || json.Unmarshal(b, &i) != nil {
+		c.t.Fatalf("GET /: %d %s", code, b)
+	}
+	return i
+}
