@@ -16,6 +16,7 @@ import (
 // Phases of the steady load, as Outcome.Report names them.
 const (
 	PhaseWarmup   = "warmup"
+	PhaseLead     = "lead"
 	PhaseFault    = "fault"
 	PhaseRecovery = "recovery"
 )
@@ -25,6 +26,11 @@ type Timing struct {
 	// Warmup is the load before the baseline, so that what a service sets
 	// up once (pools, caches, lazily started workers) is in the baseline.
 	Warmup time.Duration
+	// Lead is how long the load runs on the healthy service between the
+	// baseline and the fault, so that the fault meets a service in its
+	// steady state — connections pooled, requests in flight — as faults
+	// in production do.
+	Lead time.Duration
 	// Hold is how long the fault is held under load.
 	Hold time.Duration
 	// Recovery is how long the load keeps running after the clear, the
@@ -33,7 +39,7 @@ type Timing struct {
 }
 
 // DefaultTiming keeps a whole fault under 15 s on a 2-core machine.
-var DefaultTiming = Timing{Warmup: time.Second, Hold: 3 * time.Second, Recovery: 3 * time.Second}
+var DefaultTiming = Timing{Warmup: time.Second, Lead: 500 * time.Millisecond, Hold: 3 * time.Second, Recovery: 3 * time.Second}
 
 // Outcome is what Drive saw: the baseline (in Snaps), the load's report
 // and when the fault was applied and cleared. Specs judge it; the settle
@@ -84,7 +90,9 @@ func Drive(ctx context.Context, t *Target, fault injectors.Injector, tm Timing) 
 	o.Snaps.Baseline(ctx)
 
 	By(fmt.Sprintf("injecting %s for %s under load", fault, tm.Hold))
-	o.Load.Start(PhaseFault)
+	o.Load.Start(PhaseLead)
+	Hold(ctx, tm.Lead)
+	o.Load.Mark(PhaseFault)
 	o.Injected = time.Now()
 	clear := Inject(ctx, fault, tm.Hold)
 	Hold(ctx, tm.Hold)
