@@ -1,10 +1,7 @@
 package proxy
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"time"
 
 	"github.com/aftershock/aftershock/injectors"
 )
@@ -13,29 +10,6 @@ import (
 // adds it under name with the lease, Clear removes it (idempotent, also
 // before Inject and after the lease ran out).
 func (p *Proxy) Injector(name string, f Fault) injectors.Injector {
-	return &injector{p: p, name: name, f: f}
-}
-
-type injector struct {
-	p    *Proxy
-	name string
-	f    Fault
-}
-
-func (i *injector) Inject(ctx context.Context, lease time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("inject %s: %w", i, err)
-	}
-	return i.p.Add(i.name, i.f, lease)
-}
-
-func (i *injector) Clear(context.Context) error {
-	if err := i.p.Remove(i.name); err != nil && !errors.Is(err, ErrNotFound) {
-		return err
-	}
-	return nil
-}
-
-func (i *injector) String() string {
-	return fmt.Sprintf("%s (%s on %s → %s)", i.name, i.f, i.p.Addr(), i.p.forward)
+	return injectors.Named[Fault](p, name, f, ErrNotFound,
+		fmt.Sprintf("%s (%s on %s → %s)", name, f, p.Addr(), p.forward))
 }
