@@ -94,3 +94,37 @@ func ItStopsWaiting(out func() *Outcome, hold, late, bound time.Duration) {
 			}
 		})
 }
+
+// ItSparesTheUpstream declares the circuit-breaker spec for fast failures
+// (a 5xx storm): once the breaker opens, the service stops calling the
+// upstream, so at most a quarter of the requests sent during the fault
+// reach it — without a breaker every one does. It needs the upstream's
+// request count, which only the demo's in-process upstream gives.
+func ItSparesTheUpstream(out func() *Outcome) {
+	It("stops calling the upstream once its calls fail: at most a quarter of the requests reach it", Label("breaker"), func() {
+		o := out()
+		o.Target.RequireFix("breaker")
+		if o.UpstreamCalls < 0 {
+			Skip("counting the upstream's requests needs the demo's upstream; " + o.Target.Name + " has none to read")
+		}
+		st := o.DuringFault()
+		Expect(o.UpstreamCalls).To(BeNumerically("<=", st.Requests/4),
+			"%s called the upstream %d times for %d requests during the fault: no breaker opened (codes %v)",
+			o.Target.Name, o.UpstreamCalls, st.Requests, st.Codes)
+	})
+}
+
+// ItKeepsServing declares the isolation spec of faults that act on the
+// service itself: while the fault is held, the steady load's p99 stays
+// under bound and nothing fails — other clients do not pay for the
+// misbehaving ones.
+func ItKeepsServing(out func() *Outcome, bound time.Duration) {
+	It(fmt.Sprintf("keeps serving its other clients meanwhile: p99 under %s, no errors", bound), Label("isolation"), func() {
+		o := out()
+		st := o.DuringFault()
+		Expect(st.P99).To(BeNumerically("<", bound), "%s: p99 %s while the fault was held; timeline:\n%s",
+			o.Target.Name, st.P99.Round(time.Millisecond), o.TimelineText(o.Injected))
+		Expect(st.Errors).To(BeZero(), "%s failed %d of %d requests while the fault was held (codes %v)",
+			o.Target.Name, st.Errors, st.Requests, st.Codes)
+	})
+}

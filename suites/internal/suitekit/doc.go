@@ -22,7 +22,8 @@
 //	AFTERSHOCK_DEMO_LEAKS=body,ticker  or  -- --demo-leaks=body,ticker
 //
 // starts the demo with those leaks on and their fixes off (and the fixes
-// that would hide them: timeouts hides context, the breaker hides cache);
+// that would hide them: timeouts hides body and context, the breaker hides
+// cache);
 // the suites then fail, each failure naming its culprit.
 // AFTERSHOCK_DEMO_FIXES overrides the fixes outright.
 //

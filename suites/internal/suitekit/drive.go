@@ -53,6 +53,10 @@ type Outcome struct {
 	Injected, Cleared time.Time
 	// Report is the load's report at the end of the recovery window.
 	Report load.Report
+	// UpstreamCalls is how many requests the demo's payments upstream
+	// received while the fault was held; -1 for an external target, whose
+	// upstream keeps no count the suites can read.
+	UpstreamCalls int64
 }
 
 // StartLoad prepares the target's steady load and pauses it when the spec
@@ -80,7 +84,11 @@ func StartLoad(t *Target) *load.Generator {
 // registered with DeferCleanup, so they happen whatever fails. The fault
 // proxy, if the fault needs one, must already run (StartProxy).
 func Drive(ctx context.Context, t *Target, fault injectors.Injector, tm Timing) *Outcome {
-	o := &Outcome{Target: t, Snaps: NewSnapshots(t), Load: StartLoad(t), Fault: fault}
+	o := &Outcome{Target: t, Snaps: NewSnapshots(t), Load: StartLoad(t), Fault: fault, UpstreamCalls: -1}
+	upstreamCalls := func() int64 { return 0 }
+	if t.Demo != nil {
+		upstreamCalls = func() int64 { return t.Demo.Payments.Stats().Requests }
+	}
 	if tm.Warmup > 0 {
 		By(fmt.Sprintf("warming up: %d req/s for %s", t.Load.Rate, tm.Warmup))
 		o.Load.Start(PhaseWarmup)
@@ -94,12 +102,17 @@ func Drive(ctx context.Context, t *Target, fault injectors.Injector, tm Timing) 
 	Hold(ctx, tm.Lead)
 	o.Load.Mark(PhaseFault)
 	o.Injected = time.Now()
+	callsBefore := upstreamCalls()
 	clear := Inject(ctx, fault, tm.Hold)
 	Hold(ctx, tm.Hold)
 
 	By("clearing " + fault.String())
+	calls := upstreamCalls() - callsBefore
 	clear()
 	o.Cleared = time.Now()
+	if t.Demo != nil {
+		o.UpstreamCalls = calls
+	}
 	o.Load.Mark(PhaseRecovery)
 	Hold(ctx, tm.Recovery)
 

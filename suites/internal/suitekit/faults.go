@@ -97,3 +97,14 @@ func Hold(ctx context.Context, d time.Duration) {
 		Fail(fmt.Sprintf("interrupted while holding for %s: %v", d, context.Cause(ctx)))
 	}
 }
+
+// StartProxies starts a plain fault proxy for every upstream of the target
+// (see StartProxy), so that the service reaches its upstreams while a
+// fault acts on the service itself (stalled clients).
+func StartProxies(t *Target) []*Proxy {
+	ps := make([]*Proxy, 0, len(t.Upstreams))
+	for _, u := range t.Upstreams {
+		ps = append(ps, StartProxy(u))
+	}
+	return ps
+}

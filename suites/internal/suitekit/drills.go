@@ -1,0 +1,199 @@
+package suitekit
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/aftershock/aftershock/experiments"
+)
+
+// DrillFile is one Drill file of the drills directory, known before the
+// target exists: the suites make a spec of each while the tree is built,
+// and load it (with the target's addresses) when the spec runs.
+type DrillFile struct {
+	// Name is the file name; Path is where problems say it is.
+	Name, Path string
+	// Labels are the fault families its faults belong to, as the suites
+	// label them (slow-upstream, partition, http-faults, stalled-clients).
+	Labels []string
+
+	fsys fs.FS // nil: read Path from disk
+}
+
+// DrillFiles lists the Drill files the drills suite runs: those of
+// --drills / AFTERSHOCK_DRILLS, or the shipped demo drills
+// (experiments/drills, embedded in the experiments package).
+func DrillFiles() ([]DrillFile, error) {
+	dir, err := DrillsDir()
+	if err != nil {
+		return nil, fmt.Errorf("drills directory (%s / --drills): %w", EnvDrills, err)
+	}
+	fsys, prefix := experiments.DemoFS, "experiments/drills"
+	var disk bool
+	if dir != "" {
+		fsys, prefix, disk = os.DirFS(dir), dir, true
+	}
+	entries, err := fs.ReadDir(fsys, ".")
+	if err != nil {
+		return nil, fmt.Errorf("list drills in %s: %w", prefix, err)
+	}
+	var files []DrillFile
+	for _, e := range entries {
+		if e.IsDir() || !slices.Contains([]string{".yaml", ".yml"}, path.Ext(e.Name())) {
+			continue
+		}
+		f := DrillFile{Name: e.Name(), Path: filepath.Join(prefix, e.Name())}
+		if !disk {
+			f.fsys = fsys
+		}
+		data, err := f.read()
+		if err != nil {
+			return nil, err
+		}
+		f.Labels = faultFamilies(data)
+		files = append(files, f)
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("no drill files (*.yaml, *.yml) in %s", prefix)
+	}
+	return files, nil
+}
+
+func (f DrillFile) read() ([]byte, error) {
+	var data []byte
+	var err error
+	if f.fsys != nil {
+		data, err = fs.ReadFile(f.fsys, f.Name)
+	} else {
+		data, err = os.ReadFile(f.Path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read drill %s: %w", f.Path, err)
+	}
+	return data, nil
+}
+
+// faultFamilies reads which fault families a drill holds, for labels,
+// from the raw YAML: no ${VAR} needs a value for that. A file that does
+// not parse gets no labels; its spec reports the problems when it runs.
+func faultFamilies(data []byte) []string {
+	var doc struct {
+		Spec struct {
+			Faults []struct {
+				NetworkChaos *struct {
+					Action string `json:"action"`
+				} `json:"networkChaos"`
+				HTTPChaos      any `json:"httpChaos"`
+				StalledClients any `json:"stalledClients"`
+			} `json:"faults"`
+		} `json:"spec"`
+	}
+	if yaml.Unmarshal(data, &doc) != nil {
+		return nil
+	}
+	var labels []string
+	add := func(l string) {
+		if !slices.Contains(labels, l) {
+			labels = append(labels, l)
+		}
+	}
+	for _, f := range doc.Spec.Faults {
+		switch {
+		case f.NetworkChaos != nil && f.NetworkChaos.Action == "partition":
+			add("partition")
+		case f.NetworkChaos != nil:
+			add("slow-upstream")
+		case f.HTTPChaos != nil:
+			add("http-faults")
+		case f.StalledClients != nil:
+			add("stalled-clients")
+		}
+	}
+	return labels
+}
+
+// Load loads the drill with the target's ${VAR} values and points it at
+// the target: its target and upstream addresses become the target's, so
+// that a team's drills run against whichever environment the suites are
+// given. Every upstream a fault names must exist on the target, and an
+// httpChaos fault needs it declared protocol: http.
+func (f DrillFile) Load(t *Target) (*experiments.Drill, error) {
+	data, err := f.read()
+	if err != nil {
+		return nil, err
+	}
+	d, err := experiments.Parse(f.Path, data, experiments.WithVars(t.Vars))
+	if err != nil {
+		return nil, err
+	}
+	d.Spec.Target = experiments.Target{URL: t.URL, Pprof: t.Pprof, Headers: t.Headers}
+	d.Spec.Upstreams = slices.Clone(t.Upstreams)
+	d.Spec.AllowHosts = append(d.Spec.AllowHosts, t.AllowHosts...)
+	var problems []string
+	for i, fault := range d.Spec.Faults {
+		if fault.Upstream == "" {
+			continue
+		}
+		where := d.Where(fmt.Sprintf("spec.faults[%d].upstream", i))
+		u := d.Upstream(fault.Upstream)
+		switch {
+		case u == nil:
+			problems = append(problems, fmt.Sprintf("%s: fault %s acts on upstream %q, which %s does not declare (it declares %s)",
+				where, fault.Name, fault.Upstream, t.Name, upstreamNames(t.Upstreams)))
+		case fault.Kind() == experiments.KindHTTP && u.Protocol != experiments.ProtocolHTTP:
+			problems = append(problems, fmt.Sprintf("%s: fault %s is an httpChaos fault, but %s declares upstream %s protocol %s; httpChaos needs protocol: http",
+				where, fault.Name, t.Name, u.Name, u.Protocol))
+		}
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("drill %s cannot run against %s:\n%s", f.Path, t.Name, strings.Join(problems, "\n"))
+	}
+	return d, nil
+}
+
+func upstreamNames(us []experiments.Upstream) string {
+	if len(us) == 0 {
+		return "none"
+	}
+	names := make([]string, len(us))
+	for i, u := range us {
+		names[i] = u.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+// Verdict explains a drill's result the way a failure message should: the
+// error that stopped it, and for each fault that failed, its leak (what
+// grew, where it was created and parked) and the SLOs it broke.
+func Verdict(res *experiments.Result) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "drill %s: %s", res.Drill, res.Verdict)
+	if res.Error != "" {
+		fmt.Fprintf(&b, "\nerror: %s", res.Error)
+	}
+	for _, fr := range res.Faults {
+		if fr.Passed() {
+			continue
+		}
+		fmt.Fprintf(&b, "\n\nfault %s (%s):", fr.Name, fr.Injected)
+		if fr.Leak != "" {
+			fmt.Fprintf(&b, "\n%s", fr.Leak)
+		}
+		for _, s := range fr.SLOs {
+			if !s.OK {
+				fmt.Fprintf(&b, "\nSLO broken: %s: want %s, got %s", s.Name, s.Want, s.Got)
+			}
+		}
+	}
+	if res.Artifacts != "" {
+		fmt.Fprintf(&b, "\n\njournal: %s", filepath.Join(res.Artifacts, "journal.json"))
+	}
+	return b.String()
+}
