@@ -1,7 +1,6 @@
 package snapshot
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -102,7 +101,7 @@ func NewClient(pprofBaseURL string, opts ...Option) (*Client, error) {
 		return nil, fmt.Errorf("pprof base url %q: scheme must be http or https", pprofBaseURL)
 	}
 	if u.Host == "" {
-		return nil, errors.New("pprof base url " + strconvQuote(pprofBaseURL) + ": no host")
+		return nil, fmt.Errorf("pprof base url %q: no host", pprofBaseURL)
 	}
 	c := &Client{
 		base:     u,
@@ -124,5 +123,3 @@ func NewClient(pprofBaseURL string, opts ...Option) (*Client, error) {
 
 // BaseURL is the pprof base URL the client reads.
 func (c *Client) BaseURL() string { return c.base.String() }
-
-func strconvQuote(s string) string { return fmt.Sprintf("%q", s) }

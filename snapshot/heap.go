@@ -64,7 +64,13 @@ func heapSites(p *profile.Profile) []HeapSite {
 		if c := cmp.Compare(b.InuseBytes, a.InuseBytes); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.Site.Function, b.Site.Function)
+		// Ties broken on the whole frame, so that reports and bundles read
+		// the same from run to run (map iteration order is random).
+		return cmp.Or(
+			cmp.Compare(a.Site.Function, b.Site.Function),
+			cmp.Compare(a.Site.File, b.Site.File),
+			cmp.Compare(a.Site.Line, b.Site.Line),
+		)
 	})
 	return out
 }
