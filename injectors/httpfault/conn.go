@@ -142,34 +142,28 @@ func (h *httpConn) copyRaw(w net.Conn, br *bufio.Reader) {
 // onRequest applies the Request faults that match req, oldest first; it
 // reports whether the connection must be aborted.
 func (h *httpConn) onRequest(req *http.Request) (abort bool, err error) {
-	for _, r := range *h.p.rules.Load() {
-		f := r.Fault
-		if f.Target != Request || !r.match.request(req) {
-			continue
-		}
-		if f.Delay > 0 && !hold(f.Delay, h.c.Done()) {
-			return true, nil
-		}
-		if f.Abort {
-			return true, nil
-		}
-		if f.Replace != nil {
-			f.Replace.request(req)
-		}
-		if f.Patch != nil {
-			if err := f.Patch.request(req); err != nil {
-				return false, err
-			}
-		}
-	}
-	return false, nil
+	return h.apply(Request,
+		func(r *rule) bool { return r.match.request(req) },
+		func(rp *Replace) { rp.request(req) },
+		func(p *Patch) error { return p.request(req) })
 }
 
 // onResponse applies the Response faults that match resp (answering req).
 func (h *httpConn) onResponse(req *http.Request, resp *http.Response) (abort bool, err error) {
+	return h.apply(Response,
+		func(r *rule) bool { return r.match.response(req, resp) },
+		func(rp *Replace) { rp.response(resp) },
+		func(p *Patch) error { return p.response(resp) })
+}
+
+// apply runs the actions of every fault on target that matches, oldest
+// first, each in the order delay, abort, replace, patch. It reports
+// whether the connection must be aborted (an abort, or the connection ended
+// during a delay).
+func (h *httpConn) apply(target Target, matches func(*rule) bool, replace func(*Replace), patch func(*Patch) error) (abort bool, err error) {
 	for _, r := range *h.p.rules.Load() {
 		f := r.Fault
-		if f.Target != Response || !r.match.response(req, resp) {
+		if f.Target != target || !matches(r) {
 			continue
 		}
 		if f.Delay > 0 && !hold(f.Delay, h.c.Done()) {
@@ -179,10 +173,10 @@ func (h *httpConn) onResponse(req *http.Request, resp *http.Response) (abort boo
 			return true, nil
 		}
 		if f.Replace != nil {
-			f.Replace.response(resp)
+			replace(f.Replace)
 		}
 		if f.Patch != nil {
-			if err := f.Patch.response(resp); err != nil {
+			if err := patch(f.Patch); err != nil {
 				return false, err
 			}
 		}
