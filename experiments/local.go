@@ -20,17 +20,16 @@ type localEngine struct {
 	d        *Drill
 	tcp      map[string]*proxy.Proxy     // every upstream's network proxy
 	http     map[string]*httpfault.Proxy // upstreams declared protocol: http
-	started  bool
 	stallers map[string]*stall.Stall
 }
 
-func newLocalEngine(d *Drill) (*localEngine, error) {
+func newLocalEngine(d *Drill) *localEngine {
 	return &localEngine{
 		d:        d,
 		tcp:      map[string]*proxy.Proxy{},
 		http:     map[string]*httpfault.Proxy{},
 		stallers: map[string]*stall.Stall{},
-	}, nil
+	}
 }
 
 // start opens the proxies' listeners: a busy port fails here, before
@@ -55,7 +54,6 @@ func (e *localEngine) start() error {
 			e.tcp[u.Name] = p
 		}
 	}
-	e.started = true
 	return nil
 }
 
@@ -73,8 +71,8 @@ func (e *localEngine) close(context.Context) error {
 	return errors.Join(errs...)
 }
 
-// injector builds the injector of one fault. Before start, it only checks
-// that the fault can be built (the proxies do not exist yet).
+// injector builds the injector of one fault; network and HTTP faults need
+// start to have opened their upstream's proxy.
 func (e *localEngine) injector(f *Fault) (injectors.Injector, error) {
 	switch f.Kind() {
 	case KindNetwork:
@@ -136,7 +134,7 @@ func ProxyFault(np NetworkParams) (proxy.Fault, error) {
 	case v1alpha1.DelayAction:
 		f = proxy.Delay{Direction: dir, Latency: np.Latency, Jitter: np.Jitter}
 	case v1alpha1.PartitionAction:
-		if np.PartitionBehavior == "reject" {
+		if np.PartitionBehavior == v1alpha1.RejectPartitionBehavior {
 			f = proxy.Reset{}
 		} else {
 			f = proxy.Partition{Direction: dir}

@@ -39,6 +39,10 @@ type Result struct {
 	Load *load.Report `json:"load,omitempty"`
 	// Artifacts is the directory of the snapshot bundles, if kept.
 	Artifacts string `json:"artifacts,omitempty"`
+	// Warnings are things that did not stop the drill but weaken what it
+	// says: a baseline taken while the service was still winding down, a
+	// bundle that could not be saved.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // PhaseTime is one phase of the run and its wall time.

@@ -111,9 +111,10 @@ type run struct {
 	cfg runConfig
 	res *Result
 
-	client *snapshot.Client
-	gen    *load.Generator
-	local  *localEngine
+	client    *snapshot.Client
+	gen       *load.Generator
+	local     *localEngine
+	injectors map[string]injectors.Injector // by fault name, built in the preflight
 
 	mu       sync.Mutex
 	cleanups []func(context.Context) error // run in reverse order
@@ -216,20 +217,14 @@ func (r *run) execute(ctx context.Context) error {
 
 // drillFault injects one fault under load, clears it, and settles.
 func (r *run) drillFault(ctx context.Context, f *Fault, base *snapshot.Snapshot) (*FaultResult, *snapshot.Snapshot, error) {
-	inj, err := r.local.injector(f)
-	if err != nil {
-		return nil, nil, err
-	}
+	inj := r.injectors[f.Name]
 	fr := &FaultResult{Name: f.Name, Injected: inj.String()}
 	// The lease outlives the planned hold a little, so that only a runner
 	// that is gone lets it run out.
 	lease := f.Duration.Duration + 10*time.Second
-	var once sync.Once
-	var clearErr error
-	clear := func(ctx context.Context) error {
-		once.Do(func() { clearErr = inj.Clear(ctx) })
-		return clearErr
-	}
+	// Clear is idempotent: the cleanup at exit clears again, which also
+	// retries a clear that failed in the clear phase.
+	clear := inj.Clear
 	r.onCleanup(clear)
 
 	r.beginPhase("inject", f.Name)
@@ -238,7 +233,7 @@ func (r *run) drillFault(ctx context.Context, f *Fault, base *snapshot.Snapshot)
 	}
 	if err := inj.Inject(ctx, lease); err != nil {
 		if ctx.Err() != nil {
-			return fr, nil, ctx.Err()
+			return fr, nil, fmt.Errorf("inject %s: %w", f.Name, errors.Join(ctx.Err(), err))
 		}
 		return fr, nil, couldNotRun("inject %s: %w", f.Name, err)
 	}
@@ -248,7 +243,7 @@ func (r *run) drillFault(ctx context.Context, f *Fault, base *snapshot.Snapshot)
 	}
 	r.beginPhase("clear", f.Name)
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
-	err = clear(cctx)
+	err := clear(cctx)
 	cancel()
 	if err != nil {
 		return fr, nil, fmt.Errorf("clear %s: %w", f.Name, err)
@@ -302,13 +297,6 @@ func sleep(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	}
 }
-
-// injector is the part of the local engine the runner uses.
-type faultSource interface {
-	injector(f *Fault) (injectors.Injector, error)
-}
-
-var _ faultSource = (*localEngine)(nil)
 
 // reachable checks that something answers HTTP at url.
 func reachable(ctx context.Context, url string) error {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aftershock/aftershock/experiments/load"
+	"github.com/aftershock/aftershock/injectors"
 	"github.com/aftershock/aftershock/matchers"
 	"github.com/aftershock/aftershock/snapshot"
 )
@@ -25,11 +26,7 @@ func (r *run) preflight(ctx context.Context) error {
 	if err := d.checkLocalEngines(); err != nil {
 		return err
 	}
-	h := http.Header{}
-	for k, v := range d.Spec.Target.Headers {
-		h.Set(k, v)
-	}
-	client, err := snapshot.NewClient(d.Spec.Target.Pprof, snapshot.WithHeaders(h))
+	client, err := snapshot.NewClient(d.Spec.Target.Pprof, snapshot.WithHeaders(header(d.Spec.Target.Headers)))
 	if err != nil {
 		return couldNotRun("pprof %s: %w", d.Spec.Target.Pprof, err)
 	}
@@ -42,10 +39,7 @@ func (r *run) preflight(ctx context.Context) error {
 		return couldNotRun("pprof of the target: %w", err)
 	}
 
-	local, err := newLocalEngine(d)
-	if err != nil {
-		return err
-	}
+	local := newLocalEngine(d)
 	r.local = local
 	r.onCleanup(local.close)
 	if err := local.start(); err != nil {
@@ -53,24 +47,24 @@ func (r *run) preflight(ctx context.Context) error {
 	}
 	// Build every injector now, so that a fault the engine cannot honour
 	// fails the drill before anything is injected.
+	r.injectors = map[string]injectors.Injector{}
 	for i := range d.Spec.Faults {
-		if _, err := local.injector(&d.Spec.Faults[i]); err != nil {
+		f := &d.Spec.Faults[i]
+		inj, err := local.injector(f)
+		if err != nil {
 			return err
 		}
+		r.injectors[f.Name] = inj
 	}
 
 	if l := d.Spec.Load; l != nil {
 		cfg := load.Config{Target: d.Spec.Target.URL, Rate: l.Rate, Timeout: l.Timeout.Duration}
 		for _, q := range l.Requests {
-			h := http.Header{}
-			for k, v := range q.Headers {
-				h.Set(k, v)
-			}
-			cfg.Requests = append(cfg.Requests, load.Request{Method: q.Method, Path: q.Path, Header: h, Body: []byte(q.Body)})
+			cfg.Requests = append(cfg.Requests, load.Request{Method: q.Method, Path: q.Path, Header: header(q.Headers), Body: []byte(q.Body)})
 		}
 		gen, err := load.New(cfg)
 		if err != nil {
-			return err
+			return fmt.Errorf("load: %w", err)
 		}
 		r.gen = gen
 		r.onCleanup(func(context.Context) error { gen.Pause(); return nil })
@@ -82,7 +76,7 @@ func (r *run) preflight(ctx context.Context) error {
 // several polls, so that a service still winding down from the warmup
 // (workers idling out, requests finishing) does not set the baseline.
 // It gives up at the settle deadline and says so: the baseline is then
-// taken anyway, and the journal records that it was not quiet.
+// taken anyway, and the result's warnings record that it was not quiet.
 func (r *run) quiesce(ctx context.Context) error {
 	if r.gen != nil {
 		r.gen.Pause()
@@ -107,7 +101,7 @@ func (r *run) quiesce(ctx context.Context) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			r.progressf("warning: goroutine count still changing after %s (now %d); baseline taken anyway", r.settleTime(), n)
+			r.warnf("goroutine count still changing after %s (now %d); baseline taken anyway", r.settleTime(), n)
 			return nil
 		}
 		if err := sleep(ctx, r.cfg.pollEvery); err != nil {
@@ -168,7 +162,15 @@ func (r *run) settle(ctx context.Context, base *snapshot.Snapshot, fr *FaultResu
 	var lastErr error
 	for {
 		t0 := time.Now()
-		s, err := r.client.Capture(ctx)
+		// A hung pprof endpoint must not hold the verdict far past the
+		// deadline: the capture gets until then, plus a grace.
+		until := deadline
+		if t0.After(until) {
+			until = t0
+		}
+		cctx, cancel := context.WithDeadline(ctx, until.Add(5*time.Second))
+		s, err := r.client.Capture(cctx)
+		cancel()
 		if ctx.Err() != nil {
 			return last, ctx.Err()
 		}
@@ -182,18 +184,21 @@ func (r *run) settle(ctx context.Context, base *snapshot.Snapshot, fr *FaultResu
 			}
 			if ok {
 				fr.Returned, fr.Settle = true, time.Since(start)
-				fr.Diff, _ = s.Diff(base)
+				fr.Diff = r.diff(s, base)
 				return s, nil
 			}
 		}
 		if time.Now().After(deadline) {
 			fr.Settle = time.Since(start)
-			if last == nil || lastErr != nil {
-				fr.Leak = fmt.Sprintf("could not snapshot the target at the settle deadline: %v", lastErr)
-				return last, nil
+			if last == nil {
+				fr.Leak = fmt.Sprintf("could not snapshot the target during the settle: %v", lastErr)
+				return nil, nil
 			}
 			fr.Leak = m.FailureMessage(last)
-			fr.Diff, _ = last.Diff(base)
+			if lastErr != nil {
+				fr.Leak = fmt.Sprintf("the last snapshot failed (%v); the one before it:\n%s", lastErr, fr.Leak)
+			}
+			fr.Diff = r.diff(last, base)
 			fr.Culprits = r.d.Spec.Verify.Culprits(fr.Diff)
 			return last, nil
 		}
@@ -202,6 +207,33 @@ func (r *run) settle(ctx context.Context, base *snapshot.Snapshot, fr *FaultResu
 			return last, err
 		}
 	}
+}
+
+// diff compares now with base for the result; a diff that cannot be
+// computed (a heap profile that does not merge) is a warning, not a
+// verdict: the matcher has judged already.
+func (r *run) diff(now, base *snapshot.Snapshot) *snapshot.Diff {
+	d, err := now.Diff(base)
+	if err != nil {
+		r.warnf("diff against the baseline: %v", err)
+	}
+	return d
+}
+
+// warnf records a warning in the result and on the progress stream.
+func (r *run) warnf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	r.res.Warnings = append(r.res.Warnings, msg)
+	r.progressf("warning: %s", msg)
+}
+
+// header turns a drill's header map into an http.Header.
+func header(m map[string]string) http.Header {
+	h := http.Header{}
+	for k, v := range m {
+		h.Set(k, v)
+	}
+	return h
 }
 
 // sloChecks judges the drill's SLOs for one fault from the load report.
@@ -262,12 +294,12 @@ func (r *run) save(s *snapshot.Snapshot, phase string) {
 		return
 	}
 	if err := s.Save(r.cfg.artifacts, phase); err != nil {
-		r.progressf("warning: saving %s snapshot: %v", phase, err)
+		r.warnf("saving %s snapshot: %v", phase, err)
 	}
 }
 
-// writeJournal writes journal.json (the Result) and timeline.json (the
-// load) into the artifacts directory.
+// writeJournal writes journal.json (the Result, with the load's phases and
+// timeline) into the artifacts directory.
 func (r *run) writeJournal() error {
 	if r.cfg.artifacts == "" {
 		return nil

@@ -171,6 +171,9 @@ func printResult(w io.Writer, r *experiments.Result) {
 	if r.Error != "" {
 		fmt.Fprintf(w, "  error: %s\n", indent(r.Error, "    "))
 	}
+	for _, warn := range r.Warnings {
+		fmt.Fprintf(w, "  warning: %s\n", warn)
+	}
 	for _, f := range r.Faults {
 		status := "PASS"
 		if !f.Passed() {

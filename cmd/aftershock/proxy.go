@@ -159,13 +159,14 @@ func runProxy(ctx context.Context, o *proxyOptions, stdout, stderr io.Writer) er
 	case err := <-served:
 		return withCode(exitCouldNotRun, fmt.Errorf("control API stopped: %w", err))
 	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = srv.Shutdown(shutdown) // a slow API client must not keep the faults alive
+	// The faults go first: a slow API client must not keep them alive.
 	n := len(api.Faults())
 	if err := closeProxy(); err != nil {
 		return withCode(exitCouldNotRun, fmt.Errorf("closing the proxy: %w", err))
 	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutdown)
 	fmt.Fprintf(stderr, "aftershock proxy: stopped; %d fault(s) cleared\n", n)
 	return nil
 }
