@@ -1,0 +1,100 @@
+package experiments
+
+import (
+	"fmt"
+
+	"github.com/chaos-mesh/chaos-mesh/api/v1alpha1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+)
+
+// Labels the cluster engine puts on every Chaos Mesh object it renders, so
+// that a later cleanup can find what a dead run left behind.
+const (
+	LabelDrill = "aftershock.dev/drill"
+	LabelFault = "aftershock.dev/fault"
+)
+
+// Manifests renders the drill's network and HTTP faults as the Chaos Mesh
+// objects a cluster receives: the fault blocks as written, with the fault's
+// duration as Chaos Mesh's own duration (the lease: Chaos Mesh removes the
+// fault when it runs out, whatever happens to the runner). Stalled clients
+// have no Chaos Mesh kind: they run from aftershock itself, and skipped
+// names them.
+//
+// Load the drill with WithEngine(EngineChaosMesh) first, so that the
+// fields a cluster needs (selector, mode) are checked.
+func (d *Drill) Manifests() (objects []any, skipped []string) {
+	for i := range d.Spec.Faults {
+		f := &d.Spec.Faults[i]
+		meta := metav1.ObjectMeta{
+			Name:      objectName(d.Metadata.Name, f.Name),
+			Namespace: d.Metadata.Namespace,
+			Labels:    map[string]string{LabelDrill: d.Metadata.Name, LabelFault: f.Name},
+		}
+		for k, v := range d.Metadata.Labels {
+			meta.Labels[k] = v
+		}
+		dur := f.Duration.String()
+		switch f.Kind() {
+		case KindNetwork:
+			spec := *f.NetworkChaos.DeepCopy()
+			spec.Duration = &dur
+			objects = append(objects, &v1alpha1.NetworkChaos{
+				TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.SchemeGroupVersion.String(), Kind: v1alpha1.KindNetworkChaos},
+				ObjectMeta: meta,
+				Spec:       spec,
+			})
+		case KindHTTP:
+			spec := *f.HTTPChaos.DeepCopy()
+			spec.Duration = &dur
+			objects = append(objects, &v1alpha1.HTTPChaos{
+				TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.SchemeGroupVersion.String(), Kind: v1alpha1.KindHTTPChaos},
+				ObjectMeta: meta,
+				Spec:       spec,
+			})
+		default:
+			skipped = append(skipped, f.Name)
+		}
+	}
+	return objects, skipped
+}
+
+// RenderYAML writes the manifests as one multi-document YAML stream,
+// ready for `kubectl apply -f -`.
+func (d *Drill) RenderYAML() ([]byte, []string, error) {
+	objs, skipped := d.Manifests()
+	var out []byte
+	for i, o := range objs {
+		// Through a map, to leave out the status a cluster fills in.
+		b, err := yaml.Marshal(o)
+		var m map[string]any
+		if err == nil {
+			err = yaml.Unmarshal(b, &m)
+		}
+		if err == nil {
+			delete(m, "status")
+			b, err = yaml.Marshal(m)
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("render %s: %w", d.Metadata.Name, err)
+		}
+		if i > 0 {
+			out = append(out, "---\n"...)
+		}
+		out = append(out, b...)
+	}
+	return out, skipped, nil
+}
+
+// objectName is "<drill>-<fault>", cut to a DNS-1123 label's 63 bytes.
+func objectName(drill, fault string) string {
+	n := drill + "-" + fault
+	if len(n) > 63 {
+		n = n[:63]
+	}
+	for len(n) > 0 && n[len(n)-1] == '-' {
+		n = n[:len(n)-1]
+	}
+	return n
+}

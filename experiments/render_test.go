@@ -1,0 +1,101 @@
+package experiments
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/chaos-mesh/chaos-mesh/api/genericwebhook"
+	"github.com/chaos-mesh/chaos-mesh/api/v1alpha1"
+	"sigs.k8s.io/yaml"
+)
+
+const clusterDrill = `apiVersion: aftershock.dev/v1alpha1
+kind: Drill
+metadata: {name: payments-cluster, namespace: shop}
+spec:
+  target: {url: "http://127.0.0.1:8080"}
+  upstreams: [{name: payments, listen: "127.0.0.1:9100", forward: "127.0.0.1:9200", protocol: http}]
+  faults:
+    - name: slow
+      upstream: payments
+      duration: 30s
+      networkChaos:
+        action: delay
+        mode: all
+        selector: {namespaces: [shop], labelSelectors: {app: payments}}
+        delay: {latency: 500ms, jitter: 50ms}
+    - name: storm
+      upstream: payments
+      duration: 10s
+      httpChaos:
+        mode: all
+        selector: {namespaces: [shop], labelSelectors: {app: payments}}
+        target: Response
+        port: 9200
+        path: /pay
+        replace: {code: 503}
+    - name: crowd
+      duration: 10s
+      stalledClients: {mode: idle, count: 5}
+`
+
+// TestRenderChaosMeshManifests renders a drill for a cluster and reads the
+// YAML back as Chaos Mesh objects that its own webhook code accepts, with
+// the fault's duration as the lease and labels for cleanup.
+func TestRenderChaosMeshManifests(t *testing.T) {
+	d, err := Parse("cluster.yaml", []byte(clusterDrill), WithEngine(EngineChaosMesh))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, skipped, err := d.RenderYAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(skipped) != 1 || skipped[0] != "crowd" {
+		t.Errorf("skipped = %v, want the stalled clients", skipped)
+	}
+	if bytes.Contains(out, []byte("status:")) {
+		t.Errorf("the manifests carry a status:\n%s", out)
+	}
+	docs := bytes.Split(out, []byte("---\n"))
+	if len(docs) != 2 {
+		t.Fatalf("%d documents, want 2:\n%s", len(docs), out)
+	}
+	var nc v1alpha1.NetworkChaos
+	if err := yaml.UnmarshalStrict(docs[0], &nc); err != nil {
+		t.Fatalf("first document: %v\n%s", err, docs[0])
+	}
+	if nc.Kind != "NetworkChaos" || nc.APIVersion != "chaos-mesh.org/v1alpha1" || nc.Name != "payments-cluster-slow" || nc.Namespace != "shop" {
+		t.Errorf("object = %s %s %s/%s", nc.APIVersion, nc.Kind, nc.Namespace, nc.Name)
+	}
+	if nc.Spec.Duration == nil || *nc.Spec.Duration != "30s" || nc.Spec.Delay.Latency != "500ms" || nc.Labels[LabelFault] != "slow" {
+		t.Errorf("spec = %+v, labels %v", nc.Spec, nc.Labels)
+	}
+	var hc v1alpha1.HTTPChaos
+	if err := yaml.UnmarshalStrict(docs[1], &hc); err != nil {
+		t.Fatalf("second document: %v\n%s", err, docs[1])
+	}
+	if hc.Kind != "HTTPChaos" || *hc.Spec.Duration != "10s" || *hc.Spec.Replace.Code != 503 {
+		t.Errorf("http chaos = %+v", hc)
+	}
+	_ = nc.Default(context.Background(), &nc)
+	_ = hc.Default(context.Background(), &hc)
+	if errs := genericwebhook.Validate(&nc); len(errs) > 0 {
+		t.Errorf("chaos mesh rejects the network chaos: %v", errs)
+	}
+	if errs := genericwebhook.Validate(&hc); len(errs) > 0 {
+		t.Errorf("chaos mesh rejects the http chaos: %v", errs)
+	}
+}
+
+// TestRenderNeedsSelectors: a drill written for the local engine does not
+// render for a cluster; the problems say what the cluster needs.
+func TestRenderNeedsSelectors(t *testing.T) {
+	local := strings.NewReplacer("        mode: all\n        selector: {namespaces: [shop], labelSelectors: {app: payments}}\n", "").Replace(clusterDrill)
+	_, err := Parse("local.yaml", []byte(local), WithEngine(EngineChaosMesh))
+	if err == nil || !strings.Contains(err.Error(), "selector") {
+		t.Fatalf("err = %v, want problems naming the selector", err)
+	}
+}
