@@ -1,0 +1,53 @@
+package snapshot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrNotQuiet is returned by Quiesce when ctx ended while the target's
+// goroutine count was still changing.
+var ErrNotQuiet = errors.New("goroutine count still changing")
+
+// Quiesce polls light snapshots every `every` until the target's goroutine
+// count has held still for window, and returns the last snapshot. A
+// baseline taken while a service still winds down (workers idling out,
+// pooled connections closing, requests finishing) would hide leaks of the
+// same kind, so take the baseline after Quiesce.
+//
+// The window must be longer than the target's longest idle timer: a pool
+// of idle workers holds its count still until the timer fires. When ctx
+// ends first, Quiesce returns the last snapshot and an error wrapping
+// ErrNotQuiet (or the capture's error).
+func (c *Client) Quiesce(ctx context.Context, window, every time.Duration) (*Snapshot, error) {
+	if every <= 0 {
+		every = 250 * time.Millisecond
+	}
+	var last *Snapshot
+	count, since := -1, time.Now()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		s, err := c.CaptureLight(ctx)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return last, fmt.Errorf("quiesce %s: %w: %w", c.BaseURL(), ErrNotQuiet, ctx.Err())
+		case err != nil:
+			return last, fmt.Errorf("quiesce: %w", err)
+		}
+		last = s
+		if n := s.Summary().Goroutines; n != count {
+			count, since = n, time.Now()
+		} else if time.Since(since) >= window {
+			return s, nil
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return last, fmt.Errorf("quiesce %s: %w after %v (now %d goroutines): %w",
+				c.BaseURL(), ErrNotQuiet, time.Since(since).Round(time.Millisecond), count, ctx.Err())
+		}
+	}
+}
