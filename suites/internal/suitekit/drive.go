@@ -63,6 +63,7 @@ type Outcome struct {
 // (or Ordered container) ends, waiting for its requests in flight and
 // closing its connections.
 func StartLoad(t *Target) *load.Generator {
+	GinkgoHelper()
 	cfg := load.Config{Target: t.URL, Rate: t.Load.Rate, Timeout: t.Load.Timeout.Duration}
 	for _, q := range t.Load.Requests {
 		h := http.Header{}
@@ -84,6 +85,7 @@ func StartLoad(t *Target) *load.Generator {
 // registered with DeferCleanup, so they happen whatever fails. The fault
 // proxy, if the fault needs one, must already run (StartProxy).
 func Drive(ctx context.Context, t *Target, fault injectors.Injector, tm Timing) *Outcome {
+	GinkgoHelper()
 	o := &Outcome{Target: t, Snaps: NewSnapshots(t), Load: StartLoad(t), Fault: fault, UpstreamCalls: -1}
 	upstreamCalls := func() int64 { return 0 }
 	if t.Demo != nil {
@@ -126,6 +128,7 @@ func Drive(ctx context.Context, t *Target, fault injectors.Injector, tm Timing) 
 // DuringFault is the load's statistics for requests sent while the fault
 // was held.
 func (o *Outcome) DuringFault() load.PhaseStats {
+	GinkgoHelper()
 	st, ok := o.Report.Phase(PhaseFault)
 	Expect(ok).To(BeTrue(), "the load recorded no fault phase")
 	Expect(st.Requests).To(BeNumerically(">", 0), "no request was sent during the fault")

@@ -37,6 +37,7 @@ type Proxy struct {
 // the Ordered container whose BeforeAll calls it) ends; closing removes its
 // faults and every connection through it.
 func StartProxy(u experiments.Upstream) *Proxy {
+	GinkgoHelper()
 	p := &Proxy{Upstream: u}
 	if u.Protocol == experiments.ProtocolHTTP {
 		hp, err := httpfault.New(u.Listen, u.Forward)
@@ -60,6 +61,7 @@ func (p *Proxy) Network(name string, f proxy.Fault) injectors.Injector {
 // HTTPFault is an HTTP fault on the proxy, under name. The spec is skipped
 // when the upstream is not declared protocol: http.
 func (p *Proxy) HTTPFault(name string, f httpfault.Fault) injectors.Injector {
+	GinkgoHelper()
 	if p.HTTP == nil {
 		Skip(fmt.Sprintf("upstream %s is declared protocol %s; HTTP faults need protocol: http", p.Upstream.Name, p.Upstream.Protocol))
 	}
@@ -71,6 +73,7 @@ func (p *Proxy) HTTPFault(name string, f httpfault.Fault) injectors.Injector {
 // spec. It returns a function that clears it now (and fails the spec if
 // that fails); clearing twice is harmless.
 func Inject(ctx context.Context, inj injectors.Injector, hold time.Duration) (clear func()) {
+	GinkgoHelper()
 	var once sync.Once
 	var clearErr error
 	doClear := func(ctx context.Context) error {
@@ -89,6 +92,7 @@ func Inject(ctx context.Context, inj injectors.Injector, hold time.Duration) (cl
 // Hold waits d, or until ctx ends (a timeout or an interrupt), which then
 // fails the spec.
 func Hold(ctx context.Context, d time.Duration) {
+	GinkgoHelper()
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -102,6 +106,7 @@ func Hold(ctx context.Context, d time.Duration) {
 // (see StartProxy), so that the service reaches its upstreams while a
 // fault acts on the service itself (stalled clients).
 func StartProxies(t *Target) []*Proxy {
+	GinkgoHelper()
 	ps := make([]*Proxy, 0, len(t.Upstreams))
 	for _, u := range t.Upstreams {
 		ps = append(ps, StartProxy(u))

@@ -40,6 +40,7 @@ type Snapshots struct {
 // NewSnapshots opens a snapshot client on the target's pprof endpoint and
 // closes it when the spec (or Ordered container) ends.
 func NewSnapshots(t *Target) *Snapshots {
+	GinkgoHelper()
 	h := http.Header{}
 	for k, v := range t.Headers {
 		h.Set(k, v)
@@ -84,6 +85,7 @@ func slug(s string) string {
 // settle deadline, then it goes ahead and says so), takes the baseline,
 // saves it and reports it. Pause the load first.
 func (s *Snapshots) Baseline(ctx context.Context) *snapshot.Snapshot {
+	GinkgoHelper()
 	By("waiting for " + s.Target.URL + " to be quiet, then taking the baseline")
 	deadline := time.Now().Add(s.Target.Settle)
 	last, same := -1, 0
@@ -119,6 +121,7 @@ func (s *Snapshots) Baseline(ctx context.Context) *snapshot.Snapshot {
 // and where it is parked. Either way the last snapshot is saved as
 // after-<what> and a report entry gives the diff and the bundles' paths.
 func (s *Snapshots) Settle(ctx context.Context, what string, m types.GomegaMatcher) *snapshot.Snapshot {
+	GinkgoHelper()
 	Expect(s.Base).NotTo(BeNil(), "Settle before Baseline")
 	By(fmt.Sprintf("settling: %s within %s", what, s.Target.Settle))
 	var last *snapshot.Snapshot

@@ -58,6 +58,7 @@ type Target struct {
 // in every process. It builds nothing for an external target or when
 // --shop-bin names a prebuilt binary.
 func BuildShop() []byte {
+	GinkgoHelper()
 	if External() {
 		return nil
 	}
@@ -80,6 +81,7 @@ func CleanupBuild() { launch.CleanupBuildArtifacts() }
 // demo, so parallel specs never share a service) and stops it when the
 // suite ends.
 func Start(ctx context.Context, shopBin []byte) *Target {
+	GinkgoHelper()
 	var t *Target
 	if file := TargetFile(); file != "" {
 		path, err := ResolvePath(file)
@@ -89,6 +91,10 @@ func Start(ctx context.Context, shopBin []byte) *Target {
 		t = fromEnv(env)
 	} else {
 		t = startDemo(ctx, string(shopBin))
+	}
+	if p := setting(flags.slowRead, EnvSlowRead); p != "" {
+		Expect(p).To(HavePrefix("/"), "slow-read path (%s / --slow-read-path) must be absolute", EnvSlowRead)
+		t.SlowReadPath = p
 	}
 	if s := setting(flags.settle, EnvSettle); s != "" {
 		d, err := time.ParseDuration(s)
@@ -136,6 +142,7 @@ func (t *Target) External() bool { return t.Demo == nil }
 // named payments, else the first one declared. Specs that need one are
 // skipped when the target declares none.
 func (t *Target) Upstream() experiments.Upstream {
+	GinkgoHelper()
 	if len(t.Upstreams) == 0 {
 		Skip(t.Name + " declares no upstreams: upstream faults need one")
 	}
@@ -157,6 +164,7 @@ func (t *Target) HasFix(fix string) bool {
 // spec asserts what the fix delivers (a breaker that opens), and the leak
 // runs turn fixes off on purpose.
 func (t *Target) RequireFix(fix string) {
+	GinkgoHelper()
 	if !t.HasFix(fix) {
 		Skip(fmt.Sprintf("the demo runs without the %s fix (fixes: %s)", fix, strings.Join(t.Fixes, ",")))
 	}
