@@ -1,0 +1,54 @@
+package suitekit
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestDemoSwitches(t *testing.T) {
+	for _, tc := range []struct {
+		leaks, fixes       string
+		wantLeaks, wantFix string
+		wantErr            string
+	}{
+		{"", "", "", "body,ticker,context,cache,goroutine,stream,timeouts,breaker", ""},
+		{"goroutine", "", "goroutine", "body,ticker,context,cache,stream,timeouts,breaker", ""},
+		// Fixes that would hide a leak go with it.
+		{"context", "", "context", "body,ticker,cache,goroutine,stream,breaker", ""},
+		{"body", "", "body", "ticker,context,cache,goroutine,stream,breaker", ""},
+		{" cache ,stream", "", "cache,stream", "body,ticker,context,goroutine,timeouts", ""},
+		{"all", "", "body,ticker,context,cache,goroutine,stream", "", ""},
+		{"body", "timeouts,breaker", "body", "timeouts,breaker", ""},
+		{"body", "all", "body", "body,ticker,context,cache,goroutine,stream,timeouts,breaker", ""},
+		{"bodies", "", "", "", `unknown demo leak "bodies"`},
+		{"", "breakers", "", "", `unknown demo fix "breakers"`},
+	} {
+		t.Run(tc.leaks+"/"+tc.fixes, func(t *testing.T) {
+			t.Setenv(EnvDemoLeaks, tc.leaks)
+			t.Setenv(EnvDemoFixes, tc.fixes)
+			leaks, fixes, err := DemoSwitches()
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(leaks, ","); got != tc.wantLeaks {
+				t.Errorf("leaks = %q, want %q", got, tc.wantLeaks)
+			}
+			if got := strings.Join(fixes, ","); got != tc.wantFix {
+				t.Errorf("fixes = %q, want %q", got, tc.wantFix)
+			}
+		})
+	}
+}
+
+func TestSplitList(t *testing.T) {
+	if got := splitList(" a, ,b ,"); !slices.Equal(got, []string{"a", "b"}) {
+		t.Errorf("splitList = %q", got)
+	}
+}

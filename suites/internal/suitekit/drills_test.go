@@ -1,0 +1,106 @@
+package suitekit
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/aftershock/aftershock/experiments"
+)
+
+func TestDrillFilesDefaultToTheShippedDrills(t *testing.T) {
+	t.Setenv(EnvDrills, "")
+	files, err := DrillFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range files {
+		got = append(got, f.Name+"="+strings.Join(f.Labels, "+"))
+	}
+	want := []string{
+		"503-storm.yaml=http-faults", "partition.yaml=partition",
+		"slow-upstream.yaml=slow-upstream", "stalled-clients.yaml=stalled-clients",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("drill files = %q, want %q", got, want)
+	}
+}
+
+const teamDrill = `apiVersion: aftershock.dev/v1alpha1
+kind: Drill
+metadata: {name: billing-503}
+spec:
+  target: {url: "http://10.0.0.1:8080"}
+  upstreams:
+    - {name: billing, listen: "10.0.0.1:9100", forward: "10.0.0.2:9200", protocol: http}
+  faults:
+    - name: billing-503
+      upstream: billing
+      duration: 2s
+      httpChaos: {target: Response, replace: {code: 503}}
+    - name: slow-readers
+      duration: 2s
+      stalledClients: {mode: slow-read, count: 5}
+`
+
+// A team's drill, written for its own addresses, runs against the target
+// the suites were given: target and upstreams are the target's.
+func TestDrillFileLoadPointsTheDrillAtTheTarget(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "billing.yaml"), []byte(teamDrill), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(EnvDrills, dir)
+	files, err := DrillFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 1 || !slices.Equal(files[0].Labels, []string{"http-faults", "stalled-clients"}) {
+		t.Fatalf("files = %+v", files)
+	}
+	billing := experiments.Upstream{Name: "billing", Listen: "127.0.0.1:9100", Forward: "127.0.0.1:9200",
+		Protocol: experiments.ProtocolHTTP, Engine: experiments.EngineProxy}
+	tgt := &Target{Name: "staging", URL: "http://127.0.0.1:8080", Pprof: "http://127.0.0.1:6060/debug/pprof",
+		Upstreams: []experiments.Upstream{billing}}
+	d, err := files[0].Load(tgt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Spec.Target.URL != tgt.URL || d.Spec.Target.Pprof != tgt.Pprof || d.Spec.Upstreams[0].Listen != billing.Listen {
+		t.Errorf("drill not pointed at the target: %+v %+v", d.Spec.Target, d.Spec.Upstreams)
+	}
+	if err := d.CheckBlastRadius(); err != nil {
+		t.Errorf("a loopback target must pass the blast-radius guard: %v", err)
+	}
+
+	tgt.Upstreams = []experiments.Upstream{{Name: "payments", Listen: "127.0.0.1:1", Forward: "127.0.0.1:2", Protocol: experiments.ProtocolHTTP}}
+	if _, err := files[0].Load(tgt); err == nil || !strings.Contains(err.Error(), `billing.yaml:10:17: fault billing-503 acts on upstream "billing", which staging does not declare (it declares payments)`) {
+		t.Errorf("missing upstream: err = %v", err)
+	}
+	billing.Protocol = experiments.ProtocolTCP
+	tgt.Upstreams = []experiments.Upstream{billing}
+	if _, err := files[0].Load(tgt); err == nil || !strings.Contains(err.Error(), "httpChaos needs protocol: http") {
+		t.Errorf("tcp upstream: err = %v", err)
+	}
+}
+
+func TestResolvePath(t *testing.T) {
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PWD", "")
+	got, err := ResolvePath("experiments/drills/partition.yaml")
+	if err != nil || got != filepath.Join(root, "experiments/drills/partition.yaml") {
+		t.Errorf("from the module root: %q, %v", got, err)
+	}
+	if got, err := ResolvePath("doc.go"); err != nil || !filepath.IsAbs(got) {
+		t.Errorf("from the package directory: %q, %v", got, err)
+	}
+	if _, err := ResolvePath("no/such/env.yaml"); err == nil || !strings.Contains(err.Error(), "tried") {
+		t.Errorf("missing file: %v", err)
+	}
+}
