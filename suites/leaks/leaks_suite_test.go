@@ -43,10 +43,10 @@ const (
 	// the fault cleared: several times what the fixed shops need to get
 	// back (under a second, see the report of a -v run).
 	leakHold = 2500 * time.Millisecond
-	// quiescePolls and quiesceEvery make the quiesce window of the leak
-	// scenarios: 3 × 200 ms, longer than their shops' idle timers.
-	quiescePolls = 4
-	quiesceEvery = 200 * time.Millisecond
+	// quiesceWindow and quiesceEvery make the quiesce window of the leak
+	// scenarios: 600 ms, longer than their shops' idle timers (250 ms).
+	quiesceWindow = 600 * time.Millisecond
+	quiesceEvery  = 200 * time.Millisecond
 	// requestTimeout bounds every request the suite sends to a shop.
 	requestTimeout = 5 * time.Second
 )

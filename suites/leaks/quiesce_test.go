@@ -27,7 +27,7 @@ var _ = Describe("a baseline taken while warm-up work winds down", Label("quiesc
 			By("quiescing over a window shorter than the idle timers: it is fooled")
 			// The goroutine count holds still while the workers and the
 			// pooled connections wait out their timers.
-			_, err = quiesce(ctx, r.snap, 4, 200*time.Millisecond)
+			_, err = r.snap.Quiesce(ctx, 600*time.Millisecond, 200*time.Millisecond)
 			Expect(err).NotTo(HaveOccurred())
 			fooled, err := r.snap.Capture(ctx)
 			Expect(err).NotTo(HaveOccurred())
@@ -35,7 +35,7 @@ var _ = Describe("a baseline taken while warm-up work winds down", Label("quiesc
 			Expect(auditWorkers(fooled)).To(BeNumerically(">", 0), "audit workers after a short quiesce")
 
 			By("quiescing over a window longer than the idle timers")
-			_, err = quiesce(ctx, r.snap, 8, 500*time.Millisecond) // 3.5 s > slowIdle
+			_, err = r.snap.Quiesce(ctx, 3500*time.Millisecond, 500*time.Millisecond) // 3.5 s > slowIdle
 			Expect(err).NotTo(HaveOccurred())
 			Expect(time.Since(burstEnd)).To(BeNumerically(">=", slowIdle), "quiesce returned before the idle timers could fire")
 			quiet, err := r.snap.Capture(ctx)

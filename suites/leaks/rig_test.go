@@ -50,7 +50,7 @@ func startRig(ctx context.Context, upOpts []upstream.Option, shopArgs ...string)
 // that later ones are compared with.
 func (r *rig) baseline(ctx context.Context) *snapshot.Snapshot {
 	GinkgoHelper()
-	_, err := quiesce(ctx, r.snap, quiescePolls, quiesceEvery)
+	_, err := r.snap.Quiesce(ctx, quiesceWindow, quiesceEvery)
 	Expect(err).NotTo(HaveOccurred(), "quiesce before the baseline")
 	base, err := r.snap.Capture(ctx)
 	Expect(err).NotTo(HaveOccurred(), "capture the baseline")

@@ -14,7 +14,7 @@ var _ = Describe("A partition that drops packets", Label("partition"), suitekit.
 	// upstream's idle timeout (2 s): calls hang until their deadline, the
 	// breaker opens, and pooled connections go half-open, as they do behind
 	// a real partition.
-	timing := suitekit.Timing{Warmup: time.Second, Lead: 500 * time.Millisecond, Hold: 4 * time.Second, Recovery: 3 * time.Second}
+	timing := suitekit.Timing{Warmup: 500 * time.Millisecond, Lead: 500 * time.Millisecond, Hold: 4 * time.Second, Recovery: 2500 * time.Millisecond}
 
 	Context("when the upstream is unreachable both ways for 4s", Ordered, ContinueOnFailure, func() {
 		var out *suitekit.Outcome

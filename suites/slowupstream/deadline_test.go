@@ -14,7 +14,7 @@ var _ = Describe("An upstream slower than the service's call deadline", Label("s
 	// the deadline, and after three failures in a row its breaker opens
 	// and checkouts are refused at once instead of waiting.
 	const latency = 3 * time.Second
-	timing := suitekit.Timing{Warmup: time.Second, Lead: 500 * time.Millisecond, Hold: 4 * time.Second, Recovery: 3 * time.Second}
+	timing := suitekit.Timing{Warmup: 500 * time.Millisecond, Lead: 500 * time.Millisecond, Hold: 4 * time.Second, Recovery: 2500 * time.Millisecond}
 
 	Context("when the upstream answers 3s late", Ordered, ContinueOnFailure, func() {
 		var out *suitekit.Outcome

@@ -18,7 +18,7 @@ var _ = Describe("An upstream that stops answering", Label("slow-upstream"), sui
 	// half-open probe may have left just before the clear, and its answer
 	// is lost with the others, so the breaker closes only after the
 	// probe's deadline (2 s) and another open period (1 s).
-	timing := suitekit.Timing{Warmup: time.Second, Lead: 500 * time.Millisecond, Hold: 4 * time.Second, Recovery: 5 * time.Second}
+	timing := suitekit.Timing{Warmup: 500 * time.Millisecond, Lead: 500 * time.Millisecond, Hold: 4 * time.Second, Recovery: 4500 * time.Millisecond}
 
 	Context("when the upstream's answers never arrive for 4s", Ordered, ContinueOnFailure, func() {
 		var out *suitekit.Outcome

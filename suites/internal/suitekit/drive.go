@@ -38,8 +38,8 @@ type Timing struct {
 	Recovery time.Duration
 }
 
-// DefaultTiming keeps a whole fault under 15 s on a 2-core machine.
-var DefaultTiming = Timing{Warmup: time.Second, Lead: 500 * time.Millisecond, Hold: 3 * time.Second, Recovery: 3 * time.Second}
+// DefaultTiming keeps a whole fault around 10 s on a 2-core machine.
+var DefaultTiming = Timing{Warmup: 500 * time.Millisecond, Lead: 500 * time.Millisecond, Hold: 3 * time.Second, Recovery: 2500 * time.Millisecond}
 
 // Outcome is what Drive saw: the baseline (in Snaps), the load's report
 // and when the fault was applied and cleared. Specs judge it; the settle
