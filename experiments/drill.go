@@ -264,7 +264,12 @@ const DefaultMaxIdleExtra = 100
 type Verify struct {
 	// Settle is the deadline for returning to baseline (default 30s);
 	// the verdict passes as soon as everything is within tolerance.
-	Settle      Duration            `json:"settle,omitzero"`
+	Settle Duration `json:"settle,omitzero"`
+	// Quiesce is how long the target's goroutine count must hold still
+	// before the baseline is taken (default DefaultQuiesce). Make it longer
+	// than the service's longest idle timer (worker pools, connection
+	// pools), or a baseline taken mid-wind-down hides leaks of that kind.
+	Quiesce     Duration            `json:"quiesce,omitzero"`
 	Goroutines  GoroutineTolerance  `json:"goroutines,omitzero"`
 	Connections ConnectionTolerance `json:"connections,omitzero"`
 	Heap        HeapTolerance       `json:"heap,omitzero"`

@@ -26,10 +26,10 @@ type runConfig struct {
 	// when the drill sets no recovery SLO: long enough to see the service
 	// serve again in the timeline.
 	recovery time.Duration
-	// quiescePolls is how many equal goroutine counts in a row make the
-	// service quiet enough for a baseline.
-	quiescePolls int
-	pollEvery    time.Duration
+	// pollEvery is the quiesce's polling interval.
+	pollEvery time.Duration
+	// lead is how long the load runs before each fault is injected.
+	lead time.Duration
 	// settle overrides the drill's settle deadline when positive.
 	settle time.Duration
 }
@@ -53,8 +53,8 @@ func WithAllowHosts(hosts ...string) RunOption {
 }
 
 // Run executes a drill: preflight → warmup → quiesce → baseline, then for
-// every fault inject → hold under load → clear → recovery → settle, and
-// the verdict.
+// every fault lead (load, no fault) → inject → hold under load → clear →
+// recovery → settle, and the verdict.
 //
 // Every fault is cleared and every proxy closed before Run returns,
 // whatever happens: an error, a panic, or ctx being cancelled (which is how
@@ -66,7 +66,7 @@ func WithAllowHosts(hosts ...string) RunOption {
 // wraps ErrCouldNotRun (preflight) or ErrInterrupted, and the Result holds
 // what was done so far.
 func Run(ctx context.Context, d *Drill, opts ...RunOption) (res *Result, err error) {
-	cfg := runConfig{progress: io.Discard, recovery: time.Second, quiescePolls: 4, pollEvery: 250 * time.Millisecond}
+	cfg := runConfig{progress: io.Discard, recovery: time.Second, pollEvery: 250 * time.Millisecond, lead: time.Second}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -227,9 +227,19 @@ func (r *run) drillFault(ctx context.Context, f *Fault, base *snapshot.Snapshot)
 	clear := inj.Clear
 	r.onCleanup(clear)
 
+	if r.gen != nil {
+		// The fault lands on a service under steady load, with its
+		// connections open, as in production: not on one that has just
+		// been quiet for its baseline.
+		r.beginPhase("lead", f.Name)
+		r.gen.Start("lead:" + f.Name)
+		if err := sleep(ctx, r.cfg.lead); err != nil {
+			return fr, nil, err
+		}
+	}
 	r.beginPhase("inject", f.Name)
 	if r.gen != nil {
-		r.gen.Start("fault:" + f.Name)
+		r.gen.Mark("fault:" + f.Name)
 	}
 	if err := inj.Inject(ctx, lease); err != nil {
 		if ctx.Err() != nil {

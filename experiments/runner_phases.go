@@ -3,6 +3,7 @@ package experiments
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -72,42 +73,36 @@ func (r *run) preflight(ctx context.Context) error {
 	return nil
 }
 
-// quiesce waits until the target's goroutine count holds still over
-// several polls, so that a service still winding down from the warmup
+// DefaultQuiesce is how long the goroutine count must hold still before
+// the baseline, unless the drill says otherwise (verify.quiesce).
+const DefaultQuiesce = 3 * time.Second
+
+// quiesce waits until the target's goroutine count holds still for the
+// quiesce window, so that a service still winding down from the warmup
 // (workers idling out, requests finishing) does not set the baseline.
-// It gives up at the settle deadline and says so: the baseline is then
-// taken anyway, and the result's warnings record that it was not quiet.
+// It gives up at the settle deadline: the baseline is then taken anyway,
+// and the result's warnings record that it was not quiet.
 func (r *run) quiesce(ctx context.Context) error {
 	if r.gen != nil {
 		r.gen.Pause()
 	}
-	deadline := time.Now().Add(r.settleTime())
-	last, same := -1, 0
-	for {
-		s, err := r.client.CaptureLight(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return couldNotRun("pprof of the target while quiescing: %w", err)
-		}
-		n := s.Summary().Goroutines
-		if n == last {
-			same++
-		} else {
-			last, same = n, 1
-		}
-		if same >= r.cfg.quiescePolls {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			r.warnf("goroutine count still changing after %s (now %d); baseline taken anyway", r.settleTime(), n)
-			return nil
-		}
-		if err := sleep(ctx, r.cfg.pollEvery); err != nil {
-			return err
-		}
+	window := r.d.Spec.Verify.Quiesce.Duration
+	if window <= 0 {
+		window = DefaultQuiesce
 	}
+	qctx, cancel := context.WithTimeout(ctx, window+r.settleTime())
+	defer cancel()
+	_, err := r.client.Quiesce(qctx, window, r.cfg.pollEvery)
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case errors.Is(err, snapshot.ErrNotQuiet):
+		r.warnf("baseline taken while the service was not quiet: %v", err)
+		return nil
+	}
+	return couldNotRun("pprof of the target while quiescing: %w", err)
 }
 
 func (r *run) settleTime() time.Duration {

@@ -43,9 +43,15 @@ func TestMain(m *testing.M) {
 // when the test ends.
 func startStack(t *testing.T, leaks, fixes []string) *stack.Stack {
 	t.Helper()
+	return startStackWith(t, leaks, fixes)
+}
+
+// startStackWith is startStack with extra shop flags.
+func startStackWith(t *testing.T, leaks, fixes []string, shopArgs ...string) *stack.Stack {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st, err := stack.Start(ctx, stack.Config{Shop: []string{shopBin}, Leaks: leaks, Fixes: fixes})
+	st, err := stack.Start(ctx, stack.Config{Shop: []string{shopBin}, Leaks: leaks, Fixes: fixes, ShopArgs: shopArgs})
 	if err != nil {
 		t.Fatal(err)
 	}
