@@ -2,6 +2,7 @@ package suitekit
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"os"
 	"slices"
@@ -64,13 +65,18 @@ func LoadEnv(path string, opts ...experiments.Option) (*Env, error) {
 
 // ParseEnv checks an env file held in memory; name is used in problems.
 func ParseEnv(name string, data []byte, opts ...experiments.Option) (*Env, error) {
-	written, ps := envKeys(name, data)
-	if len(ps) > 0 {
-		return nil, ps
+	written, refused, ps := envKeys(name, data)
+	if ps != nil && refused == nil {
+		return nil, ps // not a mapping at all
 	}
 	var doc bytes.Buffer
 	doc.WriteString("spec:\n")
-	for line := range strings.SplitSeq(strings.TrimRight(string(data), "\n"), "\n") {
+	for i, line := range strings.Split(strings.TrimRight(string(data), "\n"), "\n") {
+		if refused[i+1] {
+			// A refused block is left out but its lines stay, so that the
+			// problems of the rest cite the right lines.
+			line = ""
+		}
 		if strings.TrimSpace(line) != "" {
 			doc.WriteString(strings.Repeat(" ", envIndent))
 		}
@@ -79,10 +85,17 @@ func ParseEnv(name string, data []byte, opts ...experiments.Option) (*Env, error
 	doc.WriteString(envTail)
 	d, err := experiments.Parse(name, doc.Bytes(), opts...)
 	if err != nil {
-		if ps, ok := experiments.AsProblems(err); ok {
-			return nil, unwrapProblems(name, ps)
+		more, ok := experiments.AsProblems(err)
+		if !ok {
+			return nil, err
 		}
-		return nil, err
+		ps = append(ps, unwrapProblems(name, more)...)
+		slices.SortStableFunc(ps, func(a, b *experiments.Problem) int {
+			return cmp.Or(cmp.Compare(a.Pos.Line, b.Pos.Line), cmp.Compare(a.Pos.Column, b.Pos.Column))
+		})
+	}
+	if len(ps) > 0 {
+		return nil, ps
 	}
 	s := d.Spec
 	return &Env{
@@ -91,26 +104,28 @@ func ParseEnv(name string, data []byte, opts ...experiments.Option) (*Env, error
 	}, nil
 }
 
-// envKeys reads the top-level keys (and whether verify.settle is set),
-// refusing keys an env file does not hold, such as faults.
-func envKeys(name string, data []byte) (map[string]bool, experiments.Problems) {
+// envKeys reads the top-level keys (and whether verify.settle is set). Keys
+// an env file does not hold, such as faults, are problems, and the lines
+// of their blocks are returned in refused. A document that is no block
+// mapping is a problem with refused nil; a YAML syntax error is left to
+// Parse, which reports it with its position.
+func envKeys(name string, data []byte) (written map[string]bool, refused map[int]bool, ps experiments.Problems) {
+	written, refused = map[string]bool{}, map[int]bool{}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		// Parse reports syntax errors with their position.
-		return map[string]bool{}, nil
+		return written, refused, nil
 	}
-	written := map[string]bool{}
 	if len(root.Content) == 0 {
-		return written, experiments.Problems{{File: name, Detail: "the env file is empty; it needs at least target.url"}}
+		return written, nil, experiments.Problems{{File: name, Detail: "the env file is empty; it needs at least target.url"}}
 	}
 	m := root.Content[0]
 	if m.Kind != yaml.MappingNode || m.Style&yaml.FlowStyle != 0 {
-		return written, experiments.Problems{{
+		return written, nil, experiments.Problems{{
 			File: name, Pos: experiments.Pos{Line: m.Line, Column: m.Column},
 			Detail: "an env file is a block-style mapping of spec blocks", Allowed: EnvKeys,
 		}}
 	}
-	var ps experiments.Problems
+	lines := strings.Count(string(data), "\n") + 1
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		k, v := m.Content[i], m.Content[i+1]
 		if !slices.Contains(EnvKeys, k.Value) {
@@ -118,6 +133,13 @@ func envKeys(name string, data []byte) (map[string]bool, experiments.Problems) {
 				File: name, Pos: experiments.Pos{Line: k.Line, Column: k.Column}, Path: k.Value,
 				Detail: fmt.Sprintf("%q is not part of an env file (the suites bring their own faults)", k.Value), Allowed: EnvKeys,
 			})
+			end := lines
+			if i+2 < len(m.Content) {
+				end = m.Content[i+2].Line - 1
+			}
+			for l := k.Line; l <= end; l++ {
+				refused[l] = true
+			}
 			continue
 		}
 		written[k.Value] = true
@@ -129,7 +151,7 @@ func envKeys(name string, data []byte) (map[string]bool, experiments.Problems) {
 			}
 		}
 	}
-	return written, ps
+	return written, refused, ps
 }
 
 // unwrapProblems maps problems of the wrapped document back onto the env

@@ -62,9 +62,13 @@ upstreams:
 `, []string{"env.yaml:3:3: target.pprofs"}},
 		{"no target", `upstreams: []
 `, []string{"env.yaml:", "target.url"}},
-		{"faults refused", `target: {url: http://127.0.0.1:8080}
-faults: []
-`, []string{"env.yaml:2:1: faults:", "not part of an env file"}},
+		{"faults refused, the rest still checked", `target: {url: http://127.0.0.1:8080}
+faults:
+  - name: x
+upstreams:
+  - {name: payments, listen: 127.0.0.1:9100, forward: 127.0.0.1:9200, protocol: htp}
+warmup: 2s
+`, []string{"env.yaml:2:1: faults:", "not part of an env file", "env.yaml:5:", "upstreams[0].protocol", "env.yaml:6:1: warmup:"}},
 		{"unset variable", `target:
   url: ${NO_SUCH_AFTERSHOCK_VAR}
 `, []string{"env.yaml:2:8: target.url", "NO_SUCH_AFTERSHOCK_VAR"}},

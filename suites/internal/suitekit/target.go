@@ -87,7 +87,9 @@ func Start(ctx context.Context, shopBin []byte) *Target {
 		path, err := ResolvePath(file)
 		Expect(err).NotTo(HaveOccurred(), "env file (%s / --target)", EnvTarget)
 		env, err := LoadEnv(path)
-		Expect(err).NotTo(HaveOccurred(), "env file %s", path)
+		if err != nil {
+			Fail(fmt.Sprintf("env file (%s / --target):\n%v", EnvTarget, err))
+		}
 		t = fromEnv(env)
 	} else {
 		t = startDemo(ctx, string(shopBin))
