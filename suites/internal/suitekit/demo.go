@@ -20,6 +20,16 @@ import (
 // socket buffers between a slow reader and the shop hold.
 const DemoSlowReadPath = "/stream?chunks=4096&size=1024"
 
+// DemoShopArgs tune the demo shop's healthy wind-down: its audit workers
+// and pooled payments connections outlive the load by 1 s instead of 2-3 s.
+// They still outlive it — the suites must still tell them from leaks —
+// but quiet baselines and settles come sooner, which keeps the quick run
+// within its few minutes.
+var DemoShopArgs = []string{"--worker-idle=1s", "--pool-idle=1s"}
+
+// demoQuiesce is the demo's quiesce window: longer than its idle timers.
+const demoQuiesce = 1500 * time.Millisecond
+
 // hiddenBy lists, for a leak, the fixes other than its own that would hide
 // it from the suites, so a leak run turns them off too: the client timeout
 // (over the whole exchange, body included) ends the hung calls of the
@@ -81,7 +91,7 @@ func startDemo(ctx context.Context, shopBin string) *Target {
 	leaks, fixes, err := DemoSwitches()
 	Expect(err).NotTo(HaveOccurred())
 	st, err := stack.Start(ctx, stack.Config{
-		Shop: []string{shopBin}, Leaks: leaks, Fixes: fixes,
+		Shop: []string{shopBin}, Leaks: leaks, Fixes: fixes, ShopArgs: DemoShopArgs,
 		Launch: []launch.Option{launch.WithOutput(GinkgoWriter)},
 	})
 	Expect(err).NotTo(HaveOccurred(), "start the demo stack")
@@ -101,6 +111,7 @@ func startDemo(ctx context.Context, shopBin string) *Target {
 		},
 		SlowReadPath: DemoSlowReadPath,
 		Settle:       DefaultSettle,
+		Quiesce:      demoQuiesce,
 		Vars:         st.Vars(),
 		Demo:         st, Leaks: leaks, Fixes: fixes,
 	}

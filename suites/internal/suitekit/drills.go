@@ -122,7 +122,8 @@ func faultFamilies(data []byte) []string {
 // Load loads the drill with the target's ${VAR} values and points it at
 // the target: its target and upstream addresses become the target's, so
 // that a team's drills run against whichever environment the suites are
-// given. Every upstream a fault names must exist on the target, and an
+// given, and so does its quiesce window unless the drill sets one. Every
+// upstream a fault names must exist on the target, and an
 // httpChaos fault needs it declared protocol: http.
 func (f DrillFile) Load(t *Target) (*experiments.Drill, error) {
 	data, err := f.read()
@@ -136,6 +137,11 @@ func (f DrillFile) Load(t *Target) (*experiments.Drill, error) {
 	d.Spec.Target = experiments.Target{URL: t.URL, Pprof: t.Pprof, Headers: t.Headers}
 	d.Spec.Upstreams = slices.Clone(t.Upstreams)
 	d.Spec.AllowHosts = append(d.Spec.AllowHosts, t.AllowHosts...)
+	// How long the target must hold still before a baseline is a property
+	// of the target (its idle timers), unless the drill says otherwise.
+	if d.Where("spec.verify.quiesce") == d.Where("spec.verify") && t.Quiesce > 0 {
+		d.Spec.Verify.Quiesce = experiments.D(t.Quiesce)
+	}
 	var problems []string
 	for i, fault := range d.Spec.Faults {
 		if fault.Upstream == "" {

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aftershock/aftershock/experiments"
 )
@@ -71,6 +72,20 @@ func TestDrillFileLoadPointsTheDrillAtTheTarget(t *testing.T) {
 	}
 	if d.Spec.Target.URL != tgt.URL || d.Spec.Target.Pprof != tgt.Pprof || d.Spec.Upstreams[0].Listen != billing.Listen {
 		t.Errorf("drill not pointed at the target: %+v %+v", d.Spec.Target, d.Spec.Upstreams)
+	}
+	if d.Spec.Verify.Quiesce.Duration != 0 {
+		t.Errorf("quiesce = %s, want the target's (none)", d.Spec.Verify.Quiesce)
+	}
+	tgt.Quiesce = 1500 * time.Millisecond
+	if d, err := files[0].Load(tgt); err != nil || d.Spec.Verify.Quiesce.Duration != tgt.Quiesce {
+		t.Errorf("quiesce not the target's: %v", err)
+	}
+	own := DrillFile{Name: "own.yaml", Path: filepath.Join(dir, "own.yaml")}
+	if err := os.WriteFile(own.Path, []byte(teamDrill+"  verify: {settle: 5s, quiesce: 4s}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := own.Load(tgt); err != nil || d.Spec.Verify.Quiesce.Duration != 4*time.Second {
+		t.Errorf("a drill's own quiesce must stay: %v %v", d.Spec.Verify.Quiesce, err)
 	}
 	if err := d.CheckBlastRadius(); err != nil {
 		t.Errorf("a loopback target must pass the blast-radius guard: %v", err)

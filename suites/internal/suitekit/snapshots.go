@@ -2,6 +2,7 @@ package suitekit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -16,14 +17,9 @@ import (
 	"github.com/aftershock/aftershock/snapshot"
 )
 
-// Quiesce parameters: the goroutine count must hold still over this many
-// light snapshots this far apart before the baseline is taken, so that a
-// service still winding down (workers idling out, pooled connections
-// closing) does not set a baseline it will fall below or rise above.
-const (
-	quietPolls = 4
-	quietEvery = 250 * time.Millisecond
-)
+// quietEvery is how often Baseline samples the goroutine count while it
+// waits for the target to be quiet.
+const quietEvery = 200 * time.Millisecond
 
 // Snapshots takes the snapshots of one spec (or Ordered container) with
 // one snapshot client — the baseline and every later capture must come
@@ -81,29 +77,25 @@ func slug(s string) string {
 	return s
 }
 
-// Baseline waits until the target is quiet (see quietPolls; at most the
-// settle deadline, then it goes ahead and says so), takes the baseline,
-// saves it and reports it. Pause the load first.
+// Baseline waits until the target is quiet — its goroutine count held
+// still for the target's quiesce window, longer than its idle timers, so
+// that a service still winding down does not set a baseline that hides
+// leaks of the same kind — for at most the window plus the settle
+// deadline (then it goes ahead and says so), takes the baseline, saves it
+// and reports it. Pause the load first.
 func (s *Snapshots) Baseline(ctx context.Context) *snapshot.Snapshot {
 	GinkgoHelper()
-	By("waiting for " + s.Target.URL + " to be quiet, then taking the baseline")
-	deadline := time.Now().Add(s.Target.Settle)
-	last, same := -1, 0
-	for same < quietPolls && time.Now().Before(deadline) {
-		snap, err := s.Client.CaptureLight(ctx)
-		Expect(err).NotTo(HaveOccurred(), "pprof of %s", s.Target.Name)
-		if n := snap.Summary().Goroutines; n == last {
-			same++
-		} else {
-			last, same = n, 1
-		}
-		if same < quietPolls {
-			Hold(ctx, quietEvery)
-		}
-	}
-	if same < quietPolls {
-		fmt.Fprintf(GinkgoWriter, "warning: goroutine count of %s still changing after %s (now %d); baseline taken anyway\n",
-			s.Target.Name, s.Target.Settle, last)
+	By(fmt.Sprintf("waiting until %s holds still for %s, then taking the baseline", s.Target.URL, s.Target.Quiesce))
+	qctx, cancel := context.WithTimeout(ctx, s.Target.Quiesce+s.Target.Settle)
+	_, err := s.Client.Quiesce(qctx, s.Target.Quiesce, quietEvery)
+	cancel()
+	switch {
+	case ctx.Err() != nil:
+		Fail(fmt.Sprintf("interrupted while waiting for %s to be quiet: %v", s.Target.Name, context.Cause(ctx)))
+	case errors.Is(err, snapshot.ErrNotQuiet):
+		fmt.Fprintf(GinkgoWriter, "warning: %v; baseline taken anyway\n", err)
+	case err != nil:
+		Fail(fmt.Sprintf("pprof of %s: %v", s.Target.Name, err))
 	}
 	base, err := s.Client.Capture(ctx)
 	Expect(err).NotTo(HaveOccurred(), "baseline snapshot of %s", s.Target.Name)

@@ -1,6 +1,7 @@
 package suitekit
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -39,9 +40,12 @@ type Target struct {
 	Load experiments.LoadSpec
 	// SlowReadPath is the large or streaming response slow readers ask for.
 	SlowReadPath string
-	// Verify holds the tolerances; Settle is the settle deadline.
-	Verify experiments.Verify
-	Settle time.Duration
+	// Verify holds the tolerances; Settle is the settle deadline; Quiesce
+	// how long the goroutine count must hold still before a baseline
+	// (longer than the service's idle timers).
+	Verify  experiments.Verify
+	Settle  time.Duration
+	Quiesce time.Duration
 	// AllowHosts extends the blast-radius guard of drills.
 	AllowHosts []string
 	// Vars are the ${VAR} values Drill files are loaded with.
@@ -117,6 +121,7 @@ func fromEnv(env *Env) *Target {
 	if env.Written["verify.settle"] {
 		t.Settle = env.Verify.Settle.Duration
 	}
+	t.Quiesce = cmp.Or(env.Verify.Quiesce.Duration, experiments.DefaultQuiesce)
 	if env.Load != nil {
 		t.Load = *env.Load
 		if t.Load.Timeout.Duration == 0 {
