@@ -16,9 +16,9 @@ var _ = Describe("Slowloris clients", Label("stalled-clients"), suitekit.TargetD
 	// without keeps a connection and a goroutine for each, for as long as
 	// the attacker likes.
 	const clients = 50
-	timing := suitekit.Timing{Warmup: 500 * time.Millisecond, Lead: 500 * time.Millisecond, Hold: 4 * time.Second, Recovery: time.Second}
+	timing := suitekit.Timing{Warmup: 500 * time.Millisecond, Lead: 500 * time.Millisecond, Hold: 3 * time.Second, Recovery: time.Second}
 
-	Context("when 50 clients never finish their headers, for 4s", Ordered, ContinueOnFailure, func() {
+	Context("when 50 clients never finish their headers, for 3s", Ordered, ContinueOnFailure, func() {
 		var out *suitekit.Outcome
 		BeforeAll(func(ctx SpecContext) {
 			suitekit.StartProxies(tgt)

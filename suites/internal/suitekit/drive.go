@@ -23,8 +23,10 @@ const (
 
 // Timing says how long each phase of Drive lasts.
 type Timing struct {
-	// Warmup is the load before the baseline, so that what a service sets
-	// up once (pools, caches, lazily started workers) is in the baseline.
+	// Warmup is the load before the first baseline taken in a process, so
+	// that what a service sets up once (caches, lazily started workers,
+	// connection pools) is in every baseline. Later Drives skip it: the
+	// target has been warm since.
 	Warmup time.Duration
 	// Lead is how long the load runs on the healthy service between the
 	// baseline and the fault, so that the fault meets a service in its
@@ -91,11 +93,12 @@ func Drive(ctx context.Context, t *Target, fault injectors.Injector, tm Timing) 
 	if t.Demo != nil {
 		upstreamCalls = func() int64 { return t.Demo.Payments.Stats().Requests }
 	}
-	if tm.Warmup > 0 {
+	if tm.Warmup > 0 && !t.warm {
 		By(fmt.Sprintf("warming up: %d req/s for %s", t.Load.Rate, tm.Warmup))
 		o.Load.Start(PhaseWarmup)
 		Hold(ctx, tm.Warmup)
 		o.Load.Pause()
+		t.warm = true
 	}
 	o.Snaps.Baseline(ctx)
 

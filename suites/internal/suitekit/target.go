@@ -55,6 +55,9 @@ type Target struct {
 	Demo *stack.Stack
 	// Leaks and Fixes are the demo shop's switches.
 	Leaks, Fixes []string
+
+	// warm tells that a Drive warmed the target up already.
+	warm bool
 }
 
 // BuildShop builds the demo shop binary, once per suite: call it in the
