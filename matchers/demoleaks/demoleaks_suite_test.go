@@ -1,4 +1,4 @@
-package leaks_test
+package demoleaks_test
 
 import (
 	"testing"
@@ -10,9 +10,9 @@ import (
 	"github.com/aftershock/aftershock/fixtures/launch"
 )
 
-func TestLeaks(t *testing.T) {
+func TestDemoLeaks(t *testing.T) {
 	RegisterFailHandler(Fail)
-	RunSpecs(t, "Leaks Suite")
+	RunSpecs(t, "Demo Leaks Suite")
 }
 
 // shopBin is the shop binary, built once for the whole suite (by the first

@@ -1,4 +1,4 @@
-package leaks_test
+package demoleaks_test
 
 import (
 	"context"
