@@ -4,9 +4,14 @@
 // with the leak's culprit named in its output. It proves the suites catch
 // what they claim to, and that their failures say where to look.
 //
+// Beside it, and in the same CI run, it drills a separately started shop
+// through an env file (AFTERSHOCK_TARGET) and checks that the suite
+// drilled that shop, not a demo of its own.
+//
 // It runs only when selected, since it takes a few minutes:
 //
 //	go tool ginkgo -p --label-filter=leak-matrix ./suites/leakmatrix
+//	go tool ginkgo --label-filter=external-target ./suites/leakmatrix
 package leakmatrix_test
 
 import (
@@ -32,29 +37,51 @@ func TestLeakMatrix(t *testing.T) {
 // is skipped (and nothing is built).
 const MatrixLabel = "leak-matrix"
 
-// selected tells whether the label filter asks for the matrix. An empty
-// filter selects every spec in Ginkgo, but the matrix is too long for the
-// quick run, so it must be asked for by name.
-func selected() bool {
+// ExternalLabel selects the external-target specs alone; they carry
+// MatrixLabel too, so the matrix's CI run includes them.
+const ExternalLabel = "external-target"
+
+// selected tells whether the label filter asks for specs with all of
+// labels. An empty filter selects every spec in Ginkgo, but the matrix is
+// too long for the quick run, so it must be asked for by name.
+func selected(labels ...string) bool {
 	f := GinkgoLabelFilter()
-	return f != "" && Label(MatrixLabel).MatchesLabelFilter(f)
+	return f != "" && Label(labels...).MatchesLabelFilter(f)
 }
 
 // suites are the suite packages the matrix runs, by directory under suites/.
 var suites = []string{"slowupstream", "partition", "httpfaults", "stalledclients"}
 
-// binaries are the compiled suites (directory name → test binary) and the
-// demo shop, built once by the first process and shared with the others.
+// externalSuite is the suite the external-target specs run.
+const externalSuite = "slowupstream"
+
+// needed are the suites to compile for the label filter: every one for
+// the matrix, the external-target suite alone when only it is selected.
+func needed() []string {
+	switch {
+	case selected(MatrixLabel):
+		return suites
+	case selected(MatrixLabel, ExternalLabel):
+		return []string{externalSuite}
+	}
+	return nil
+}
+
+// binaries are the compiled suites (directory name → test binary), the
+// demo shop and the payments upstream, built once by the first process
+// and shared with the others.
 type binaries struct {
-	Suites map[string]string `json:"suites"`
-	Shop   string            `json:"shop"`
-	Dir    string            `json:"dir"`
+	Suites   map[string]string `json:"suites"`
+	Shop     string            `json:"shop"`
+	Upstream string            `json:"upstream"`
+	Dir      string            `json:"dir"`
 }
 
 var bins binaries
 
 var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
-	if !selected() {
+	build := needed()
+	if len(build) == 0 {
 		return []byte("{}")
 	}
 	dir, err := os.MkdirTemp("", "aftershock-leakmatrix-")
@@ -62,7 +89,7 @@ var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 	b := binaries{Suites: map[string]string{}, Dir: dir}
 	By("compiling the suites once: go test -c -o " + dir)
 	args := []string{"test", "-c", "-o", dir + string(filepath.Separator)}
-	for _, s := range suites {
+	for _, s := range build {
 		args = append(args, "../"+s)
 		b.Suites[s] = filepath.Join(dir, s+".test")
 	}
@@ -71,6 +98,11 @@ var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 	By("building the demo shop")
 	b.Shop, err = launch.Build(launch.ShopPackage)
 	Expect(err).NotTo(HaveOccurred())
+	if selected(MatrixLabel, ExternalLabel) {
+		By("building the payments upstream")
+		b.Upstream, err = launch.Build(launch.UpstreamPackage)
+		Expect(err).NotTo(HaveOccurred())
+	}
 	data, err := json.Marshal(b)
 	Expect(err).NotTo(HaveOccurred())
 	return data

@@ -34,7 +34,7 @@ type run struct {
 }
 
 var _ = Describe("The leak matrix", Label(MatrixLabel), func() {
-	if !selected() {
+	if !selected(MatrixLabel) {
 		It("runs only with --label-filter="+MatrixLabel, func() {
 			Skip("the leak matrix takes minutes; select it with --label-filter=" + MatrixLabel)
 		})
@@ -75,14 +75,21 @@ func entry(description, leak string, r run) TableEntry {
 // its output and exit code. The run gets a process group of its own, so
 // that an interrupted matrix stops it and the shop it started.
 func runSuite(ctx context.Context, bin string, r run, leak string) (string, int) {
-	cmd := exec.Command(bin,
-		"-ginkgo.label-filter="+r.labels, "-ginkgo.focus="+r.focus,
-		"-ginkgo.no-color", "-ginkgo.timeout="+runTimeout.String())
-	cmd.Dir = filepath.Join("..", r.suite)
-	cmd.Env = append(os.Environ(),
+	return runBinary(ctx, bin, r, nil,
 		suitekit.EnvDemoLeaks+"="+leak, suitekit.EnvDemoFixes+"=",
 		suitekit.EnvTarget+"=", suitekit.EnvSettle+"="+settle,
 		suitekit.EnvShopBinary+"="+bins.Shop)
+}
+
+// runBinary runs a compiled suite in its package directory with r's label
+// filter and focus, extra Ginkgo args and env on top of this process's
+// environment, and returns its output and exit code.
+func runBinary(ctx context.Context, bin string, r run, args []string, env ...string) (string, int) {
+	cmd := exec.Command(bin, append([]string{
+		"-ginkgo.label-filter=" + r.labels, "-ginkgo.focus=" + r.focus,
+		"-ginkgo.no-color", "-ginkgo.timeout=" + runTimeout.String()}, args...)...)
+	cmd.Dir = filepath.Join("..", r.suite)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	session, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
 	Expect(err).NotTo(HaveOccurred())
