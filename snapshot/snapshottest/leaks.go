@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"time"
 )
 
 // ParkedWorker is where Park parks its goroutines: blocked receiving on a
@@ -69,9 +70,25 @@ func (s *state) get(client *http.Client, n int, keep func(*http.Response) error)
 }
 
 // idle leaves n healthy connections idle in the pool: bodies read and closed.
+//
+// A connection goes back to the pool only once its body is read, so each
+// request holds its body until every one has its answer: otherwise, on a
+// busy machine, a fast request hands its connection to a later one and the
+// pool ends with fewer than n.
 func (s *state) idle(n int) error {
+	var mu sync.Mutex
+	arrived, all := 0, make(chan struct{})
 	return s.get(s.idleClient, n, func(resp *http.Response) error {
 		defer resp.Body.Close()
+		mu.Lock()
+		if arrived++; arrived == n {
+			close(all)
+		}
+		mu.Unlock()
+		select {
+		case <-all:
+		case <-time.After(10 * time.Second): // a request failed: do not hang
+		}
 		_, err := io.Copy(io.Discard, resp.Body)
 		return err
 	})
