@@ -64,7 +64,11 @@ func Classify(frames []Frame) (ConnClass, bool) {
 			return GRPCClient, true
 		case strings.HasPrefix(fn, "google.golang.org/grpc/internal/transport.(*http2Server).HandleStreams"):
 			return GRPCServer, true
-		case fn == "net.(*TCPListener).Accept" || fn == "net.(*UnixListener).Accept":
+		case fn == "net.(*TCPListener).Accept" || fn == "net.(*UnixListener).Accept",
+			// An HTTP server's accept loop is its listener wherever in
+			// the loop a dump catches it (handing a new connection off,
+			// not parked in Accept), or a baseline would miss it.
+			fn == "net/http.(*Server).Serve":
 			return Listener, true
 		}
 	}
