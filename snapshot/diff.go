@@ -67,6 +67,14 @@ func Compare(base, now *Snapshot, ignore func(*Goroutine) bool) (*Diff, error) {
 	if ignore != nil {
 		b, n = base.Summarize(ignore), now.Summarize(ignore)
 	}
+	if gs, ok := borrowStacks(base.Goroutines, now.Goroutines); ok {
+		// The baseline caught some goroutines running, with no stack to
+		// group them by: counted under no signature, they would make
+		// their own group look grown in every later snapshot.
+		sum := &Summary{Connections: map[ConnClass]ConnStat{}, HeapAlloc: b.HeapAlloc, HeapSites: b.HeapSites}
+		summarizeGoroutines(sum, gs, ignore)
+		b = sum
+	}
 	d := &Diff{
 		GoroutinesBefore: b.Goroutines, GoroutinesAfter: n.Goroutines,
 		HeapBefore: b.HeapAlloc, HeapAfter: n.HeapAlloc,
@@ -98,4 +106,36 @@ func Compare(base, now *Snapshot, ignore func(*Goroutine) bool) (*Diff, error) {
 		d.HeapSites = heapSites(hp)
 	}
 	return d, nil
+}
+
+// borrowStacks gives the goroutines of base whose stacks were unavailable
+// (running on another thread when the dump was written) the stack and
+// creator the same goroutine has in now, if it is still there. ok is false
+// when there was nothing to borrow.
+func borrowStacks(base, now []Goroutine) ([]Goroutine, bool) {
+	var byID map[uint64]*Goroutine
+	var out []Goroutine
+	for i := range base {
+		if len(base[i].Frames) > 0 {
+			continue
+		}
+		if byID == nil {
+			byID = make(map[uint64]*Goroutine, len(now))
+			for j := range now {
+				byID[now[j].ID] = &now[j]
+			}
+		}
+		later, found := byID[base[i].ID]
+		if !found || len(later.Frames) == 0 {
+			continue
+		}
+		if out == nil {
+			out = slices.Clone(base)
+		}
+		out[i].Frames = later.Frames
+		if out[i].Creator.Function == "" {
+			out[i].Creator, out[i].CreatorID = later.Creator, later.CreatorID
+		}
+	}
+	return out, out != nil
 }
