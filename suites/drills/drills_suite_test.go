@@ -8,7 +8,6 @@ package drills_test
 
 import (
 	"testing"
-	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -24,10 +23,4 @@ func TestDrills(t *testing.T) {
 // tgt is the service drilled in this Ginkgo process.
 var tgt *suitekit.Target
 
-var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
-	return suitekit.BuildShop()
-}, func(ctx SpecContext, shop []byte) {
-	tgt = suitekit.Start(ctx, shop)
-}, NodeTimeout(3*time.Minute))
-
-var _ = SynchronizedAfterSuite(func() {}, suitekit.CleanupBuild)
+var _ = suitekit.Setup(&tgt)

@@ -7,7 +7,6 @@ package stalledclients_test
 
 import (
 	"testing"
-	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -23,10 +22,4 @@ func TestStalledClients(t *testing.T) {
 // tgt is the service drilled in this Ginkgo process.
 var tgt *suitekit.Target
 
-var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
-	return suitekit.BuildShop()
-}, func(ctx SpecContext, shop []byte) {
-	tgt = suitekit.Start(ctx, shop)
-}, NodeTimeout(3*time.Minute))
-
-var _ = SynchronizedAfterSuite(func() {}, suitekit.CleanupBuild)
+var _ = suitekit.Setup(&tgt)

@@ -1,0 +1,25 @@
+package suitekit
+
+import (
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+)
+
+// Setup registers the suite-level nodes every fault suite shares: the
+// first Ginkgo process builds the demo shop once (BuildShop), every
+// process then starts its target into *tgt (Start: the demo, or the
+// service of an env file), and the build is removed at the end. Call it
+// at package level, where Ginkgo builds its tree:
+//
+//	var tgt *suitekit.Target
+//	var _ = suitekit.Setup(&tgt)
+func Setup(tgt **Target) bool {
+	SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
+		return BuildShop()
+	}, func(ctx SpecContext, shop []byte) {
+		*tgt = Start(ctx, shop)
+	}, NodeTimeout(3*time.Minute))
+	SynchronizedAfterSuite(func() {}, CleanupBuild)
+	return true
+}
