@@ -62,8 +62,10 @@ func TestPhasesErrorsAndRecovery(t *testing.T) {
 	base, _ := rep.Phase("baseline")
 	fault, _ := rep.Phase("fault")
 	rec, _ := rep.Phase("recovery")
-	if base.SuccessRate < 0.99 || base.Codes[200] == 0 {
-		t.Errorf("baseline success rate %.2f, codes %v; want all 200", base.SuccessRate, base.Codes)
+	// A request belongs to the phase it was sent in: one sent just before
+	// the switch flipped may be answered 503 and still count here.
+	if base.SuccessRate < 0.9 || base.Codes[200] < 18 {
+		t.Errorf("baseline success rate %.2f, codes %v; want (nearly) all 200", base.SuccessRate, base.Codes)
 	}
 	// The first requests of the fault phase may have been sent just before
 	// the switch flipped; most must have failed.
