@@ -36,23 +36,30 @@ var ErrClosed = errors.New("proxy closed")
 // New listens on listen (127.0.0.1:0 picks a free port; see Addr) and starts
 // forwarding every accepted connection to forward.
 func New(listen, forward string, opts ...Option) (*Proxy, error) {
-	o := defaultOptions()
-	for _, opt := range opts {
-		opt.apply(&o)
-	}
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return nil, fmt.Errorf("proxy listen %s: %w", listen, err)
 	}
+	return Serve(ln.(*net.TCPListener), forward, opts...), nil
+}
+
+// Serve starts forwarding every connection accepted on ln to forward; the
+// proxy owns ln from then on. It is New for a listener opened elsewhere
+// (package netns opens one inside a network namespace).
+func Serve(ln *net.TCPListener, forward string, opts ...Option) *Proxy {
+	o := defaultOptions()
+	for _, opt := range opts {
+		opt.apply(&o)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Proxy{
-		ln: ln.(*net.TCPListener), forward: forward, opts: o, ctx: ctx, cancel: cancel,
+		ln: ln, forward: forward, opts: o, ctx: ctx, cancel: cancel,
 		faults: map[string]*active{}, conns: map[*Conn]struct{}{},
 	}
 	p.plans[To].Store(newPlan())
 	p.plans[From].Store(newPlan())
 	p.wg.Go(p.acceptLoop)
-	return p, nil
+	return p
 }
 
 // Addr is the address the proxy listens on.
