@@ -31,6 +31,20 @@ func (e edit) apply(t *testing.T, base string) string {
 
 func line(n int, repl string) edit { return edit{n, n, repl} }
 
+// netnsUpstream replaces line 12 of testdata/good.yaml to put the payments
+// upstream on engine netns.
+const netnsUpstream = "      protocol: http\n      engine: netns"
+
+// goodLines returns lines from..to of testdata/good.yaml, as they are.
+func goodLines(from, to int) string {
+	b, err := os.ReadFile("testdata/good.yaml")
+	if err != nil {
+		panic(err)
+	}
+	lines := strings.Split(string(b), "\n")
+	return strings.Join(lines[from-1:to], "\n")
+}
+
 // TestBadDrills is the table of bad files: each must fail with a problem
 // line that names the file, the line (and column where there is one) and
 // the field path, and says what is wrong.
@@ -88,8 +102,9 @@ func TestBadDrills(t *testing.T) {
 		{"unknown apiVersion", line(1, "apiVersion: aftershock.dev/v2"), nil, "1:13", "apiVersion", []string{`unknown apiVersion "aftershock.dev/v2"`, "allowed: aftershock.dev/v1alpha1"}},
 		{"unknown kind", line(2, "kind: Drll"), nil, "2:7", "kind", []string{`unknown kind "Drll"`, "allowed: Drill"}},
 		{"engine cannot honour action", line(24, `      networkChaos: {action: loss, loss: {loss: "25"}}`), nil, "24:30", "spec.faults[0].networkChaos.action", []string{`proxy engine cannot inject action "loss"`, "netns, chaos-mesh", "allowed: delay, partition, bandwidth"}},
-		{"netns cannot inject delay", line(23, "      duration: 10s\n      engine: netns"), nil, "25:30", "spec.faults[0].networkChaos.action", []string{"netns engine cannot inject", "allowed: loss, partition, bandwidth"}},
-		{"netns cannot inject httpChaos", line(27, "      duration: 5s\n      engine: netns"), nil, "29:18", "spec.faults[1].httpChaos", []string{"netns engine cannot inject httpChaos", "proxy, chaos-mesh"}},
+		{"netns fault on a proxy upstream", line(23, "      duration: 10s\n      engine: netns"), nil, "24:15", "spec.faults[0].engine", []string{"engine netns needs its upstream on engine netns", `"payments" is on proxy`}},
+		{"netns cannot inject duplicate", edit{12, 24, netnsUpstream + "\n" + goodLines(13, 23) + "\n" + `      networkChaos: {action: duplicate, duplicate: {duplicate: "5"}}`}, nil, "25:30", "spec.faults[0].networkChaos.action", []string{"netns engine cannot inject", "allowed: delay, loss, partition, bandwidth"}},
+		{"httpChaos on a netns upstream", line(12, netnsUpstream), nil, "29:18", "spec.faults[1].httpChaos", []string{"needs an upstream on the proxy engine", "relay forwards TCP"}},
 		{"bad protocol", line(12, "      protocol: udp"), nil, "12:17", "spec.upstreams[0].protocol", []string{`"udp"`, "allowed: tcp, http"}},
 		{"bad engine", line(14, "      listen: 127.0.0.1:9101\n      engine: ebpf"), nil, "15:15", "spec.upstreams[1].engine", []string{`"ebpf"`, "allowed: proxy, netns, chaos-mesh"}},
 		{"bad httpChaos target", line(28, "      httpChaos: {target: Body, replace: {code: 503}}"), nil, "28:27", "spec.faults[1].httpChaos.target", []string{`"Body"`, "allowed: Request, Response"}},

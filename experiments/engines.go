@@ -16,7 +16,9 @@ var (
 	// networkActions lists the NetworkChaos actions each engine injects.
 	networkActions = map[Engine][]v1alpha1.NetworkChaosAction{
 		EngineProxy: {v1alpha1.DelayAction, v1alpha1.PartitionAction, v1alpha1.BandwidthAction},
-		EngineNetns: {v1alpha1.LossAction, v1alpha1.PartitionAction, v1alpha1.BandwidthAction},
+		// netns delays with netem, which not every kernel has: the runner
+		// checks for it before anything is injected.
+		EngineNetns: {v1alpha1.DelayAction, v1alpha1.LossAction, v1alpha1.PartitionAction, v1alpha1.BandwidthAction},
 		EngineChaosMesh: {v1alpha1.NetemAction, v1alpha1.DelayAction, v1alpha1.LossAction,
 			v1alpha1.DuplicateAction, v1alpha1.CorruptAction, v1alpha1.PartitionAction,
 			v1alpha1.BandwidthAction},

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+
+	"github.com/aftershock/aftershock/injectors/netns"
 )
 
 // CheckBlastRadius is the blast-radius guard: every address the drill
@@ -58,7 +60,13 @@ func (d *Drill) CheckBlastRadius(extra ...string) error {
 			continue
 		}
 		p := index("spec.upstreams", i)
-		if host, _, err := net.SplitHostPort(u.Listen); err == nil {
+		if u.Engine == EngineNetns {
+			// The address is in a namespace aftershock makes for this
+			// upstream, reachable from this machine only.
+			if err := netns.CheckListen(u.Listen); err != nil {
+				r.add(p+".listen", nil, "%s", strings.TrimPrefix(err.Error(), "netns: "))
+			}
+		} else if host, _, err := net.SplitHostPort(u.Listen); err == nil {
 			check(p+".listen", host)
 		}
 		if host, _, err := net.SplitHostPort(u.Forward); err == nil {

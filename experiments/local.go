@@ -9,17 +9,19 @@ import (
 
 	"github.com/aftershock/aftershock/injectors"
 	"github.com/aftershock/aftershock/injectors/httpfault"
+	"github.com/aftershock/aftershock/injectors/netns"
 	"github.com/aftershock/aftershock/injectors/proxy"
 	"github.com/aftershock/aftershock/injectors/stall"
 )
 
 // localEngine runs a drill's faults on this machine: a fault proxy per
-// upstream (an HTTP-aware one for protocol: http) and stalled clients
-// against the target.
+// upstream (an HTTP-aware one for protocol: http), a namespace with a
+// relay per netns upstream, and stalled clients against the target.
 type localEngine struct {
 	d        *Drill
-	tcp      map[string]*proxy.Proxy     // every upstream's network proxy
+	tcp      map[string]*proxy.Proxy     // every upstream's network proxy (a netns upstream's relay)
 	http     map[string]*httpfault.Proxy // upstreams declared protocol: http
+	hosts    map[string]*netns.Host      // upstreams on engine netns
 	stallers map[string]*stall.Stall
 }
 
@@ -28,6 +30,7 @@ func newLocalEngine(d *Drill) *localEngine {
 		d:        d,
 		tcp:      map[string]*proxy.Proxy{},
 		http:     map[string]*httpfault.Proxy{},
+		hosts:    map[string]*netns.Host{},
 		stallers: map[string]*stall.Stall{},
 	}
 }
@@ -36,7 +39,16 @@ func newLocalEngine(d *Drill) *localEngine {
 // anything is injected.
 func (e *localEngine) start() error {
 	for _, u := range e.d.Spec.Upstreams {
-		if u.Engine != "" && u.Engine != EngineProxy {
+		switch u.Engine {
+		case EngineNetns:
+			h, err := netns.New(u.Listen, u.Forward)
+			if err != nil {
+				return fmt.Errorf("upstream %s: netns host %s → %s: %w", u.Name, u.Listen, u.Forward, err)
+			}
+			e.hosts[u.Name], e.tcp[u.Name] = h, h.Relay()
+			continue
+		case "", EngineProxy:
+		default:
 			continue
 		}
 		switch u.Protocol {
@@ -61,6 +73,10 @@ func (e *localEngine) start() error {
 // every connection through them.
 func (e *localEngine) close(context.Context) error {
 	var errs []error
+	for name, h := range e.hosts {
+		errs = append(errs, h.Close()) // its relay too
+		delete(e.tcp, name)
+	}
 	for name, p := range e.http {
 		errs = append(errs, p.Close())
 		delete(e.tcp, name)
@@ -79,6 +95,17 @@ func (e *localEngine) injector(f *Fault) (injectors.Injector, error) {
 		np, err := f.Network()
 		if err != nil {
 			return nil, err
+		}
+		if f.Engine == EngineNetns {
+			h := e.hosts[f.Upstream]
+			if h == nil {
+				return nil, fmt.Errorf("fault %s: upstream %q is not on engine netns", f.Name, f.Upstream)
+			}
+			kf, err := NetnsFault(np)
+			if err != nil {
+				return nil, fmt.Errorf("%s: fault %s: %w", e.d.Where("spec.faults"), f.Name, err)
+			}
+			return h.Injector(f.Name, kf), nil
 		}
 		pf, err := ProxyFault(np)
 		if err != nil {
@@ -143,6 +170,36 @@ func ProxyFault(np NetworkParams) (proxy.Fault, error) {
 		f = proxy.Bandwidth{Direction: dir, Rate: np.BandwidthBytesPerSecond}
 	default:
 		return nil, fmt.Errorf("action %q is not available on the proxy engine; allowed: delay, partition, bandwidth", np.Action)
+	}
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// NetnsFault maps a networkChaos block onto the kernel's faults. A
+// partition with behavior reject is not one of them: the kernel would have
+// to forge resets, which the proxy engine does.
+func NetnsFault(np NetworkParams) (netns.Fault, error) {
+	dir, err := proxyDirection(np.Direction)
+	if err != nil {
+		return nil, err
+	}
+	var f netns.Fault
+	switch np.Action {
+	case v1alpha1.PartitionAction:
+		if np.PartitionBehavior == v1alpha1.RejectPartitionBehavior {
+			return nil, fmt.Errorf("partitionBehavior reject is not available on the netns engine (allowed: drop); the proxy engine resets connections")
+		}
+		f = netns.Partition{Direction: dir}
+	case v1alpha1.LossAction:
+		f = netns.Loss{Direction: dir, Percent: np.Loss}
+	case v1alpha1.BandwidthAction:
+		f = netns.Bandwidth{Direction: dir, Rate: np.BandwidthBytesPerSecond, Burst: np.BurstBytes, Queue: np.QueueBytes}
+	case v1alpha1.DelayAction:
+		f = netns.Delay{Direction: dir, Latency: np.Latency, Jitter: np.Jitter}
+	default:
+		return nil, fmt.Errorf("action %q is not available on the netns engine; allowed: delay (with netem), loss, partition, bandwidth", np.Action)
 	}
 	if err := f.Validate(); err != nil {
 		return nil, err

@@ -10,8 +10,11 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/chaos-mesh/chaos-mesh/api/v1alpha1"
+
 	"github.com/aftershock/aftershock/experiments/load"
 	"github.com/aftershock/aftershock/injectors"
+	"github.com/aftershock/aftershock/injectors/netns"
 	"github.com/aftershock/aftershock/matchers"
 	"github.com/aftershock/aftershock/snapshot"
 )
@@ -313,7 +316,8 @@ func (r *run) writeJournal() error {
 }
 
 // checkLocalEngines refuses, before anything is injected, faults that
-// need an engine this runner does not drive.
+// need an engine this runner does not drive, and kernel delays on a kernel
+// without netem.
 func (d *Drill) checkLocalEngines() error {
 	var ps Problems
 	for i := range d.Spec.Faults {
@@ -324,12 +328,18 @@ func (d *Drill) checkLocalEngines() error {
 				e = u.Engine
 			}
 		}
-		if e != "" && e != EngineProxy {
+		if e == EngineNetns && f.NetworkChaos != nil && f.NetworkChaos.Action == v1alpha1.DelayAction {
+			if err := netns.NetemSupport(); err != nil {
+				path := fmt.Sprintf("spec.faults[%d].networkChaos.action", i)
+				return couldNotRun("%s: fault %s: %w", d.Where(path), f.Name, err)
+			}
+		}
+		if e != "" && e != EngineProxy && e != EngineNetns {
 			path := fmt.Sprintf("spec.faults[%d]", i)
 			ps = append(ps, &Problem{
 				File: d.File, Pos: d.pos.at(path + ".engine"), Path: path + ".engine",
 				Detail:  fmt.Sprintf("fault %s needs engine %q, which this runner does not drive yet", f.Name, e),
-				Allowed: []string{string(EngineProxy)},
+				Allowed: []string{string(EngineProxy), string(EngineNetns)},
 			})
 		}
 	}

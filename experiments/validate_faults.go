@@ -68,6 +68,9 @@ func validateFaults(d *Drill, r *reporter) {
 			if !slices.Contains(engines, f.Engine) {
 				continue
 			}
+			if !engineFitsUpstream(r, p, f, u) {
+				continue
+			}
 			if f.NetworkChaos != nil {
 				validateNetwork(d, r, p, f, u)
 			} else {
@@ -453,4 +456,24 @@ func leaves(err error) []error {
 		}
 	}
 	return []error{err}
+}
+
+// engineFitsUpstream checks a local fault against its upstream's engine.
+// Kernel faults act on the veth of a netns upstream, so they need one; a
+// netns upstream's relay is a fault proxy, so proxy network faults work on
+// it too (delay where the kernel has no netem), but its relay speaks TCP
+// only, so httpChaos does not.
+func engineFitsUpstream(r *reporter, p string, f *Fault, u *Upstream) bool {
+	if u == nil || !f.Engine.Local() {
+		return true
+	}
+	switch {
+	case f.Engine == EngineNetns && u.Engine != EngineNetns:
+		r.add(p+".engine", nil, "engine netns needs its upstream on engine netns, and upstream %q is on %s: kernel faults act on the veth of the namespace a netns upstream lives in", u.Name, u.Engine)
+		return false
+	case f.HTTPChaos != nil && u.Engine == EngineNetns:
+		r.add(p+".httpChaos", nil, "httpChaos needs an upstream on the proxy engine, and upstream %q is on netns, whose relay forwards TCP as it is", u.Name)
+		return false
+	}
+	return true
 }

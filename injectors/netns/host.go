@@ -2,6 +2,7 @@ package netns
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -75,6 +76,32 @@ func New(listen, forward string) (_ *Host, err error) {
 	}
 	h.relay = proxy.Serve(ln, forward)
 	return h, nil
+}
+
+// Pick returns a listen address for a new Host: the second host of a /30
+// in [Range] picked at random among those no device of this machine uses,
+// with port. Another Host may take it before New does; New then says so,
+// and the caller picks again.
+func Pick(port uint16) (string, error) {
+	for range 100 {
+		var b [4]byte
+		rand.Read(b[:])
+		n := binary.BigEndian.Uint32(b[:]) % (1 << (32 - Range.Bits() - 2)) // the /30s of Range
+		base := Range.Addr().As4()
+		binary.BigEndian.PutUint32(base[:], binary.BigEndian.Uint32(base[:])+n<<2+2)
+		addr := netip.AddrPortFrom(netip.AddrFrom4(base), port)
+		if err := free(addr, addr.Addr().Prev()); err == nil {
+			return addr.String(), nil
+		}
+	}
+	return "", fmt.Errorf("netns: no free /30 in %s after 100 tries", Range)
+}
+
+// CheckListen reports whether listen can be a Host's address: an IPv4
+// address in [Range], the first or second host of its /30, with a port.
+func CheckListen(listen string) error {
+	_, _, err := plan(listen)
+	return err
 }
 
 // plan checks listen and returns it with the other usable address of its
@@ -243,6 +270,11 @@ func (h *Host) link() error {
 
 // Addr is the address the service under test dials.
 func (h *Host) Addr() netip.AddrPort { return h.addr }
+
+// Relay is the fault proxy inside the namespace that forwards to the
+// upstream; its own faults (delay, where the kernel has no netem) apply
+// there, after the kernel's. Close closes it.
+func (h *Host) Relay() *proxy.Proxy { return h.relay }
 
 // Forward is the upstream the relay forwards to.
 func (h *Host) Forward() string { return h.forward }

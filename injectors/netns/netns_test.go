@@ -2,8 +2,6 @@ package netns_test
 
 import (
 	"bufio"
-	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -51,16 +49,14 @@ func needRoot(t *testing.T) {
 	}
 }
 
-// freeListen picks a random /30 in 198.18.0.0/15 and returns its second
-// host's address; New refuses one that is in use, and the caller retries.
+// freeListen picks a listen address for a Host; New refuses one that was
+// taken meanwhile, and the caller picks again.
 func freeListen() string {
-	var b [4]byte
-	rand.Read(b[:])
-	n := binary.BigEndian.Uint32(b[:]) % (1 << 15) // /30s in a /15
-	base := netip.MustParseAddr("198.18.0.0").As4()
-	v := binary.BigEndian.Uint32(base[:]) + n<<2 + 2
-	binary.BigEndian.PutUint32(base[:], v)
-	return netip.AddrPortFrom(netip.AddrFrom4(base), 9200).String()
+	addr, err := netns.Pick(9200)
+	if err != nil {
+		panic(err)
+	}
+	return addr
 }
 
 // setup skips where namespaces cannot be made and registers, first, the
