@@ -93,3 +93,43 @@ spec:
 		t.Errorf("a bad --allow-host must be reported, got %v", err)
 	}
 }
+
+// TestBlastRadiusNetns: a netns upstream listens in a namespace aftershock
+// makes, so its address must lie in 198.18.0.0/15 (and be a host of its
+// /30), and nothing else; its forward address is guarded as any other.
+func TestBlastRadiusNetns(t *testing.T) {
+	for _, c := range []struct {
+		listen, forward string
+		refused         []string
+	}{
+		{"198.18.0.2:9200", "127.0.0.1:9200", nil},
+		{"198.19.255.253:9200", "127.0.0.1:9200", nil},
+		{"127.0.0.1:9100", "127.0.0.1:9200", []string{"spec.upstreams[0].listen: listen 127.0.0.1:9100: the address must lie in 198.18.0.0/15"}},
+		{"198.18.0.3:9200", "127.0.0.1:9200", []string{"spec.upstreams[0].listen: listen 198.18.0.3:9200: the address must be the first or second host of its /30"}},
+		{"198.18.0.2:9200", "10.0.0.1:5432", []string{"spec.upstreams[0].forward: refusing host"}},
+	} {
+		d, err := Parse("netns.yaml", []byte(`apiVersion: aftershock.dev/v1alpha1
+kind: Drill
+metadata: {name: netns}
+spec:
+  target: {url: "http://127.0.0.1:8080"}
+  upstreams: [{name: up, engine: netns, listen: "`+c.listen+`", forward: "`+c.forward+`"}]
+  faults: [{name: cut, upstream: up, duration: 1s, networkChaos: {action: loss, loss: {loss: "25"}}}]
+`))
+		if err != nil {
+			t.Fatalf("%s: parse: %v", c.listen, err)
+		}
+		err = d.CheckBlastRadius()
+		if len(c.refused) == 0 {
+			if err != nil {
+				t.Errorf("%s → %s refused: %v", c.listen, c.forward, err)
+			}
+			continue
+		}
+		for _, want := range c.refused {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("%s → %s: %v; want a refusal with %q", c.listen, c.forward, err, want)
+			}
+		}
+	}
+}

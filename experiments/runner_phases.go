@@ -331,7 +331,7 @@ func (d *Drill) checkLocalEngines() error {
 		if e == EngineNetns && f.NetworkChaos != nil && f.NetworkChaos.Action == v1alpha1.DelayAction {
 			if err := netns.NetemSupport(); err != nil {
 				path := fmt.Sprintf("spec.faults[%d].networkChaos.action", i)
-				return couldNotRun("%s: fault %s: %w", d.Where(path), f.Name, err)
+				return couldNotRun("%s: %s: fault %s: %w", d.Where(path), path, f.Name, err)
 			}
 		}
 		if e != "" && e != EngineProxy && e != EngineNetns {
