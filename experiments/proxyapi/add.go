@@ -94,6 +94,14 @@ type fault struct {
 // check validates a body as a fault of this proxy: the Drill file's strict
 // loader first, then what only the proxy knows.
 func (a *API) check(data []byte) (*fault, error) {
+	// Another engine is refused as such, before the loader says how that
+	// engine would want its upstream.
+	var peek struct {
+		Engine experiments.Engine `json:"engine"`
+	}
+	if json.Unmarshal(data, &peek) == nil && peek.Engine != "" && peek.Engine != experiments.EngineProxy {
+		return nil, problem("engine", []string{string(experiments.EngineProxy)}, "engine %q is not this proxy; leave engine out", peek.Engine)
+	}
 	up := experiments.Upstream{Listen: a.info.Listen, Forward: a.info.Forward, Protocol: a.info.Protocol, Engine: experiments.EngineProxy}
 	f, err := experiments.ParseFaultJSON("body", data, up)
 	if err != nil {
