@@ -6,13 +6,15 @@ import (
 	"github.com/chaos-mesh/chaos-mesh/api/v1alpha1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/aftershock/aftershock/injectors/chaosmesh"
 )
 
 // Labels the cluster engine puts on every Chaos Mesh object it renders, so
 // that a later cleanup can find what a dead run left behind.
 const (
-	LabelDrill = "aftershock.dev/drill"
-	LabelFault = "aftershock.dev/fault"
+	LabelDrill = chaosmesh.LabelDrill
+	LabelFault = chaosmesh.LabelFault
 )
 
 // Manifests renders the drill's network and HTTP faults as the Chaos Mesh
