@@ -62,6 +62,35 @@ func (d *Drill) Manifests() (objects []any, skipped []string) {
 	return objects, skipped
 }
 
+// NeedsCluster reports whether any fault runs on engine chaos-mesh, so
+// that Run needs WithCluster.
+func (d *Drill) NeedsCluster() bool {
+	for i := range d.Spec.Faults {
+		if d.Spec.Faults[i].Engine == EngineChaosMesh {
+			return true
+		}
+	}
+	return false
+}
+
+// chaosObjects maps each network and HTTP fault's name to its Chaos Mesh
+// object, in the namespace "default" when the drill names none.
+func (d *Drill) chaosObjects() map[string]chaosmesh.Chaos {
+	objs, _ := d.Manifests()
+	out := make(map[string]chaosmesh.Chaos, len(objs))
+	for _, o := range objs {
+		c, ok := o.(chaosmesh.Chaos)
+		if !ok {
+			continue
+		}
+		if c.GetNamespace() == "" {
+			c.SetNamespace("default")
+		}
+		out[c.GetLabels()[LabelFault]] = c
+	}
+	return out
+}
+
 // RenderYAML writes the manifests as one multi-document YAML stream,
 // ready for `kubectl apply -f -`.
 func (d *Drill) RenderYAML() ([]byte, []string, error) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/aftershock/aftershock/experiments/load"
 	"github.com/aftershock/aftershock/injectors"
+	"github.com/aftershock/aftershock/injectors/chaosmesh"
 	"github.com/aftershock/aftershock/snapshot"
 )
 
@@ -32,7 +33,15 @@ type runConfig struct {
 	lead time.Duration
 	// settle overrides the drill's settle deadline when positive.
 	settle time.Duration
+	// cluster submits the faults on engine chaos-mesh; nil refuses them.
+	cluster *chaosmesh.Cluster
 }
+
+// WithCluster gives the runner a cluster for the faults on engine
+// chaos-mesh (aftershock drill connects to the kubeconfig's cluster when a
+// drill has such faults). Without one those faults are refused before
+// anything is injected.
+func WithCluster(k *chaosmesh.Cluster) RunOption { return func(c *runConfig) { c.cluster = k } }
 
 // WithSettle overrides the drill's settle deadline (the demo shortens it;
 // a pipeline with a slow-idling service may lengthen it).

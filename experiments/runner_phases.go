@@ -27,7 +27,7 @@ func (r *run) preflight(ctx context.Context) error {
 	if err := d.CheckBlastRadius(r.cfg.allowHosts...); err != nil {
 		return err
 	}
-	if err := d.checkLocalEngines(); err != nil {
+	if err := d.checkEngines(r.cfg.cluster != nil); err != nil {
 		return err
 	}
 	client, err := snapshot.NewClient(d.Spec.Target.Pprof, snapshot.WithHeaders(header(d.Spec.Target.Headers)))
@@ -52,8 +52,13 @@ func (r *run) preflight(ctx context.Context) error {
 	// Build every injector now, so that a fault the engine cannot honour
 	// fails the drill before anything is injected.
 	r.injectors = map[string]injectors.Injector{}
+	objects := d.chaosObjects()
 	for i := range d.Spec.Faults {
 		f := &d.Spec.Faults[i]
+		if f.Engine == EngineChaosMesh && f.Kind() != KindStall {
+			r.injectors[f.Name] = r.cfg.cluster.Injector(objects[f.Name])
+			continue
+		}
 		inj, err := local.injector(f)
 		if err != nil {
 			return err
@@ -315,10 +320,10 @@ func (r *run) writeJournal() error {
 	return nil
 }
 
-// checkLocalEngines refuses, before anything is injected, faults that
-// need an engine this runner does not drive, and kernel delays on a kernel
-// without netem.
-func (d *Drill) checkLocalEngines() error {
+// checkEngines refuses, before anything is injected, faults that need an
+// engine this runner cannot drive — chaos-mesh without a cluster — and
+// kernel delays on a kernel without netem.
+func (d *Drill) checkEngines(cluster bool) error {
 	var ps Problems
 	for i := range d.Spec.Faults {
 		f := &d.Spec.Faults[i]
@@ -334,11 +339,11 @@ func (d *Drill) checkLocalEngines() error {
 				return couldNotRun("%s: %s: fault %s: %w", d.Where(path), path, f.Name, err)
 			}
 		}
-		if e != "" && e != EngineProxy && e != EngineNetns {
+		if e == EngineChaosMesh && !cluster {
 			path := fmt.Sprintf("spec.faults[%d]", i)
 			ps = append(ps, &Problem{
 				File: d.File, Pos: d.pos.at(path + ".engine"), Path: path + ".engine",
-				Detail:  fmt.Sprintf("fault %s needs engine %q, which this runner does not drive yet", f.Name, e),
+				Detail:  fmt.Sprintf("fault %s needs engine %q, and this run has no cluster to submit it to", f.Name, e),
 				Allowed: []string{string(EngineProxy), string(EngineNetns)},
 			})
 		}

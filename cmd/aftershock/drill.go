@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/aftershock/aftershock/experiments"
+	"github.com/aftershock/aftershock/injectors/chaosmesh"
 )
 
 func init() { commands = append(commands, newDrillCommand) }
@@ -93,8 +94,23 @@ func runDrills(ctx context.Context, g *globalOptions, drills []*experiments.Dril
 	var results []*experiments.Result
 	var errs []error
 	code := exitPass
+	var cluster *chaosmesh.Cluster
+	var clusterErr error
 	for _, d := range drills {
 		opts := []experiments.RunOption{experiments.WithProgress(stderr), experiments.WithAllowHosts(f.allowHosts...), experiments.WithSettle(f.settle)}
+		if d.NeedsCluster() {
+			// Connect once, and only for a drill with faults on engine
+			// chaos-mesh: the others run without a kubeconfig.
+			if cluster == nil && clusterErr == nil {
+				cluster, clusterErr = chaosmesh.FromKubeconfig()
+			}
+			if clusterErr != nil {
+				errs = append(errs, fmt.Errorf("drill %s: faults on engine chaos-mesh: %w", d.Metadata.Name, clusterErr))
+				code = worse(code, exitCouldNotRun)
+				continue
+			}
+			opts = append(opts, experiments.WithCluster(cluster))
+		}
 		if g.artifacts != "" {
 			dir := g.artifacts
 			if len(drills) > 1 {

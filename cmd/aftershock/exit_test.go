@@ -261,3 +261,36 @@ func waitSay(buf *gbytes.Buffer, s string, timeout time.Duration) error {
 	}
 	return nil
 }
+
+// TestNoClusterExit3: with no kubeconfig to find, a drill with faults on
+// engine chaos-mesh and `aftershock cleanup` exit 3 and say there is no
+// cluster, before anything runs.
+func TestNoClusterExit3(t *testing.T) {
+	home := t.TempDir()
+	env := map[string]string{"KUBECONFIG": filepath.Join(home, "no-such-kubeconfig"), "HOME": home, "KUBERNETES_SERVICE_HOST": ""}
+	drill := `apiVersion: aftershock.dev/v1alpha1
+kind: Drill
+metadata: {name: on-a-cluster, namespace: shop}
+spec:
+  target: {url: "http://127.0.0.1:1"}
+  upstreams: [{name: payments, engine: chaos-mesh}]
+  faults:
+    - name: cut
+      upstream: payments
+      duration: 5s
+      networkChaos: {action: partition, mode: all, selector: {namespaces: [shop], labelSelectors: {app: payments}}}
+`
+	file := filepath.Join(t.TempDir(), "cluster.yaml")
+	if err := os.WriteFile(file, []byte(drill), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"drill", file}, {"cleanup"}} {
+		code, out, errs := aftershock(t, env, args...)
+		if code != 3 || !strings.Contains(errs, "no cluster") {
+			t.Errorf("aftershock %s: exit %d, want 3 saying there is no cluster\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, out, errs)
+		}
+		if args[0] == "drill" && !strings.Contains(errs, "engine chaos-mesh") {
+			t.Errorf("the drill's error does not say which engine needs the cluster:\n%s", errs)
+		}
+	}
+}

@@ -46,7 +46,15 @@ type Chaos interface {
 type Cluster struct {
 	c    client.Client
 	poll time.Duration
+	// wait bounds how long Inject waits for Chaos Mesh to report the
+	// object injected.
+	wait time.Duration
 }
+
+// DefaultWait is how long Inject waits for Chaos Mesh to report an object
+// injected: long enough for an image pull of its daemon's sidecar-free
+// path, short enough that a selector matching nothing fails the drill.
+const DefaultWait = time.Minute
 
 // Scheme knows the Chaos Mesh kinds.
 func Scheme() (*runtime.Scheme, error) {
@@ -64,7 +72,14 @@ func New(c client.Client, poll time.Duration) *Cluster {
 	if poll <= 0 {
 		poll = 500 * time.Millisecond
 	}
-	return &Cluster{c: c, poll: poll}
+	return &Cluster{c: c, poll: poll, wait: DefaultWait}
+}
+
+// WithWait returns k with Inject waiting at most d for Chaos Mesh.
+func (k *Cluster) WithWait(d time.Duration) *Cluster {
+	c := *k
+	c.wait = d
+	return &c
 }
 
 // FromKubeconfig connects to the cluster of the current kubeconfig context
@@ -122,6 +137,8 @@ func (i *injector) Inject(ctx context.Context, lease time.Duration) error {
 	}
 	key := client.ObjectKeyFromObject(obj)
 	var last *v1alpha1.ChaosStatus
+	ctx, cancel := context.WithTimeout(ctx, i.k.wait)
+	defer cancel()
 	err := i.k.until(ctx, func(ctx context.Context) (bool, error) {
 		if err := i.k.c.Get(ctx, key, obj); err != nil {
 			return false, err
