@@ -5,18 +5,18 @@ import (
 	"errors"
 	"slices"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/chaos-mesh/chaos-mesh/api/v1alpha1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"github.com/aftershock/aftershock/injectors/chaosmesh"
+	"github.com/aftershock/aftershock/injectors/chaosmesh/chaosmeshtest"
 )
 
 // There is no cluster here: these tests run the engine against
@@ -24,8 +24,6 @@ import (
 // controller that does what the engine waits for — reports the object
 // injected, and holds a deleted object with its finalizer until it has
 // "recovered" it.
-
-const finalizer = "chaos-mesh/records"
 
 func fakeClient(t *testing.T, funcs *interceptor.Funcs) client.WithWatch {
 	t.Helper()
@@ -41,61 +39,11 @@ func fakeClient(t *testing.T, funcs *interceptor.Funcs) client.WithWatch {
 	return b.Build()
 }
 
-// standIn plays Chaos Mesh's controller on c until the test ends: it adds
-// its finalizer and reports AllInjected on every NetworkChaos, and lets a
-// deleted one go after recoverAfter. It records the durations it saw.
-type standIn struct {
-	mu        sync.Mutex
-	durations []string
-}
-
-func runStandIn(t *testing.T, c client.Client, recoverAfter time.Duration) *standIn {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	s := &standIn{}
-	go func() {
-		defer close(done)
-		deleted := map[string]time.Time{}
-		for ctx.Err() == nil {
-			var list v1alpha1.NetworkChaosList
-			if err := c.List(ctx, &list); err == nil {
-				for i := range list.Items {
-					s.step(ctx, c, &list.Items[i], deleted, recoverAfter)
-				}
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-	return s
-}
-
-func (s *standIn) step(ctx context.Context, c client.Client, o *v1alpha1.NetworkChaos, deleted map[string]time.Time, recoverAfter time.Duration) {
-	switch {
-	case o.DeletionTimestamp != nil:
-		if _, ok := deleted[o.Name]; !ok {
-			deleted[o.Name] = time.Now()
-		}
-		if time.Since(deleted[o.Name]) >= recoverAfter {
-			o.Finalizers = nil
-			c.Update(ctx, o)
-		}
-	case !slices.Contains(o.Finalizers, finalizer):
-		s.mu.Lock()
-		if o.Spec.Duration != nil {
-			s.durations = append(s.durations, *o.Spec.Duration)
-		}
-		s.mu.Unlock()
-		o.Finalizers = append(o.Finalizers, finalizer)
-		c.Update(ctx, o)
-	case len(o.Status.Conditions) == 0:
-		o.Status.Conditions = []v1alpha1.ChaosCondition{
-			{Type: v1alpha1.ConditionSelected, Status: corev1.ConditionTrue},
-			{Type: v1alpha1.ConditionAllInjected, Status: corev1.ConditionTrue},
-		}
-		c.Status().Update(ctx, o)
-	}
+// standIn runs chaosmeshtest's stand-in controller until the test ends.
+func standIn(t *testing.T, c client.Client, apply chaosmeshtest.Apply, recoverDelay time.Duration) *chaosmeshtest.Controller {
+	k := chaosmeshtest.Start(c, apply, recoverDelay)
+	t.Cleanup(k.Stop)
+	return k
 }
 
 func partition(name, ns, drill string) *v1alpha1.NetworkChaos {
@@ -108,7 +56,11 @@ func partition(name, ns, drill string) *v1alpha1.NetworkChaos {
 
 func TestInjectAndClear(t *testing.T) {
 	c := fakeClient(t, nil)
-	s := runStandIn(t, c, 100*time.Millisecond)
+	var applied, recovered atomic.Int32
+	s := standIn(t, c, func(context.Context, chaosmesh.Chaos) (func() error, error) {
+		applied.Add(1)
+		return func() error { recovered.Add(1); return nil }, nil
+	}, 100*time.Millisecond)
 	k := chaosmesh.New(c, 10*time.Millisecond)
 	inj := k.Injector(partition("cut", "shop", "d"))
 	if got := inj.String(); got != "NetworkChaos shop/cut" {
@@ -122,17 +74,21 @@ func TestInjectAndClear(t *testing.T) {
 	if err := inj.Inject(ctx, 40*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	s.mu.Lock()
-	if !slices.Equal(s.durations, []string{"40s"}) {
-		t.Errorf("Chaos Mesh saw durations %v, want the lease, [40s]", s.durations)
+	if applied.Load() != 1 {
+		t.Fatalf("Inject returned with the fault applied %d times, want once", applied.Load())
 	}
-	s.mu.Unlock()
+	if ev := s.Events(); len(ev) != 1 || ev[0].Duration != "40s" {
+		t.Errorf("Chaos Mesh saw %+v; want one injection with the lease, 40s, as its duration", ev)
+	}
 	start := time.Now()
 	if err := inj.Clear(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if took := time.Since(start); took < 100*time.Millisecond {
-		t.Errorf("clear returned after %s, before the stand-in let the object go (100ms)", took)
+		t.Errorf("clear returned after %s, before Chaos Mesh let the object go (100ms)", took)
+	}
+	if recovered.Load() != 1 {
+		t.Errorf("recovered %d times, want once", recovered.Load())
 	}
 	var left v1alpha1.NetworkChaosList
 	if err := c.List(ctx, &left); err != nil || len(left.Items) != 0 {
@@ -140,6 +96,30 @@ func TestInjectAndClear(t *testing.T) {
 	}
 	if err := inj.Clear(ctx); err != nil {
 		t.Fatalf("second clear: %v", err)
+	}
+}
+
+// TestLeaseIsChaosMeshDuration: a runner that injects and then dies leaves
+// the object behind, but its duration is the lease, and Chaos Mesh
+// recovers the fault when it runs out.
+func TestLeaseIsChaosMeshDuration(t *testing.T) {
+	c := fakeClient(t, nil)
+	s := standIn(t, c, func(context.Context, chaosmesh.Chaos) (func() error, error) {
+		return func() error { return nil }, nil
+	}, 0)
+	if err := chaosmesh.New(c, 10*time.Millisecond).Injector(partition("cut", "shop", "d")).Inject(context.Background(), 200*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ev := s.Events()
+		if len(ev) == 2 && ev[1].What == "recovered (duration 200ms ran out)" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not recovered 5s after a 200ms lease: %+v", ev)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
