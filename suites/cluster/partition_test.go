@@ -50,7 +50,7 @@ spec:
         selector: {namespaces: [shop], labelSelectors: {app: payments}}
   verify:
     quiesce: 3500ms
-    settle: 15s
+    settle: 8s
     goroutines: {maxExtra: 0}
     connections: {maxExtra: 0}
     heap: {maxGrowth: "max(1MiB, 10%)"}

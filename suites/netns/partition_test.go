@@ -45,7 +45,7 @@ spec:
       networkChaos: {action: partition, direction: to}
   verify:
     quiesce: 3500ms
-    settle: 15s
+    settle: 8s
     goroutines: {maxExtra: 0}
     connections: {maxExtra: 0}
     heap: {maxGrowth: "max(1MiB, 10%)"}
