@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/aftershock/aftershock/experiments"
+	"github.com/aftershock/aftershock/experiments/report"
 	"github.com/aftershock/aftershock/injectors/chaosmesh"
 )
 
@@ -145,6 +146,12 @@ func runDrills(ctx context.Context, g *globalOptions, drills []*experiments.Dril
 	if err := printResults(stdout, g.output, results); err != nil {
 		return err
 	}
+	if g.report != "" {
+		if err := writeReport(g.report, results); err != nil {
+			errs = append(errs, err)
+			code = worse(code, exitCouldNotRun)
+		}
+	}
 	if code == exitPass {
 		return nil
 	}
@@ -234,4 +241,20 @@ func printResult(w io.Writer, r *experiments.Result) {
 
 func indent(s, prefix string) string {
 	return strings.ReplaceAll(s, "\n", "\n"+prefix)
+}
+
+// writeReport writes the HTML report of results to file.
+func writeReport(file string, results []*experiments.Result) error {
+	f, err := os.Create(file)
+	if err != nil {
+		return fmt.Errorf("--report: %w", err)
+	}
+	if err := report.Write(f, results, time.Now()); err != nil {
+		f.Close()
+		return fmt.Errorf("--report %s: %w", file, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("--report %s: %w", file, err)
+	}
+	return nil
 }

@@ -2,6 +2,9 @@ package main_test
 
 import (
 	"encoding/json"
+	"html"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -30,7 +33,9 @@ func TestDrillNamesEachLeak(t *testing.T) {
 		t.Run(tc.leak, func(t *testing.T) {
 			heavy(t)
 			st := startStack(t, []string{tc.leak}, nil)
-			code, out, errs := aftershock(t, st.Vars(), "drill", "--settle=6s", demoDrill(tc.drill))
+			dir := t.TempDir()
+			report := filepath.Join(dir, "report.html")
+			code, out, errs := aftershock(t, st.Vars(), "drill", "--settle=6s", "--artifacts", filepath.Join(dir, "artifacts"), "--report", report, demoDrill(tc.drill))
 			if code != 1 {
 				t.Fatalf("exit %d, want 1 (verdict failed)\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 			}
@@ -41,6 +46,22 @@ func TestDrillNamesEachLeak(t *testing.T) {
 			}
 			if !strings.Contains(out, "drill "+tc.drill+": FAIL") {
 				t.Errorf("no FAIL verdict line on stdout:\n%s", out)
+			}
+			// The artifacts: the journal and a bundle per phase that pprof opens.
+			for _, name := range []string{"journal.json", "baseline.goroutine.pb.gz", "baseline.heap.pb.gz"} {
+				if _, err := os.Stat(filepath.Join(dir, "artifacts", name)); err != nil {
+					t.Errorf("artifact %s: %v", name, err)
+				}
+			}
+			// The HTML report names the culprit and charts the load.
+			page, err := os.ReadFile(report)
+			if err != nil {
+				t.Fatalf("--report: %v", err)
+			}
+			for _, want := range []string{"drill " + tc.drill + ": <span class=\"fail\">FAIL</span>", "<svg", html.EscapeString(tc.culprits[0])} {
+				if !strings.Contains(string(page), want) {
+					t.Errorf("the report lacks %q", want)
+				}
 			}
 		})
 	}

@@ -44,6 +44,7 @@ func withCode(code int, err error) error {
 type globalOptions struct {
 	output    string // text | json
 	artifacts string
+	report    string // HTML file, "" for none
 }
 
 func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
@@ -75,6 +76,7 @@ Exit codes: 0 pass, 1 verdict failed, 2 bad input or usage,
 	})
 	root.PersistentFlags().StringVar(&opts.output, "output", "text", "verdict format on stdout: text or json")
 	root.PersistentFlags().StringVar(&opts.artifacts, "artifacts", "", "directory for snapshot bundles, the load timeline and the journal")
+	root.PersistentFlags().StringVar(&opts.report, "report", "", "write an HTML report of the drills (verdicts, culprits, load timeline chart) to this file")
 	for _, add := range commands {
 		root.AddCommand(add(opts))
 	}

@@ -1,0 +1,196 @@
+// Package report renders drill results as one self-contained HTML file (no
+// script, no external asset): per drill the verdict, the wall time of each
+// phase, each fault's culprits, leak text and SLO checks, and the steady
+// load's timeline — p50 and p99 latency and failed requests — drawn with
+// gonum/plot as inline SVG, each fault's window from inject to clear
+// shaded, so a reader sees at a glance whether the service failed fast
+// during the fault and recovered after it.
+package report
+
+import (
+	"bytes"
+	_ "embed"
+	"fmt"
+	"html/template"
+	"image/color"
+	"io"
+	"time"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgsvg"
+
+	"github.com/aftershock/aftershock/experiments"
+)
+
+//go:embed report.html.tmpl
+var page string
+
+var tmpl = template.Must(template.New("report").Funcs(template.FuncMap{
+	"round": func(d time.Duration) time.Duration { return d.Round(time.Millisecond) },
+	"upper": func(v experiments.Verdict) string {
+		if v == experiments.Pass {
+			return "PASS"
+		}
+		return "FAIL"
+	},
+}).Parse(page))
+
+// drillView is one drill as the template shows it.
+type drillView struct {
+	*experiments.Result
+	Chart template.HTML // inline SVG, empty without load
+}
+
+// Write renders results as HTML to w; generated is shown in the header.
+func Write(w io.Writer, results []*experiments.Result, generated time.Time) error {
+	views := make([]drillView, 0, len(results))
+	for _, r := range results {
+		if r == nil {
+			continue
+		}
+		v := drillView{Result: r}
+		if r.Load != nil && len(r.Load.Timeline) > 0 {
+			svg, err := chart(r)
+			if err != nil {
+				return fmt.Errorf("report: chart of drill %s: %w", r.Drill, err)
+			}
+			v.Chart = template.HTML(svg) // produced by vgsvg from numbers, not from input text
+		}
+		views = append(views, v)
+	}
+	var buf bytes.Buffer
+	if err := tmpl.Execute(&buf, struct {
+		Generated time.Time
+		Drills    []drillView
+	}{generated, views}); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+// chart draws the load's timeline: latency percentiles on top, failed
+// requests below, seconds since the drill started on x, the faults' hold
+// windows shaded.
+func chart(r *experiments.Result) ([]byte, error) {
+	lat, failed, err := plots(r)
+	if err != nil {
+		return nil, err
+	}
+	c := vgsvg.New(chartWidth, chartHeight)
+	stack(draw.New(c), lat, failed)
+	var buf bytes.Buffer
+	if _, err := c.WriteTo(&buf); err != nil {
+		return nil, err
+	}
+	return stripProlog(buf.Bytes()), nil
+}
+
+// plots builds the two plots of the chart.
+func plots(r *experiments.Result) (lat, failed *plot.Plot, err error) {
+	since := func(t time.Time) float64 { return t.Sub(r.Start).Seconds() }
+	var p50, p99, errs plotter.XYs
+	maxMs := 1.0
+	for _, b := range r.Load.Timeline {
+		x := since(b.Start)
+		p50 = append(p50, plotter.XY{X: x, Y: ms(b.P50)})
+		p99 = append(p99, plotter.XY{X: x, Y: ms(b.P99)})
+		errs = append(errs, plotter.XY{X: x, Y: float64(b.Errors)})
+		maxMs = max(maxMs, ms(b.P99))
+	}
+	lat = plot.New()
+	lat.Title.Text = "steady load: latency"
+	lat.Y.Label.Text = "ms"
+	failed = plot.New()
+	failed.Title.Text = "failed requests per slice"
+	failed.X.Label.Text = "seconds since the drill started"
+	maxErr := 1.0
+	for _, e := range errs {
+		maxErr = max(maxErr, e.Y)
+	}
+	for _, w := range holds(r) {
+		for _, p := range []struct {
+			p   *plot.Plot
+			top float64
+		}{{lat, maxMs}, {failed, maxErr}} {
+			poly, err := plotter.NewPolygon(plotter.XYs{{X: since(w[0]), Y: 0}, {X: since(w[1]), Y: 0}, {X: since(w[1]), Y: p.top}, {X: since(w[0]), Y: p.top}})
+			if err != nil {
+				return nil, nil, err
+			}
+			poly.Color = color.RGBA{R: 255, G: 210, B: 200, A: 255}
+			poly.LineStyle.Width = 0
+			p.p.Add(poly)
+		}
+	}
+	for _, s := range []struct {
+		name string
+		xys  plotter.XYs
+		c    color.Color
+	}{{"p50", p50, color.RGBA{B: 200, A: 255}}, {"p99", p99, color.RGBA{R: 200, A: 255}}} {
+		l, err := plotter.NewLine(s.xys)
+		if err != nil {
+			return nil, nil, err
+		}
+		l.Color = s.c
+		lat.Add(l)
+		lat.Legend.Add(s.name, l)
+	}
+	lat.Legend.Top = true
+	bars, err := plotter.NewScatter(errs)
+	if err != nil {
+		return nil, nil, err
+	}
+	bars.GlyphStyle.Shape = draw.BoxGlyph{}
+	bars.GlyphStyle.Radius = vg.Points(2)
+	failed.Add(bars)
+	lat.Add(plotter.NewGrid())
+	failed.Y.Min, lat.Y.Min = 0, 0
+	return lat, failed, nil
+}
+
+// The chart's size: two plots stacked, the width of a page's text.
+const chartWidth, chartHeight = 18 * vg.Centimeter, 12 * vg.Centimeter
+
+// stack draws the plots one above the other on dc, their axes aligned.
+func stack(dc draw.Canvas, plots ...*plot.Plot) {
+	rows := make([][]*plot.Plot, len(plots))
+	for i, p := range plots {
+		rows[i] = []*plot.Plot{p}
+	}
+	canvases := plot.Align(rows, draw.Tiles{Rows: len(plots), Cols: 1, PadY: vg.Millimeter * 4}, dc)
+	for i, p := range plots {
+		p.Draw(canvases[i][0])
+	}
+}
+
+// holds returns each fault's window from inject to clear.
+func holds(r *experiments.Result) [][2]time.Time {
+	var out [][2]time.Time
+	var open time.Time
+	for _, p := range r.Phases {
+		switch p.Phase {
+		case "inject":
+			open = p.Start
+		case "clear":
+			if !open.IsZero() {
+				out = append(out, [2]time.Time{open, p.Start})
+				open = time.Time{}
+			}
+		}
+	}
+	return out
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// stripProlog drops the XML declaration and doctype, which HTML does not
+// want inline.
+func stripProlog(svg []byte) []byte {
+	if i := bytes.Index(svg, []byte("<svg")); i > 0 {
+		return svg[i:]
+	}
+	return svg
+}

@@ -1,0 +1,91 @@
+package report
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aftershock/aftershock/experiments"
+	"github.com/aftershock/aftershock/experiments/load"
+)
+
+// result is a drill that ran two faults under load: the first returned to
+// its baseline, the second leaked.
+func result() *experiments.Result {
+	start := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
+	at := func(s float64) time.Time { return start.Add(time.Duration(s * float64(time.Second))) }
+	r := &experiments.Result{Drill: "payments", File: "drills/payments.yaml", Verdict: experiments.Fail, Start: start, Wall: 40 * time.Second}
+	phases := []struct {
+		name, fault string
+		at          float64
+	}{{"warmup", "", 0}, {"baseline", "", 3}, {"inject", "slow", 5}, {"hold", "slow", 5.1}, {"clear", "slow", 10}, {"settle", "slow", 12},
+		{"inject", "cut", 20}, {"hold", "cut", 20.1}, {"clear", "cut", 25}, {"settle", "cut", 27}}
+	for i, p := range phases {
+		end := 40.0
+		if i+1 < len(phases) {
+			end = phases[i+1].at
+		}
+		r.Phases = append(r.Phases, experiments.PhaseTime{Phase: p.name, Fault: p.fault, Start: at(p.at), Duration: at(end).Sub(at(p.at))})
+	}
+	rep := &load.Report{}
+	for s := 0.0; s < 30; s += 0.25 {
+		b := load.Bucket{Start: at(s), Requests: 5, P50: 3 * time.Millisecond, P99: 8 * time.Millisecond}
+		if s >= 20 && s < 25 {
+			b.Errors, b.P50, b.P99 = 5, 300*time.Millisecond, 2*time.Second
+		}
+		rep.Timeline = append(rep.Timeline, b)
+	}
+	r.Load = rep
+	r.Faults = []experiments.FaultResult{
+		{Name: "slow", Injected: "slow (delay 500ms to)", Returned: true, Settle: 20 * time.Millisecond,
+			SLOs: []experiments.SLOCheck{{Name: "p99 during the fault", Want: "< 300ms", Got: "8ms", OK: true}}},
+		{Name: "cut", Injected: "cut (partition to)", Settle: 8 * time.Second,
+			Culprits: []string{"+74 goroutines [chan send] in shop.(*Server).callPayments.func1 <script>alert(1)</script>"},
+			Leak:     "goroutines 5 → 79"},
+	}
+	return r
+}
+
+func TestWrite(t *testing.T) {
+	var buf bytes.Buffer
+	if err := Write(&buf, []*experiments.Result{result(), nil}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	page := buf.String()
+	for _, want := range []string{
+		"<!DOCTYPE html>",
+		`drill payments: <span class="fail">FAIL</span> (40s)`,
+		`fault slow <span class="pass">PASS</span>`,
+		`fault cut <span class="fail">FAIL</span>`,
+		"Back to baseline after 20ms.",
+		"Did not return to baseline within 8s.",
+		"callPayments.func1 &lt;script&gt;", // culprits are text, never markup
+		"<svg", "p99", "failed requests per slice",
+		"<td>p99 during the fault</td><td>&lt; 300ms</td><td>8ms</td>",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the report lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "<script>") || strings.Contains(page, "<?xml") {
+		t.Error("the report holds a script or an XML prolog")
+	}
+	// Two faults, two shaded windows in each of the two plots.
+	if got := len(holds(result())); got != 2 {
+		t.Errorf("%d fault windows, want 2", got)
+	}
+}
+
+// TestWriteWithoutLoad: a drill without load (or one that could not run)
+// still reports, without a chart.
+func TestWriteWithoutLoad(t *testing.T) {
+	r := &experiments.Result{Drill: "bare", Verdict: experiments.Fail, Error: "could not run: target http://127.0.0.1:1 does not answer HTTP"}
+	var buf bytes.Buffer
+	if err := Write(&buf, []*experiments.Result{r}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "does not answer HTTP") || strings.Contains(buf.String(), "<svg") {
+		t.Errorf("report:\n%s", buf.String())
+	}
+}
