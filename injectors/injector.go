@@ -1,7 +1,9 @@
 // Package injectors holds the one contract every fault mechanism implements.
 // Each mechanism lives in a subpackage of its own: proxy (TCP faults through
 // a userspace proxy), httpfault (HTTP faults on top of it), stall (stalled
-// clients against the service under test), and later netns and chaosmesh.
+// clients against the service under test), netns (kernel faults on a veth
+// into a network namespace) and chaosmesh (Chaos Mesh objects on a
+// cluster).
 package injectors
 
 import (
