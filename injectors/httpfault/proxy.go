@@ -1,15 +1,13 @@
 package httpfault
 
 import (
-	"cmp"
-	"errors"
 	"fmt"
 	"net"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/aftershock/aftershock/injectors"
 	"github.com/aftershock/aftershock/injectors/proxy"
 )
 
@@ -20,8 +18,7 @@ type Proxy struct {
 
 	mu     sync.Mutex
 	closed bool
-	seq    uint64
-	faults map[string]*rule
+	faults injectors.Leases[Fault]
 	rules  atomic.Pointer[[]*rule] // oldest first; read once per message
 }
 
@@ -35,17 +32,17 @@ type Active struct {
 	Expires time.Time
 }
 
+// rule is a fault as the connections read it: published anew, oldest
+// first, on every change.
 type rule struct {
 	Active
-	seq   uint64
 	match matcher
-	lease *time.Timer
 }
 
 // New starts a proxy from listen to forward (see proxy.New; opts are passed
 // on) that parses HTTP/1.1 on every connection.
 func New(listen, forward string, opts ...proxy.Option) (*Proxy, error) {
-	p := &Proxy{faults: map[string]*rule{}}
+	p := &Proxy{}
 	p.rules.Store(&[]*rule{})
 	np, err := proxy.New(listen, forward, append(opts, proxy.WithHandler(p.handle))...)
 	if err != nil {
@@ -67,11 +64,7 @@ func (p *Proxy) Addr() net.Addr { return p.net.Addr() }
 func (p *Proxy) Close() error {
 	p.mu.Lock()
 	p.closed = true
-	for _, r := range p.faults {
-		if r.lease != nil {
-			r.lease.Stop()
-		}
-	}
+	p.faults.StopAll()
 	p.mu.Unlock()
 	return p.net.Close()
 }
@@ -80,9 +73,6 @@ func (p *Proxy) Close() error {
 // on open keep-alive connections too. A positive lease makes the fault
 // remove itself when it runs out.
 func (p *Proxy) Add(name string, f Fault, lease time.Duration) error {
-	if name == "" {
-		return errors.New("add http fault: empty name")
-	}
 	if err := f.Validate(); err != nil {
 		return fmt.Errorf("add http fault %q: %w", name, err)
 	}
@@ -91,18 +81,9 @@ func (p *Proxy) Add(name string, f Fault, lease time.Duration) error {
 	if p.closed {
 		return fmt.Errorf("add http fault %q: %w", name, proxy.ErrClosed)
 	}
-	if _, ok := p.faults[name]; ok {
-		return fmt.Errorf("add http fault %q: %w", name, proxy.ErrDuplicate)
+	if _, err := p.faults.Add(name, f, lease, p.expire); err != nil {
+		return fmt.Errorf("add http fault %q: %w", name, err)
 	}
-	p.seq++
-	now := time.Now()
-	r := &rule{Active: Active{Name: name, Fault: f, Added: now}, seq: p.seq, match: newMatcher(f.Selector)}
-	if lease > 0 {
-		r.Expires = now.Add(lease)
-		seq := r.seq
-		r.lease = time.AfterFunc(lease, func() { p.expire(name, seq) })
-	}
-	p.faults[name] = r
 	p.publishLocked()
 	return nil
 }
@@ -110,8 +91,7 @@ func (p *Proxy) Add(name string, f Fault, lease time.Duration) error {
 func (p *Proxy) expire(name string, seq uint64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if r, ok := p.faults[name]; ok && r.seq == seq {
-		delete(p.faults, name)
+	if _, ok := p.faults.Expire(name, seq); ok {
 		p.publishLocked()
 	}
 }
@@ -120,14 +100,9 @@ func (p *Proxy) expire(name string, seq uint64) {
 func (p *Proxy) Remove(name string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	r, ok := p.faults[name]
-	if !ok {
-		return fmt.Errorf("remove http fault %q: %w", name, proxy.ErrNotFound)
+	if _, err := p.faults.Remove(name); err != nil {
+		return fmt.Errorf("remove http fault %q: %w", name, err)
 	}
-	if r.lease != nil {
-		r.lease.Stop()
-	}
-	delete(p.faults, name)
 	p.publishLocked()
 	return nil
 }
@@ -136,12 +111,7 @@ func (p *Proxy) Remove(name string) error {
 func (p *Proxy) RemoveAll() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for name, r := range p.faults {
-		if r.lease != nil {
-			r.lease.Stop()
-		}
-		delete(p.faults, name)
-	}
+	p.faults.RemoveAll()
 	p.publishLocked()
 }
 
@@ -156,10 +126,10 @@ func (p *Proxy) Faults() []Active {
 }
 
 func (p *Proxy) publishLocked() {
-	rs := make([]*rule, 0, len(p.faults))
-	for _, r := range p.faults {
-		rs = append(rs, r)
+	ls := p.faults.Sorted()
+	rs := make([]*rule, len(ls))
+	for i, l := range ls {
+		rs[i] = &rule{Active: Active{Name: l.Name, Fault: l.Fault, Added: l.Added, Expires: l.Expires}, match: newMatcher(l.Fault.Selector)}
 	}
-	slices.SortFunc(rs, func(a, b *rule) int { return cmp.Compare(a.seq, b.seq) })
 	p.rules.Store(&rs)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/aftershock/aftershock/injectors"
 	"github.com/aftershock/aftershock/injectors/proxy"
 )
 
@@ -37,8 +38,8 @@ type Host struct {
 
 	mu     sync.Mutex
 	closed bool
-	seq    uint64
-	faults map[string]*active
+	ids    uint64 // names the kernel objects of each fault
+	faults injectors.Leases[applied]
 	// roots holds, per device, the fault whose qdisc is its root: tbf and
 	// netem both need the root, so two of them on one device conflict.
 	roots map[string]string
@@ -55,7 +56,7 @@ func New(listen, forward string) (_ *Host, err error) {
 	if err := free(addr, peer); err != nil {
 		return nil, err
 	}
-	h := &Host{addr: addr, peer: peer, forward: forward, faults: map[string]*active{}, roots: map[string]string{}}
+	h := &Host{addr: addr, peer: peer, forward: forward, roots: map[string]string{}}
 	defer func() {
 		if err != nil {
 			h.release()
@@ -294,8 +295,8 @@ func (h *Host) Close() error {
 	}
 	h.closed = true
 	var errs []error
-	for name := range h.faults {
-		errs = append(errs, h.removeLocked(name))
+	for _, l := range h.faults.RemoveAll() {
+		errs = append(errs, l.Fault.undo())
 	}
 	h.mu.Unlock()
 	errs = append(errs, h.release())

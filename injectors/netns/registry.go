@@ -21,27 +21,23 @@ type Fault interface {
 }
 
 // ErrNotFound is returned by Remove for a name that is not set.
-var ErrNotFound = errors.New("no such fault")
+var ErrNotFound = injectors.ErrNotFound
 
 // ErrDuplicate is returned by Add for a name that is already set.
-var ErrDuplicate = errors.New("fault name already in use")
+var ErrDuplicate = injectors.ErrDuplicate
 
 // ErrClosed is returned by the methods of a closed Host.
 var ErrClosed = errors.New("netns host closed")
 
-type active struct {
-	fault Fault
-	seq   uint64
-	undo  func() error
-	lease *time.Timer
+// applied is a fault as the kernel holds it: the fault and how to remove it.
+type applied struct {
+	Fault
+	undo func() error
 }
 
 // Add applies f under name. A positive lease makes the fault remove itself
 // when it runs out.
 func (h *Host) Add(name string, f Fault, lease time.Duration) error {
-	if name == "" {
-		return errors.New("add fault: empty name")
-	}
 	if f == nil {
 		return fmt.Errorf("add fault %q: nil fault", name)
 	}
@@ -53,28 +49,28 @@ func (h *Host) Add(name string, f Fault, lease time.Duration) error {
 	if h.closed {
 		return fmt.Errorf("add fault %q: %w", name, ErrClosed)
 	}
-	if _, ok := h.faults[name]; ok {
+	if _, ok := h.faults.Get(name); ok {
 		return fmt.Errorf("add fault %q: %w", name, ErrDuplicate)
 	}
-	h.seq++
-	undo, err := f.apply(h, fmt.Sprintf("f%d", h.seq))
+	h.ids++
+	undo, err := f.apply(h, fmt.Sprintf("f%d", h.ids))
 	if err != nil {
 		return fmt.Errorf("add fault %q (%s): %w", name, f, err)
 	}
-	a := &active{fault: f, seq: h.seq, undo: undo}
-	if lease > 0 {
-		seq := a.seq
-		a.lease = time.AfterFunc(lease, func() { h.expire(name, seq) })
+	if _, err := h.faults.Add(name, applied{f, undo}, lease, h.expire); err != nil {
+		return errors.Join(fmt.Errorf("add fault %q: %w", name, err), undo())
 	}
-	h.faults[name] = a
 	return nil
 }
 
 func (h *Host) expire(name string, seq uint64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if a, ok := h.faults[name]; ok && a.seq == seq && !h.closed {
-		h.removeLocked(name)
+	if h.closed {
+		return
+	}
+	if l, ok := h.faults.Expire(name, seq); ok {
+		l.Fault.undo()
 	}
 }
 
@@ -82,31 +78,23 @@ func (h *Host) expire(name string, seq uint64) {
 func (h *Host) Remove(name string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if _, ok := h.faults[name]; !ok {
-		return fmt.Errorf("remove fault %q: %w", name, ErrNotFound)
+	l, err := h.faults.Remove(name)
+	if err != nil {
+		return fmt.Errorf("remove fault %q: %w", name, err)
 	}
-	return h.removeLocked(name)
-}
-
-func (h *Host) removeLocked(name string) error {
-	a := h.faults[name]
-	delete(h.faults, name)
-	if a.lease != nil {
-		a.lease.Stop()
-	}
-	if err := a.undo(); err != nil {
-		return fmt.Errorf("remove fault %q (%s): %w", name, a.fault, err)
+	if err := l.Fault.undo(); err != nil {
+		return fmt.Errorf("remove fault %q (%s): %w", name, l.Fault.Fault, err)
 	}
 	return nil
 }
 
-// Faults lists the names of the faults that are set.
+// Faults lists the faults that are set, by name.
 func (h *Host) Faults() map[string]Fault {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	out := make(map[string]Fault, len(h.faults))
-	for name, a := range h.faults {
-		out[name] = a.fault
+	out := make(map[string]Fault, h.faults.Len())
+	for _, l := range h.faults.Sorted() {
+		out[l.Name] = l.Fault.Fault
 	}
 	return out
 }

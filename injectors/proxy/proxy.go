@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/aftershock/aftershock/injectors"
 )
 
 // Proxy forwards every connection accepted on its listen address to the
@@ -23,7 +25,7 @@ type Proxy struct {
 	closed bool
 	seq    uint64 // fault order
 	gen    uint64 // plan generations
-	faults map[string]*active
+	faults injectors.Leases[Fault]
 	conns  map[*Conn]struct{}
 
 	plans [2]atomic.Pointer[plan] // per direction, indexed by To and From
@@ -54,7 +56,7 @@ func Serve(ln *net.TCPListener, forward string, opts ...Option) *Proxy {
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Proxy{
 		ln: ln, forward: forward, opts: o, ctx: ctx, cancel: cancel,
-		faults: map[string]*active{}, conns: map[*Conn]struct{}{},
+		conns: map[*Conn]struct{}{},
 	}
 	p.plans[To].Store(newPlan())
 	p.plans[From].Store(newPlan())
@@ -78,9 +80,7 @@ func (p *Proxy) Close() error {
 		return nil
 	}
 	p.closed = true
-	for _, a := range p.faults {
-		a.stopLease()
-	}
+	p.faults.StopAll()
 	conns := make([]*Conn, 0, len(p.conns))
 	for c := range p.conns {
 		conns = append(conns, c)

@@ -1,11 +1,11 @@
 package proxy
 
 import (
-	"cmp"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/aftershock/aftershock/injectors"
 )
 
 // Active is a fault that is set.
@@ -19,31 +19,16 @@ type Active struct {
 }
 
 // ErrNotFound is returned by Remove for a name that is not set.
-var ErrNotFound = errors.New("no such fault")
+var ErrNotFound = injectors.ErrNotFound
 
 // ErrDuplicate is returned by Add for a name that is already set.
-var ErrDuplicate = errors.New("fault name already in use")
-
-type active struct {
-	Active
-	seq   uint64
-	lease *time.Timer
-}
-
-func (a *active) stopLease() {
-	if a.lease != nil {
-		a.lease.Stop()
-	}
-}
+var ErrDuplicate = injectors.ErrDuplicate
 
 // Add sets fault f under name. It acts at once on every connection, open or
 // new. A positive lease makes the fault remove itself when it runs out, so
 // that a runner that dies cannot leave it behind; zero or less means no
 // lease.
 func (p *Proxy) Add(name string, f Fault, lease time.Duration) error {
-	if name == "" {
-		return errors.New("add fault: empty name")
-	}
 	if f == nil {
 		return fmt.Errorf("add fault %q: nil fault", name)
 	}
@@ -55,18 +40,9 @@ func (p *Proxy) Add(name string, f Fault, lease time.Duration) error {
 	if p.closed {
 		return fmt.Errorf("add fault %q: %w", name, ErrClosed)
 	}
-	if _, ok := p.faults[name]; ok {
-		return fmt.Errorf("add fault %q: %w", name, ErrDuplicate)
+	if _, err := p.faults.Add(name, f, lease, p.expire); err != nil {
+		return fmt.Errorf("add fault %q: %w", name, err)
 	}
-	p.seq++
-	now := time.Now()
-	a := &active{Active: Active{Name: name, Fault: f, Added: now}, seq: p.seq}
-	if lease > 0 {
-		a.Expires = now.Add(lease)
-		seq := a.seq
-		a.lease = time.AfterFunc(lease, func() { p.expire(name, seq) })
-	}
-	p.faults[name] = a
 	woken := p.replanLocked()
 	p.mu.Unlock()
 	woken.wait()
@@ -78,8 +54,10 @@ func (p *Proxy) Add(name string, f Fault, lease time.Duration) error {
 func (p *Proxy) expire(name string, seq uint64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if a, ok := p.faults[name]; ok && a.seq == seq && !p.closed {
-		delete(p.faults, name)
+	if p.closed {
+		return
+	}
+	if _, ok := p.faults.Expire(name, seq); ok {
 		p.replanLocked()
 	}
 }
@@ -89,12 +67,9 @@ func (p *Proxy) expire(name string, seq uint64) {
 func (p *Proxy) Remove(name string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	a, ok := p.faults[name]
-	if !ok {
-		return fmt.Errorf("remove fault %q: %w", name, ErrNotFound)
+	if _, err := p.faults.Remove(name); err != nil {
+		return fmt.Errorf("remove fault %q: %w", name, err)
 	}
-	a.stopLease()
-	delete(p.faults, name)
 	woken := p.replanLocked()
 	p.mu.Unlock()
 	woken.wait()
@@ -106,10 +81,7 @@ func (p *Proxy) Remove(name string) error {
 func (p *Proxy) RemoveAll() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for name, a := range p.faults {
-		a.stopLease()
-		delete(p.faults, name)
-	}
+	p.faults.RemoveAll()
 	woken := p.replanLocked()
 	p.mu.Unlock()
 	woken.wait()
@@ -120,32 +92,23 @@ func (p *Proxy) RemoveAll() {
 func (p *Proxy) Faults() []Active {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	as := p.sortedLocked()
+	as := p.faults.Sorted()
 	out := make([]Active, len(as))
 	for i, a := range as {
-		out[i] = a.Active
+		out[i] = Active{Name: a.Name, Fault: a.Fault, Added: a.Added, Expires: a.Expires}
 	}
 	return out
-}
-
-func (p *Proxy) sortedLocked() []*active {
-	as := make([]*active, 0, len(p.faults))
-	for _, a := range p.faults {
-		as = append(as, a)
-	}
-	slices.SortFunc(as, func(x, y *active) int { return cmp.Compare(x.seq, y.seq) })
-	return as
 }
 
 // replanLocked recomputes each direction's plan from the faults that are set
 // and wakes the pumps of the directions whose plan changed, and only those.
 func (p *Proxy) replanLocked() wakes {
-	as := p.sortedLocked()
+	as := p.faults.Sorted()
 	var w wakes
 	for _, d := range []Direction{To, From} {
 		np := newPlan()
 		for _, a := range as {
-			a.Fault.shape(np, d, a.Added, a.seq)
+			a.Fault.shape(np, d, a.Added, a.Seq)
 		}
 		old := p.plans[d].Load()
 		if old.same(np) {
