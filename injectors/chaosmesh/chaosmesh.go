@@ -21,6 +21,7 @@ import (
 	"github.com/chaos-mesh/chaos-mesh/api/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
@@ -262,35 +263,31 @@ func (k *Cluster) Cleanup(ctx context.Context, namespace, drill string) ([]strin
 	}
 	var deleted []string
 	var errs []error
-	del := func(kind string, objs []client.Object) {
-		for _, o := range objs {
-			name := fmt.Sprintf("%s/%s/%s", kind, o.GetNamespace(), o.GetName())
+	for _, l := range []struct {
+		kind string
+		list client.ObjectList
+	}{{v1alpha1.KindNetworkChaos, &v1alpha1.NetworkChaosList{}}, {v1alpha1.KindHTTPChaos, &v1alpha1.HTTPChaosList{}}} {
+		if err := k.c.List(ctx, l.list, opts...); err != nil {
+			errs = append(errs, fmt.Errorf("list %s: %w", l.kind, err))
+			continue
+		}
+		items, err := apimeta.ExtractList(l.list)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("list %s: %w", l.kind, err))
+			continue
+		}
+		for _, item := range items {
+			o, ok := item.(client.Object)
+			if !ok {
+				continue
+			}
+			name := fmt.Sprintf("%s/%s/%s", l.kind, o.GetNamespace(), o.GetName())
 			if err := k.c.Delete(ctx, o); err != nil && !apierrors.IsNotFound(err) {
 				errs = append(errs, fmt.Errorf("delete %s: %w", name, err))
 				continue
 			}
 			deleted = append(deleted, name)
 		}
-	}
-	var nets v1alpha1.NetworkChaosList
-	if err := k.c.List(ctx, &nets, opts...); err != nil {
-		errs = append(errs, fmt.Errorf("list NetworkChaos: %w", err))
-	} else {
-		objs := make([]client.Object, len(nets.Items))
-		for i := range nets.Items {
-			objs[i] = &nets.Items[i]
-		}
-		del(v1alpha1.KindNetworkChaos, objs)
-	}
-	var https v1alpha1.HTTPChaosList
-	if err := k.c.List(ctx, &https, opts...); err != nil {
-		errs = append(errs, fmt.Errorf("list HTTPChaos: %w", err))
-	} else {
-		objs := make([]client.Object, len(https.Items))
-		for i := range https.Items {
-			objs[i] = &https.Items[i]
-		}
-		del(v1alpha1.KindHTTPChaos, objs)
 	}
 	return deleted, errors.Join(errs...)
 }

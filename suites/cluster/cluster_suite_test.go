@@ -15,7 +15,6 @@ package cluster_test
 
 import (
 	"testing"
-	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -31,10 +30,4 @@ func TestCluster(t *testing.T) {
 // shopBin is the demo shop, built once for every Ginkgo process.
 var shopBin string
 
-var _ = SynchronizedBeforeSuite(func(SpecContext) []byte {
-	return suitekit.BuildShop()
-}, func(_ SpecContext, bin []byte) {
-	shopBin = string(bin)
-}, NodeTimeout(3*time.Minute))
-
-var _ = SynchronizedAfterSuite(func() {}, suitekit.CleanupBuild)
+var _ = suitekit.SetupShop(&shopBin)

@@ -11,8 +11,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/aftershock/aftershock/experiments"
-	"github.com/aftershock/aftershock/fixtures/launch"
-	"github.com/aftershock/aftershock/fixtures/stack"
 	"github.com/aftershock/aftershock/injectors/chaosmesh"
 	"github.com/aftershock/aftershock/injectors/chaosmesh/chaosmeshtest"
 	"github.com/aftershock/aftershock/injectors/proxy"
@@ -68,12 +66,7 @@ var _ = Describe("A partition submitted to Chaos Mesh", Label("cluster", "partit
 	// and runs the drill through the cluster engine.
 	drill := func(ctx context.Context, leaks, fixes []string) (*experiments.Result, []chaosmeshtest.Event) {
 		GinkgoHelper()
-		st, err := stack.Start(ctx, stack.Config{
-			Shop: []string{shopBin}, Leaks: leaks, Fixes: fixes, ShopArgs: suitekit.DemoShopArgs,
-			Launch: []launch.Option{launch.WithOutput(GinkgoWriter)},
-		})
-		Expect(err).NotTo(HaveOccurred(), "start the demo stack")
-		DeferCleanup(st.Stop)
+		st := suitekit.StartStack(ctx, shopBin, leaks, fixes, "")
 		p, err := proxy.New(st.ProxyAddr, st.Payments.Addr())
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(p.Close)

@@ -11,7 +11,6 @@ package netns_test
 
 import (
 	"testing"
-	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -27,10 +26,4 @@ func TestNetns(t *testing.T) {
 // shopBin is the demo shop, built once for every Ginkgo process.
 var shopBin string
 
-var _ = SynchronizedBeforeSuite(func(SpecContext) []byte {
-	return suitekit.BuildShop()
-}, func(_ SpecContext, bin []byte) {
-	shopBin = string(bin)
-}, NodeTimeout(3*time.Minute))
-
-var _ = SynchronizedAfterSuite(func() {}, suitekit.CleanupBuild)
+var _ = suitekit.SetupShop(&shopBin)

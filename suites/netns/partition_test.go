@@ -10,8 +10,6 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/aftershock/aftershock/experiments"
-	"github.com/aftershock/aftershock/fixtures/launch"
-	"github.com/aftershock/aftershock/fixtures/stack"
 	"github.com/aftershock/aftershock/injectors/netns"
 	"github.com/aftershock/aftershock/suites/internal/suitekit"
 )
@@ -67,12 +65,7 @@ var _ = Describe("A kernel partition between the service and its upstream", Labe
 		GinkgoHelper()
 		listen, err := netns.Pick(9200)
 		Expect(err).NotTo(HaveOccurred())
-		st, err := stack.Start(ctx, stack.Config{
-			Shop: []string{shopBin}, Leaks: leaks, Fixes: fixes, ShopArgs: suitekit.DemoShopArgs,
-			Launch: []launch.Option{launch.WithOutput(GinkgoWriter)}, ProxyAddr: listen,
-		})
-		Expect(err).NotTo(HaveOccurred(), "start the demo stack")
-		DeferCleanup(st.Stop)
+		st := suitekit.StartStack(ctx, shopBin, leaks, fixes, listen)
 		d, err := experiments.Parse("kernel-partition.yaml", []byte(kernelPartition), experiments.WithVars(st.Vars()))
 		Expect(err).NotTo(HaveOccurred())
 		res, err := experiments.Run(ctx, d, experiments.WithProgress(GinkgoWriter))

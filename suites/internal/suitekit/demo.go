@@ -84,18 +84,27 @@ func DemoSwitches() (leaks, fixes []string, err error) {
 	return leaks, fixes, nil
 }
 
-// startDemo starts this process's demo stack and stops it when the suite
-// ends.
-func startDemo(ctx context.Context, shopBin string) *Target {
+// StartStack starts a demo stack — payments, and a shop with these
+// switches calling it at proxyAddr ("" picks a free loopback port) — and
+// stops it when the current node's scope ends.
+func StartStack(ctx context.Context, shopBin string, leaks, fixes []string, proxyAddr string) *stack.Stack {
+	GinkgoHelper()
 	Expect(shopBin).NotTo(BeEmpty(), "no demo shop binary: call BuildShop in SynchronizedBeforeSuite")
-	leaks, fixes, err := DemoSwitches()
-	Expect(err).NotTo(HaveOccurred())
 	st, err := stack.Start(ctx, stack.Config{
 		Shop: []string{shopBin}, Leaks: leaks, Fixes: fixes, ShopArgs: DemoShopArgs,
-		Launch: []launch.Option{launch.WithOutput(GinkgoWriter)},
+		Launch: []launch.Option{launch.WithOutput(GinkgoWriter)}, ProxyAddr: proxyAddr,
 	})
 	Expect(err).NotTo(HaveOccurred(), "start the demo stack")
 	DeferCleanup(st.Stop)
+	return st
+}
+
+// startDemo starts this process's demo stack and stops it when the suite
+// ends.
+func startDemo(ctx context.Context, shopBin string) *Target {
+	leaks, fixes, err := DemoSwitches()
+	Expect(err).NotTo(HaveOccurred())
+	st := StartStack(ctx, shopBin, leaks, fixes, "")
 
 	name := "the demo shop (fixes: " + cmpList(fixes) + "; leaks: " + cmpList(leaks) + ")"
 	pay := experiments.Upstream{

@@ -15,11 +15,21 @@ import (
 //	var tgt *suitekit.Target
 //	var _ = suitekit.Setup(&tgt)
 func Setup(tgt **Target) bool {
+	return setup(func(ctx SpecContext, shop []byte) { *tgt = Start(ctx, shop) })
+}
+
+// SetupShop registers the suite-level nodes of a suite that starts demo
+// stacks of its own (StartStack) instead of drilling one target: the
+// first Ginkgo process builds the shop, every process gets its path in
+// *shopBin, and the build is removed at the end.
+func SetupShop(shopBin *string) bool {
+	return setup(func(_ SpecContext, shop []byte) { *shopBin = string(shop) })
+}
+
+func setup(each func(SpecContext, []byte)) bool {
 	SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 		return BuildShop()
-	}, func(ctx SpecContext, shop []byte) {
-		*tgt = Start(ctx, shop)
-	}, NodeTimeout(3*time.Minute))
+	}, each, NodeTimeout(3*time.Minute))
 	SynchronizedAfterSuite(func() {}, CleanupBuild)
 	return true
 }
