@@ -89,8 +89,7 @@ func Run(ctx context.Context, d *Drill, opts ...RunOption) (res *Result, err err
 		}
 		// Cleanup gets a context of its own: the run's may be cancelled
 		// already, and clearing must still happen.
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
-		defer cancel()
+		cctx := context.WithoutCancel(ctx)
 		if cerr := r.cleanup(cctx); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("cleanup: %w", cerr))
 		}
@@ -161,6 +160,9 @@ func (r *run) onCleanup(f func(context.Context) error) {
 	r.cleanups = append(r.cleanups, f)
 }
 
+// cleanup runs the cleanups, last registered first, each with a timeout
+// of its own: one that hangs must not leave the others no time to clear
+// their faults.
 func (r *run) cleanup(ctx context.Context) error {
 	r.mu.Lock()
 	cs := r.cleanups
@@ -168,9 +170,21 @@ func (r *run) cleanup(ctx context.Context) error {
 	r.mu.Unlock()
 	var errs []error
 	for i := len(cs) - 1; i >= 0; i-- {
-		errs = append(errs, cs[i](ctx))
+		cctx, cancel := context.WithTimeout(ctx, r.clearTimeout())
+		errs = append(errs, cs[i](cctx))
+		cancel()
 	}
 	return errors.Join(errs...)
+}
+
+// clearTimeout bounds clearing one fault: a local fault clears in
+// milliseconds, while Chaos Mesh has to recover every selected pod before
+// it lets its object go.
+func (r *run) clearTimeout() time.Duration {
+	if r.cfg.cluster != nil {
+		return 2 * time.Minute
+	}
+	return 15 * time.Second
 }
 
 func (r *run) execute(ctx context.Context) error {
@@ -261,7 +275,7 @@ func (r *run) drillFault(ctx context.Context, f *Fault, base *snapshot.Snapshot)
 		return fr, nil, err
 	}
 	r.beginPhase("clear", f.Name)
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.clearTimeout())
 	err := clear(cctx)
 	cancel()
 	if err != nil {

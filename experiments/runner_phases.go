@@ -1,6 +1,7 @@
 package experiments
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -29,6 +30,11 @@ func (r *run) preflight(ctx context.Context) error {
 	}
 	if err := d.checkEngines(r.cfg.cluster != nil); err != nil {
 		return err
+	}
+	if r.cfg.cluster != nil && d.NeedsCluster() {
+		if err := r.cfg.cluster.Check(ctx, cmp.Or(d.Metadata.Namespace, "default")); err != nil {
+			return couldNotRun("%w", err)
+		}
 	}
 	client, err := snapshot.NewClient(d.Spec.Target.Pprof, snapshot.WithHeaders(header(d.Spec.Target.Headers)))
 	if err != nil {

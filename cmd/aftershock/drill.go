@@ -106,7 +106,9 @@ func runDrills(ctx context.Context, g *globalOptions, drills []*experiments.Dril
 				cluster, clusterErr = chaosmesh.FromKubeconfig()
 			}
 			if clusterErr != nil {
-				errs = append(errs, fmt.Errorf("drill %s: faults on engine chaos-mesh: %w", d.Metadata.Name, clusterErr))
+				err := fmt.Errorf("drill %s: faults on engine chaos-mesh: %w", d.Metadata.Name, clusterErr)
+				results = append(results, &experiments.Result{Drill: d.Metadata.Name, File: d.File, Verdict: experiments.Fail, Start: time.Now(), Error: err.Error()})
+				errs = append(errs, err)
 				code = worse(code, exitCouldNotRun)
 				continue
 			}

@@ -2,9 +2,9 @@
 // script, no external asset): per drill the verdict, the wall time of each
 // phase, each fault's culprits, leak text and SLO checks, and the steady
 // load's timeline — p50 and p99 latency and failed requests — drawn with
-// gonum/plot as inline SVG, each fault's window from inject to clear
-// shaded, so a reader sees at a glance whether the service failed fast
-// during the fault and recovered after it.
+// gonum/plot as inline SVG, each fault's hold shaded, so a reader sees at
+// a glance whether the service failed fast during the fault and recovered
+// after it.
 package report
 
 import (
@@ -166,20 +166,23 @@ func stack(dc draw.Canvas, plots ...*plot.Plot) {
 	}
 }
 
-// holds returns each fault's window from inject to clear.
+// holds returns each fault's hold: from the start of its hold phase to
+// its clear, or to the end of the hold when the drill stopped there.
 func holds(r *experiments.Result) [][2]time.Time {
 	var out [][2]time.Time
-	var open time.Time
-	for _, p := range r.Phases {
-		switch p.Phase {
-		case "inject":
-			open = p.Start
-		case "clear":
-			if !open.IsZero() {
-				out = append(out, [2]time.Time{open, p.Start})
-				open = time.Time{}
-			}
+	var hold *experiments.PhaseTime
+	for i := range r.Phases {
+		p := &r.Phases[i]
+		switch {
+		case p.Phase == "hold":
+			hold = p
+		case p.Phase == "clear" && hold != nil:
+			out = append(out, [2]time.Time{hold.Start, p.Start})
+			hold = nil
 		}
+	}
+	if hold != nil {
+		out = append(out, [2]time.Time{hold.Start, hold.Start.Add(hold.Duration)})
 	}
 	return out
 }

@@ -71,9 +71,15 @@ func TestWrite(t *testing.T) {
 	if strings.Contains(page, "<script>") || strings.Contains(page, "<?xml") {
 		t.Error("the report holds a script or an XML prolog")
 	}
-	// Two faults, two shaded windows in each of the two plots.
+	// Two faults, two shaded holds; a drill stopped mid-hold still
+	// shades the hold it was in.
 	if got := len(holds(result())); got != 2 {
 		t.Errorf("%d fault windows, want 2", got)
+	}
+	cut := result()
+	cut.Phases = cut.Phases[:8] // ends in cut's hold
+	if w := holds(cut); len(w) != 2 || !w[1][1].After(w[1][0]) {
+		t.Errorf("holds of a drill stopped mid-hold: %v", w)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/chaos-mesh/chaos-mesh/api/v1alpha1"
@@ -23,6 +24,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
 
@@ -83,9 +85,9 @@ func (k *Cluster) WithWait(d time.Duration) *Cluster {
 	return &c
 }
 
-// FromKubeconfig connects to the cluster of the current kubeconfig context
-// (--kubeconfig, $KUBECONFIG, ~/.kube/config or in-cluster, as kubectl
-// finds it).
+// FromKubeconfig connects to the cluster of the current kubeconfig
+// context, found as controller-runtime finds it: $KUBECONFIG, then the
+// in-cluster service account, then ~/.kube/config.
 func FromKubeconfig() (*Cluster, error) {
 	cfg, err := config.GetConfig()
 	if err != nil {
@@ -102,6 +104,19 @@ func FromKubeconfig() (*Cluster, error) {
 	return New(c, 0), nil
 }
 
+// Check asks the cluster for one NetworkChaos and one HTTPChaos in
+// namespace, so that a cluster without Chaos Mesh's kinds, or a user who
+// may not see them, fails before anything is injected rather than at the
+// first fault.
+func (k *Cluster) Check(ctx context.Context, namespace string) error {
+	for _, l := range []client.ObjectList{&v1alpha1.NetworkChaosList{}, &v1alpha1.HTTPChaosList{}} {
+		if err := k.c.List(ctx, l, client.InNamespace(namespace), client.Limit(1)); err != nil {
+			return fmt.Errorf("chaos mesh: listing %T in namespace %s failed (is Chaos Mesh installed, and may this user create its objects?): %w", l, namespace, err)
+		}
+	}
+	return nil
+}
+
 // Injector submits obj on Inject and deletes it on Clear. obj is not
 // changed; each Inject submits a copy with the lease as spec.duration.
 func (k *Cluster) Injector(obj Chaos) injectors.Injector {
@@ -111,6 +126,10 @@ func (k *Cluster) Injector(obj Chaos) injectors.Injector {
 type injector struct {
 	k   *Cluster
 	obj Chaos
+
+	mu        sync.Mutex
+	submitted bool      // the object this injector created is (maybe) there
+	uid       types.UID // its UID, when the server gave one
 }
 
 func (i *injector) String() string {
@@ -119,23 +138,34 @@ func (i *injector) String() string {
 	return fmt.Sprintf("%s %s/%s", kind, i.obj.GetNamespace(), i.obj.GetName())
 }
 
-// Inject submits the object with the lease as its duration and waits until
-// Chaos Mesh reports every selected pod injected. A refusal by Chaos
+// Inject submits the object and waits until Chaos Mesh reports every
+// selected pod injected. Chaos Mesh counts spec.duration from the object's
+// creation, so the duration is the lease plus the longest wait for the
+// injection: a slow injection cannot eat into the hold. A refusal by Chaos
 // Mesh's webhook comes back as the error; so does an object that selects
-// no pod, with the conditions Chaos Mesh gave, once ctx ends.
+// no pod, with the conditions Chaos Mesh gave, once the wait is over. An
+// object of the same name that is already there (another run of the drill,
+// or one a dead run left) is an error and is left alone.
 func (i *injector) Inject(ctx context.Context, lease time.Duration) error {
 	obj, ok := i.obj.DeepCopyObject().(Chaos)
 	if !ok {
 		return fmt.Errorf("inject %s: cannot copy the object", i)
 	}
 	if lease > 0 {
-		if err := setDuration(obj, lease); err != nil {
+		if err := setDuration(obj, lease+i.k.wait); err != nil {
 			return fmt.Errorf("inject %s: %w", i, err)
 		}
 	}
 	if err := i.k.c.Create(ctx, obj); err != nil {
+		if apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("inject %s: already on the cluster: another run of this drill holds it, or a dead run left it (aftershock cleanup --drill %s --namespace %s removes it): %w",
+				i, obj.GetLabels()[LabelDrill], obj.GetNamespace(), err)
+		}
 		return fmt.Errorf("inject %s: submit: %w", i, err)
 	}
+	i.mu.Lock()
+	i.submitted, i.uid = true, obj.GetUID()
+	i.mu.Unlock()
 	key := client.ObjectKeyFromObject(obj)
 	var last *v1alpha1.ChaosStatus
 	ctx, cancel := context.WithTimeout(ctx, i.k.wait)
@@ -153,16 +183,30 @@ func (i *injector) Inject(ctx context.Context, lease time.Duration) error {
 	return nil
 }
 
-// Clear deletes the object and waits until it is gone: Chaos Mesh holds it
-// with a finalizer until it has recovered every pod. An object that is
-// already gone is cleared.
+// Clear deletes the object this injector submitted — only that one, by
+// its UID, never another run's of the same name — and waits until it is
+// gone: Chaos Mesh holds it with a finalizer until it has recovered every
+// pod. Before Inject, after a failed submit, or once the object is gone,
+// there is nothing to clear.
 func (i *injector) Clear(ctx context.Context) error {
+	i.mu.Lock()
+	submitted, uid := i.submitted, i.uid
+	i.mu.Unlock()
+	if !submitted {
+		return nil
+	}
 	obj, ok := i.obj.DeepCopyObject().(Chaos)
 	if !ok {
 		return fmt.Errorf("clear %s: cannot copy the object", i)
 	}
-	if err := i.k.c.Delete(ctx, obj); err != nil {
-		if apierrors.IsNotFound(err) {
+	var opts []client.DeleteOption
+	if uid != "" {
+		opts = append(opts, client.Preconditions{UID: &uid})
+	}
+	if err := i.k.c.Delete(ctx, obj, opts...); err != nil {
+		if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+			// Gone, or replaced by another run's object: ours is gone.
+			i.forget(uid)
 			return nil
 		}
 		return fmt.Errorf("clear %s: delete: %w", i, err)
@@ -171,7 +215,8 @@ func (i *injector) Clear(ctx context.Context) error {
 	var last *v1alpha1.ChaosStatus
 	err := i.k.until(ctx, func(ctx context.Context) (bool, error) {
 		err := i.k.c.Get(ctx, key, obj)
-		if apierrors.IsNotFound(err) {
+		if apierrors.IsNotFound(err) || (err == nil && uid != "" && obj.GetUID() != uid) {
+			i.forget(uid)
 			return true, nil
 		}
 		last = obj.GetStatus()
@@ -181,6 +226,15 @@ func (i *injector) Clear(ctx context.Context) error {
 		return fmt.Errorf("clear %s: still there, Chaos Mesh may still be recovering its pods (%s): %w", i, describe(last), err)
 	}
 	return nil
+}
+
+// forget records that the object with uid is gone.
+func (i *injector) forget(uid types.UID) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.uid == uid {
+		i.submitted, i.uid = false, ""
+	}
 }
 
 // until polls done until it reports true, fails, or ctx ends.

@@ -77,8 +77,8 @@ func TestInjectAndClear(t *testing.T) {
 	if applied.Load() != 1 {
 		t.Fatalf("Inject returned with the fault applied %d times, want once", applied.Load())
 	}
-	if ev := s.Events(); len(ev) != 1 || ev[0].Duration != "40s" {
-		t.Errorf("Chaos Mesh saw %+v; want one injection with the lease, 40s, as its duration", ev)
+	if ev, want := s.Events(), (40*time.Second + chaosmesh.DefaultWait).String(); len(ev) != 1 || ev[0].Duration != want {
+		t.Errorf("Chaos Mesh saw %+v; want one injection with the lease plus the injection wait, %s, as its duration", ev, want)
 	}
 	start := time.Now()
 	if err := inj.Clear(ctx); err != nil {
@@ -107,17 +107,20 @@ func TestLeaseIsChaosMeshDuration(t *testing.T) {
 	s := standIn(t, c, func(context.Context, chaosmesh.Chaos) (func() error, error) {
 		return func() error { return nil }, nil
 	}, 0)
-	if err := chaosmesh.New(c, 10*time.Millisecond).Injector(partition("cut", "shop", "d")).Inject(context.Background(), 200*time.Millisecond); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	k := chaosmesh.New(c, 10*time.Millisecond).WithWait(5 * time.Second)
+	if err := k.Injector(partition("cut", "shop", "d")).Inject(ctx, 200*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(15 * time.Second)
 	for {
 		ev := s.Events()
-		if len(ev) == 2 && ev[1].What == "recovered (duration 200ms ran out)" {
+		if len(ev) == 2 && ev[1].What == "recovered (duration 5.2s ran out)" {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("not recovered 5s after a 200ms lease: %+v", ev)
+			t.Fatalf("not recovered 15s after a 5.2s duration: %+v", ev)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -146,6 +149,29 @@ func TestWebhookRefusal(t *testing.T) {
 	err := chaosmesh.New(c, 0).Injector(partition("cut", "shop", "d")).Inject(context.Background(), time.Minute)
 	if err == nil || !strings.Contains(err.Error(), "submit: admission webhook") {
 		t.Fatalf("Inject = %v", err)
+	}
+}
+
+// TestNeverDeletesAnotherRunsObject: when an object of the same name is
+// already there, Inject fails saying how to remove it, and Clear leaves it
+// alone.
+func TestNeverDeletesAnotherRunsObject(t *testing.T) {
+	c := fakeClient(t, nil)
+	ctx := context.Background()
+	if err := c.Create(ctx, partition("cut", "shop", "d")); err != nil {
+		t.Fatal(err)
+	}
+	inj := chaosmesh.New(c, 10*time.Millisecond).Injector(partition("cut", "shop", "d"))
+	err := inj.Inject(ctx, time.Minute)
+	if err == nil || !strings.Contains(err.Error(), "already on the cluster") || !strings.Contains(err.Error(), "aftershock cleanup --drill d --namespace shop") {
+		t.Fatalf("Inject over another run's object = %v", err)
+	}
+	if err := inj.Clear(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var left v1alpha1.NetworkChaosList
+	if err := c.List(ctx, &left); err != nil || len(left.Items) != 1 {
+		t.Fatalf("Clear after a failed Inject deleted another run's object: %d left, %v", len(left.Items), err)
 	}
 }
 
@@ -181,5 +207,20 @@ func TestCleanup(t *testing.T) {
 	var left v1alpha1.NetworkChaosList
 	if err := c.List(ctx, &left); err != nil || len(left.Items) != 1 || left.Items[0].Name != "theirs" {
 		t.Fatalf("left %v (%v); want only the object aftershock did not submit", left.Items, err)
+	}
+}
+
+// TestCheck: a cluster that cannot list Chaos Mesh's kinds (not installed,
+// or no permission) fails the check, saying so.
+func TestCheck(t *testing.T) {
+	if err := chaosmesh.New(fakeClient(t, nil), 0).Check(context.Background(), "shop"); err != nil {
+		t.Fatalf("check on a cluster with the kinds: %v", err)
+	}
+	c := fakeClient(t, &interceptor.Funcs{List: func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
+		return errors.New(`no matches for kind "NetworkChaos" in version "chaos-mesh.org/v1alpha1"`)
+	}})
+	err := chaosmesh.New(c, 0).Check(context.Background(), "shop")
+	if err == nil || !strings.Contains(err.Error(), "is Chaos Mesh installed") {
+		t.Fatalf("Check = %v", err)
 	}
 }

@@ -2,7 +2,9 @@ package netns
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"math"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -27,10 +29,11 @@ func (p Partition) apply(h *Host, id string) (func() error, error) {
 
 // Loss drops each packet of its direction with probability Percent/100,
 // drawn by the kernel per packet (nftables' numgen random), so no netem is
-// needed.
+// needed. The veth sends wire-sized packets (its segmentation offload is
+// off), so each draw is one packet, as on a real link.
 type Loss struct {
 	Direction Direction
-	// Percent is 0 < Percent ≤ 100, to a hundredth.
+	// Percent is 0.01 to 100, to a hundredth.
 	Percent float64
 }
 
@@ -39,8 +42,8 @@ func (l Loss) Validate() error {
 	if err := validDirection(l.Direction); err != nil {
 		return err
 	}
-	if !(l.Percent > 0 && l.Percent <= 100) {
-		return fmt.Errorf("loss %g%%: want more than 0 and at most 100", l.Percent)
+	if !(l.Percent >= 0.01 && l.Percent <= 100) {
+		return fmt.Errorf("loss %g%%: want 0.01 to 100 (the kernel draws to a hundredth of a percent)", l.Percent)
 	}
 	return nil
 }
@@ -54,67 +57,96 @@ func (l Loss) apply(h *Host, id string) (func() error, error) {
 // lossScale is numgen's modulus: percentages to a hundredth.
 const lossScale = 10000
 
-// dropTable installs, inside the namespace, a table of its own named after
-// the fault, whose chains drop the direction's packets on the veth, each
-// with probability percent/100 (all of them for 0). Removing the fault is
-// deleting the table, which takes its chains and rules with it.
+// tableOwner is NFT_TABLE_F_OWNER (Linux 5.12): the kernel removes the
+// table when the netlink socket that made it closes, so a table in this
+// machine's namespace goes with the process that set the fault.
+const tableOwner = 0x2
+
+// dropTable drops the direction's packets where they arrive, at the
+// ingress of the receiving end of the veth, each with probability
+// percent/100 (all of them for 0): to arrives at this machine's end, from
+// at the namespace's. Dropping on arrival, not on departure, is what makes
+// it loss: a packet dropped on its way out fails its send with EPERM, and
+// TCP retries at once instead of detecting a loss and retransmitting.
+//
+// Each direction is a netdev table of its own, owned by a netlink socket
+// the fault holds open, so removing the fault deletes the tables, and a
+// process that dies takes them with it.
 func (h *Host) dropTable(id string, d Direction, percent float64) (func() error, error) {
-	conn, err := nftables.New(nftables.WithNetNSFd(int(h.ns)))
-	if err != nil {
-		return nil, fmt.Errorf("nftables in the namespace: %w", err)
-	}
-	table := conn.AddTable(&nftables.Table{Family: nftables.TableFamilyINet, Name: "aftershock_" + id})
-	dev := h.nsLink.Attrs().Name
-	hooks := []struct {
+	type end struct {
 		dir  Direction
-		hook *nftables.ChainHook
-		key  expr.MetaKey
-	}{
-		{From, nftables.ChainHookInput, expr.MetaKeyIIFNAME}, // into the namespace
-		{To, nftables.ChainHookOutput, expr.MetaKeyOIFNAME},  // out of it
+		dev  string
+		opts []nftables.ConnOption
 	}
-	for _, hk := range hooks {
-		if !covers(d, hk.dir) {
+	ends := []end{
+		{To, h.hostLink.Attrs().Name, nil},                                                    // the service's end
+		{From, h.nsLink.Attrs().Name, []nftables.ConnOption{nftables.WithNetNSFd(int(h.ns))}}, // the namespace's
+	}
+	var undos []func() error
+	undo := func() error {
+		var errs []error
+		for _, u := range undos {
+			errs = append(errs, u())
+		}
+		return errors.Join(errs...)
+	}
+	for _, e := range ends {
+		if !covers(d, e.dir) {
 			continue
 		}
-		chain := conn.AddChain(&nftables.Chain{
-			Name: hk.dir.String(), Table: table, Type: nftables.ChainTypeFilter,
-			Hooknum: hk.hook, Priority: nftables.ChainPriorityFilter,
-		})
-		exprs := []expr.Any{
-			&expr.Meta{Key: hk.key, Register: 1},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname(dev)},
+		// Named after the Host's device too: tables on this machine
+		// are shared by every Host of every process.
+		u, err := ingressDrop(fmt.Sprintf("aftershock_%s_%s_%s", h.hostLink.Attrs().Name, id, e.dir), e.dev, percent, e.opts)
+		if err != nil {
+			return nil, errors.Join(err, undo())
 		}
-		if percent > 0 && percent < 100 {
-			// nft compares registers as big-endian bytes, so the random
-			// number is turned around before the comparison, as the nft
-			// command does for "numgen random mod N < M".
-			threshold := make([]byte, 4)
-			binary.BigEndian.PutUint32(threshold, uint32(percent*lossScale/100+0.5))
-			exprs = append(exprs,
-				&expr.Numgen{Register: 1, Modulus: lossScale, Type: unix.NFT_NG_RANDOM},
-				&expr.Byteorder{SourceRegister: 1, DestRegister: 1, Op: expr.ByteorderHton, Len: 4, Size: 4},
-				&expr.Cmp{Op: expr.CmpOpLt, Register: 1, Data: threshold},
-			)
-		}
-		exprs = append(exprs, &expr.Verdict{Kind: expr.VerdictDrop})
-		conn.AddRule(&nftables.Rule{Table: table, Chain: chain, Exprs: exprs})
+		undos = append(undos, u)
 	}
+	return undo, nil
+}
+
+// ingressDrop installs table name with a chain at dev's ingress that drops
+// packets (a percent of them, or all for 0).
+func ingressDrop(name, dev string, percent float64, opts []nftables.ConnOption) (func() error, error) {
+	conn, err := nftables.New(append(opts, nftables.AsLasting())...)
+	if err != nil {
+		return nil, fmt.Errorf("nftables: %w", err)
+	}
+	table := conn.AddTable(&nftables.Table{Family: nftables.TableFamilyNetdev, Name: name, Flags: tableOwner})
+	chain := conn.AddChain(&nftables.Chain{
+		Name: "ingress", Table: table, Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookIngress, Priority: nftables.ChainPriorityFilter, Device: dev,
+	})
+	// IPv4 only: ARP must pass, or a partition would also cut the
+	// neighbour resolution that the other direction needs.
+	exprs := []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyPROTOCOL, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binary.BigEndian.AppendUint16(nil, unix.ETH_P_IP)},
+	}
+	if percent > 0 && percent < 100 {
+		// nft compares registers as big-endian bytes, so the random
+		// number is turned around before the comparison, as the nft
+		// command does for "numgen random mod N < M".
+		threshold := make([]byte, 4)
+		binary.BigEndian.PutUint32(threshold, uint32(math.Round(percent*lossScale/100)))
+		exprs = append(exprs,
+			&expr.Numgen{Register: 1, Modulus: lossScale, Type: unix.NFT_NG_RANDOM},
+			&expr.Byteorder{SourceRegister: 1, DestRegister: 1, Op: expr.ByteorderHton, Len: 4, Size: 4},
+			&expr.Cmp{Op: expr.CmpOpLt, Register: 1, Data: threshold},
+		)
+	}
+	exprs = append(exprs, &expr.Verdict{Kind: expr.VerdictDrop})
+	conn.AddRule(&nftables.Rule{Table: table, Chain: chain, Exprs: exprs})
 	if err := conn.Flush(); err != nil {
-		return nil, fmt.Errorf("nftables table %s in the namespace: %w", table.Name, err)
+		conn.CloseLasting()
+		return nil, fmt.Errorf("nftables table %s on %s: %w", name, dev, err)
 	}
 	return func() error {
+		defer conn.CloseLasting() // closing alone would delete it too
 		conn.DelTable(table)
 		if err := conn.Flush(); err != nil {
-			return fmt.Errorf("delete nftables table %s in the namespace: %w", table.Name, err)
+			return fmt.Errorf("delete nftables table %s on %s: %w", name, dev, err)
 		}
 		return nil
 	}, nil
-}
-
-// ifname pads a device name as the kernel stores it: IFNAMSIZ bytes.
-func ifname(name string) []byte {
-	b := make([]byte, unix.IFNAMSIZ)
-	copy(b, name)
-	return b
 }

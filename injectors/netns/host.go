@@ -249,6 +249,9 @@ func (h *Host) link() error {
 		return fmt.Errorf("netns: veth %s in the namespace: %w", veth.PeerName, err)
 	}
 	up := func(nl *netlink.Handle, l netlink.Link, a netip.Addr) error {
+		if err := noOffload(nl, l); err != nil {
+			return err
+		}
 		ip := &netlink.Addr{IPNet: &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(30, 32)}}
 		if err := nl.AddrAdd(l, ip); err != nil {
 			return fmt.Errorf("netns: address %s on %s: %w", ip.IPNet, l.Attrs().Name, err)
@@ -267,6 +270,16 @@ func (h *Host) link() error {
 		return err
 	}
 	return up(h.nl, h.nsLink, h.addr.Addr())
+}
+
+// noOffload makes each end of the veth send wire-sized packets: with
+// segmentation offload a veth passes TCP segments of up to 64 KiB, and a
+// loss drawn per packet would then drop dozens of segments at once.
+func noOffload(nl *netlink.Handle, l netlink.Link) error {
+	if err := nl.LinkSetGSOMaxSegs(l, 1); err != nil {
+		return fmt.Errorf("netns: segmentation offload off on %s: %w", l.Attrs().Name, err)
+	}
+	return nil
 }
 
 // Addr is the address the service under test dials.

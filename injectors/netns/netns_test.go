@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
 	"go.uber.org/goleak"
 
@@ -399,18 +400,105 @@ func TestProcessDeathLeavesNothing(t *testing.T) {
 	if _, err := netlink.LinkByName(dev); err != nil {
 		t.Fatalf("the child's veth %s is not there: %v", dev, err)
 	}
+	if tables := tablesOf(t, dev); len(tables) == 0 {
+		t.Fatalf("the child's partition has no nftables table on this machine")
+	}
 	cmd.Process.Kill()
 	cmd.Wait()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if _, err := netlink.LinkByName(dev); err != nil {
+		_, err := netlink.LinkByName(dev)
+		tables := tablesOf(t, dev)
+		if err != nil && len(tables) == 0 {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("veth %s outlived its process by 10s", dev)
+			t.Fatalf("10s after its process died: veth %s lookup %v, tables %v", dev, err, tables)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// tablesOf lists this machine's nftables tables that belong to the Host
+// whose veth is dev.
+func tablesOf(t *testing.T, dev string) []string {
+	t.Helper()
+	conn, err := nftables.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, err := conn.ListTables()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, tb := range tables {
+		if strings.Contains(tb.Name, dev) {
+			out = append(out, tb.Name)
+		}
+	}
+	return out
+}
+
+// TestLossIsLossToTCP: under loss, TCP sees lost packets and retransmits
+// them, as on a real link — the relay in the namespace sends the to
+// direction, and its retransmission counter must grow — and the transfer
+// still completes.
+func TestLossIsLossToTCP(t *testing.T) {
+	setup(t)
+	up := sink(t)
+	h := newHost(t, up.addr)
+	if err := h.Add("lossy", netns.Loss{Direction: netns.To, Percent: 10}, 0); err != nil {
+		t.Fatal(err)
+	}
+	before := retransmitted(t, h)
+	c := dial(t, h)
+	if _, err := io.WriteString(c, "send\n"); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if _, err := io.CopyN(io.Discard, c, 1<<20); err != nil {
+		t.Fatalf("1 MiB under 10%% loss: %v", err)
+	}
+	if got := retransmitted(t, h) - before; got < 10 {
+		t.Fatalf("the relay retransmitted %d segments for 1 MiB under 10%% loss; a drop the sender sees as an error would give 0", got)
+	} else {
+		t.Logf("the relay retransmitted %d segments", got)
+	}
+}
+
+// retransmitted reads TCP's RetransSegs inside the Host's namespace.
+func retransmitted(t *testing.T, h *netns.Host) int64 {
+	t.Helper()
+	var n int64 = -1
+	err := h.Do(func() error {
+		b, err := os.ReadFile("/proc/thread-self/net/snmp")
+		if err != nil {
+			return err
+		}
+		var names []string
+		for _, line := range strings.Split(string(b), "\n") {
+			if !strings.HasPrefix(line, "Tcp: ") {
+				continue
+			}
+			fields := strings.Fields(line)[1:]
+			if names == nil {
+				names = fields
+				continue
+			}
+			for i, name := range names {
+				if name == "RetransSegs" {
+					_, err := fmt.Sscan(fields[i], &n)
+					return err
+				}
+			}
+		}
+		return errors.New("no RetransSegs in /proc/net/snmp")
+	})
+	if err != nil || n < 0 {
+		t.Fatalf("RetransSegs in the namespace: %v", err)
+	}
+	return n
 }
 
 // sink is an upstream on loopback that counts what it reads and answers

@@ -161,12 +161,16 @@ func (k *Controller) step(ctx context.Context, kind string, obj chaosmesh.Chaos,
 		}
 		k.c.Status().Update(ctx, obj)
 	case duration != nil:
-		// The duration is the lease: recover when it runs out, as Chaos
-		// Mesh does, whoever is (or is not) watching.
+		// The duration is the lease: recover when it runs out, counted
+		// from the object's creation as Chaos Mesh counts it, whoever is
+		// (or is not) watching.
 		d, err := time.ParseDuration(*duration)
 		k.mu.Lock()
 		at, held := k.injected[key]
 		k.mu.Unlock()
+		if created := obj.GetCreationTimestamp(); !created.IsZero() {
+			at = created.Time
+		}
 		if err == nil && held && time.Since(at) >= d {
 			k.recover(kind, obj, "recovered (duration "+*duration+" ran out)")
 			status.Conditions = []v1alpha1.ChaosCondition{
