@@ -112,7 +112,7 @@ var _ = Describe("A partition submitted to Chaos Mesh", Label("cluster", "partit
 		res, events := drill(ctx, []string{"goroutine"}, nil)
 		Expect(events).To(HaveLen(2))
 		Expect(events[0].What).To(Equal("injected"))
-		Expect(events[0].Duration).To(Equal((14*time.Second+chaosmesh.DefaultWait).String()),
+		Expect(events[0].Duration).To(Equal((14*time.Second + chaosmesh.DefaultWait).String()),
 			"Chaos Mesh's duration is the lease (duration + 10s) plus the longest wait for the injection")
 		Expect(events[1].What).To(Equal("recovered (deleted)"))
 		Expect(res.Verdict).To(Equal(experiments.Fail), "the leaky shop passed:\n%s", res.Faults[0].Leak)
