@@ -196,7 +196,7 @@ func validateNetwork(d *Drill, r *reporter, p string, f *Fault, u *Upstream) {
 	if dl := n.Delay; dl != nil {
 		durationString(r, np+".delay.latency", dl.Latency, true)
 		durationString(r, np+".delay.jitter", dl.Jitter, false)
-		if floatPercent(r, np+".delay.correlation", dl.Correlation, false) != 0 && e == EngineProxy {
+		if floatPercent(r, np+".delay.correlation", dl.Correlation, false) != 0 && e.Local() {
 			cantHonour(r, np+".delay.correlation", e, "a delay correlation")
 		}
 		if dl.Reorder != nil {
@@ -236,7 +236,7 @@ func validateNetwork(d *Drill, r *reporter, p string, f *Fault, u *Upstream) {
 		if b.Buffer == 0 {
 			r.add(bp+".buffer", nil, "buffer is required: the burst size in bytes (e.g. 10000)")
 		}
-		if e == EngineProxy {
+		if e.Local() {
 			if b.Peakrate != nil {
 				cantHonour(r, bp+".peakrate", e, "peakrate")
 			}

@@ -4,9 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 
-	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
 )
@@ -57,11 +57,6 @@ func (l Loss) apply(h *Host, id string) (func() error, error) {
 // lossScale is numgen's modulus: percentages to a hundredth.
 const lossScale = 10000
 
-// tableOwner is NFT_TABLE_F_OWNER (Linux 5.12): the kernel removes the
-// table when the netlink socket that made it closes, so a table in this
-// machine's namespace goes with the process that set the fault.
-const tableOwner = 0x2
-
 // dropTable drops the direction's packets where they arrive, at the
 // ingress of the receiving end of the veth, each with probability
 // percent/100 (all of them for 0): to arrives at this machine's end, from
@@ -70,23 +65,30 @@ const tableOwner = 0x2
 // TCP retries at once instead of detecting a loss and retransmitting.
 //
 // Each direction is a netdev table of its own, owned by a netlink socket
-// the fault holds open, so removing the fault deletes the tables, and a
-// process that dies takes them with it.
+// the fault holds open (ownedIngressDrop): removing the fault closes the
+// socket, which removes the table, and a process that dies takes its
+// tables with it.
 func (h *Host) dropTable(id string, d Direction, percent float64) (func() error, error) {
-	type end struct {
-		dir  Direction
-		dev  string
-		opts []nftables.ConnOption
+	ends := []struct {
+		dir   Direction
+		dev   string
+		netns int
+	}{
+		{To, h.hostLink.Attrs().Name, 0},         // the service's end, on this machine
+		{From, h.nsLink.Attrs().Name, int(h.ns)}, // the namespace's end
 	}
-	ends := []end{
-		{To, h.hostLink.Attrs().Name, nil},                                                    // the service's end
-		{From, h.nsLink.Attrs().Name, []nftables.ConnOption{nftables.WithNetNSFd(int(h.ns))}}, // the namespace's
-	}
-	var undos []func() error
-	undo := func() error {
+	var owners []io.Closer
+	undo := func() error { // may be called again after it failed
 		var errs []error
-		for _, u := range undos {
-			errs = append(errs, u())
+		for i, c := range owners {
+			if c == nil {
+				continue
+			}
+			if err := c.Close(); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			owners[i] = nil
 		}
 		return errors.Join(errs...)
 	}
@@ -94,31 +96,22 @@ func (h *Host) dropTable(id string, d Direction, percent float64) (func() error,
 		if !covers(d, e.dir) {
 			continue
 		}
-		// Named after the Host's device too: tables on this machine
+		// Named after the Host's device too: the tables on this machine
 		// are shared by every Host of every process.
-		u, err := ingressDrop(fmt.Sprintf("aftershock_%s_%s_%s", h.hostLink.Attrs().Name, id, e.dir), e.dev, percent, e.opts)
+		name := fmt.Sprintf("aftershock_%s_%s_%s", h.hostLink.Attrs().Name, id, e.dir)
+		c, err := ownedIngressDrop(e.netns, name, e.dev, dropRule(percent))
 		if err != nil {
 			return nil, errors.Join(err, undo())
 		}
-		undos = append(undos, u)
+		owners = append(owners, c)
 	}
 	return undo, nil
 }
 
-// ingressDrop installs table name with a chain at dev's ingress that drops
-// packets (a percent of them, or all for 0).
-func ingressDrop(name, dev string, percent float64, opts []nftables.ConnOption) (func() error, error) {
-	conn, err := nftables.New(append(opts, nftables.AsLasting())...)
-	if err != nil {
-		return nil, fmt.Errorf("nftables: %w", err)
-	}
-	table := conn.AddTable(&nftables.Table{Family: nftables.TableFamilyNetdev, Name: name, Flags: tableOwner})
-	chain := conn.AddChain(&nftables.Chain{
-		Name: "ingress", Table: table, Type: nftables.ChainTypeFilter,
-		Hooknum: nftables.ChainHookIngress, Priority: nftables.ChainPriorityFilter, Device: dev,
-	})
-	// IPv4 only: ARP must pass, or a partition would also cut the
-	// neighbour resolution that the other direction needs.
+// dropRule drops IPv4 packets, a percent of them at random or all for 0.
+// ARP passes: a partition must not also cut the neighbour resolution
+// that the other direction needs.
+func dropRule(percent float64) []expr.Any {
 	exprs := []expr.Any{
 		&expr.Meta{Key: expr.MetaKeyPROTOCOL, Register: 1},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binary.BigEndian.AppendUint16(nil, unix.ETH_P_IP)},
@@ -127,26 +120,11 @@ func ingressDrop(name, dev string, percent float64, opts []nftables.ConnOption) 
 		// nft compares registers as big-endian bytes, so the random
 		// number is turned around before the comparison, as the nft
 		// command does for "numgen random mod N < M".
-		threshold := make([]byte, 4)
-		binary.BigEndian.PutUint32(threshold, uint32(math.Round(percent*lossScale/100)))
 		exprs = append(exprs,
 			&expr.Numgen{Register: 1, Modulus: lossScale, Type: unix.NFT_NG_RANDOM},
 			&expr.Byteorder{SourceRegister: 1, DestRegister: 1, Op: expr.ByteorderHton, Len: 4, Size: 4},
-			&expr.Cmp{Op: expr.CmpOpLt, Register: 1, Data: threshold},
+			&expr.Cmp{Op: expr.CmpOpLt, Register: 1, Data: binary.BigEndian.AppendUint32(nil, uint32(math.Round(percent*lossScale/100)))},
 		)
 	}
-	exprs = append(exprs, &expr.Verdict{Kind: expr.VerdictDrop})
-	conn.AddRule(&nftables.Rule{Table: table, Chain: chain, Exprs: exprs})
-	if err := conn.Flush(); err != nil {
-		conn.CloseLasting()
-		return nil, fmt.Errorf("nftables table %s on %s: %w", name, dev, err)
-	}
-	return func() error {
-		defer conn.CloseLasting() // closing alone would delete it too
-		conn.DelTable(table)
-		if err := conn.Flush(); err != nil {
-			return fmt.Errorf("delete nftables table %s on %s: %w", name, dev, err)
-		}
-		return nil
-	}, nil
+	return append(exprs, &expr.Verdict{Kind: expr.VerdictDrop})
 }

@@ -56,7 +56,7 @@ func New(listen, forward string) (_ *Host, err error) {
 	if err := free(addr, peer); err != nil {
 		return nil, err
 	}
-	h := &Host{addr: addr, peer: peer, forward: forward, roots: map[string]string{}}
+	h := &Host{addr: addr, peer: peer, forward: forward, ns: netns.None(), roots: map[string]string{}}
 	defer func() {
 		if err != nil {
 			h.release()
@@ -170,7 +170,7 @@ func linkName(index int) string {
 // back is never unlocked, so the runtime ends it with its goroutine rather
 // than let other goroutines run in the wrong namespace.
 func newNamespace() (netns.NsHandle, error) {
-	var ns netns.NsHandle
+	ns := netns.None()
 	err := onThread(func(orig netns.NsHandle) error {
 		var err error
 		if ns, err = netns.New(); err != nil {

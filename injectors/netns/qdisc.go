@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // Bandwidth limits its direction to Rate bytes per second with a token
@@ -130,14 +131,21 @@ func (h *Host) rootQdiscs(id string, d Direction, build func(netlink.QdiscAttrs)
 		}
 	}
 	var added []netlink.Qdisc
-	undo := func() error {
-		defer here.Close()
+	undo := func() error { // may be called again after it failed
 		var errs []error
 		for i, q := range added {
-			if err := ends[i].nl.QdiscDel(q); err != nil {
-				errs = append(errs, fmt.Errorf("remove %s qdisc on %s: %w", q.Type(), ends[i].link.Attrs().Name, err))
+			if q == nil {
+				continue
 			}
+			if err := ends[i].nl.QdiscDel(q); err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EINVAL) {
+				errs = append(errs, fmt.Errorf("remove %s qdisc on %s: %w", q.Type(), ends[i].link.Attrs().Name, err))
+				continue
+			}
+			added[i] = nil
 			delete(h.roots, ends[i].link.Attrs().Name)
+		}
+		if len(errs) == 0 {
+			here.Close()
 		}
 		return errors.Join(errs...)
 	}
@@ -159,10 +167,12 @@ func NetemSupport() error { return netemSupport() }
 
 var netemSupport = sync.OnceValue(func() error {
 	ns, err := newNamespace()
+	if ns.IsOpen() {
+		defer ns.Close()
+	}
 	if err != nil {
 		return fmt.Errorf("netem: cannot tell: %w", err)
 	}
-	defer ns.Close()
 	nl, err := netlink.NewHandleAt(ns)
 	if err != nil {
 		return fmt.Errorf("netem: cannot tell: netlink: %w", err)

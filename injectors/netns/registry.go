@@ -70,7 +70,11 @@ func (h *Host) expire(name string, seq uint64) {
 		return
 	}
 	if l, ok := h.faults.Expire(name, seq); ok {
-		l.Fault.undo()
+		if l.Fault.undo() != nil {
+			// Still in the kernel: keep it set, so that Clear or Close
+			// tries again and reports what fails.
+			h.faults.Add(name, l.Fault, 0, h.expire)
+		}
 	}
 }
 
@@ -78,13 +82,16 @@ func (h *Host) expire(name string, seq uint64) {
 func (h *Host) Remove(name string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	l, err := h.faults.Remove(name)
-	if err != nil {
-		return fmt.Errorf("remove fault %q: %w", name, err)
+	l, ok := h.faults.Get(name)
+	if !ok {
+		return fmt.Errorf("remove fault %q: %w", name, ErrNotFound)
 	}
+	// Forgotten only once the kernel no longer holds it: a failed undo
+	// leaves it set, and a second Remove tries again.
 	if err := l.Fault.undo(); err != nil {
 		return fmt.Errorf("remove fault %q (%s): %w", name, l.Fault.Fault, err)
 	}
+	h.faults.Remove(name)
 	return nil
 }
 
