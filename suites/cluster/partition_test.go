@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -94,7 +95,9 @@ var _ = Describe("A partition submitted to Chaos Mesh", Label("cluster", "partit
 
 		d, err := experiments.Parse("cluster-partition.yaml", []byte(clusterPartition), experiments.WithVars(st.Vars()))
 		Expect(err).NotTo(HaveOccurred())
-		res, err := experiments.Run(ctx, d, experiments.WithProgress(GinkgoWriter),
+		dir := suitekit.SpecArtifacts()
+		AddReportEntry("drill", ReportEntryVisibilityFailureOrVerbose, "journal: "+filepath.Join(dir, "journal.json")+"\nbundles: "+filepath.Join(dir, "*.pb.gz"))
+		res, err := experiments.Run(ctx, d, experiments.WithProgress(GinkgoWriter), experiments.WithArtifacts(dir),
 			experiments.WithCluster(chaosmesh.New(c, 20*time.Millisecond)))
 		Expect(err).NotTo(HaveOccurred(), "the drill did not run to its verdict")
 		Expect(res.Faults).To(HaveLen(1))
@@ -121,6 +124,6 @@ var _ = Describe("A partition submitted to Chaos Mesh", Label("cluster", "partit
 
 	It("passes the shop with every fix on", func(ctx SpecContext) {
 		res, _ := drill(ctx, nil, []string{"all"})
-		Expect(res.Verdict).To(Equal(experiments.Pass), "the fixed shop failed:\n%s\n%s", strings.Join(res.Faults[0].Culprits, "\n"), res.Faults[0].Leak)
+		Expect(res.Verdict).To(Equal(experiments.Pass), "the fixed shop failed: %s", suitekit.Verdict(res))
 	}, SpecTimeout(2*time.Minute))
 })

@@ -3,6 +3,7 @@ package netns_test
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -68,7 +69,9 @@ var _ = Describe("A kernel partition between the service and its upstream", Labe
 		st := suitekit.StartStack(ctx, shopBin, leaks, fixes, listen)
 		d, err := experiments.Parse("kernel-partition.yaml", []byte(kernelPartition), experiments.WithVars(st.Vars()))
 		Expect(err).NotTo(HaveOccurred())
-		res, err := experiments.Run(ctx, d, experiments.WithProgress(GinkgoWriter))
+		dir := suitekit.SpecArtifacts()
+		AddReportEntry("drill", ReportEntryVisibilityFailureOrVerbose, "journal: "+filepath.Join(dir, "journal.json")+"\nbundles: "+filepath.Join(dir, "*.pb.gz"))
+		res, err := experiments.Run(ctx, d, experiments.WithProgress(GinkgoWriter), experiments.WithArtifacts(dir))
 		Expect(err).NotTo(HaveOccurred(), "the drill did not run to its verdict")
 		Expect(res.Faults).To(HaveLen(1))
 		Expect(res.Faults[0].Injected).To(ContainSubstring("kernel partition to"), "the fault was not the kernel's")
@@ -84,6 +87,6 @@ var _ = Describe("A kernel partition between the service and its upstream", Labe
 
 	It("passes the shop with every fix on: timeouts, breaker, no leak", func(ctx SpecContext) {
 		res := drill(ctx, nil, []string{"all"})
-		Expect(res.Verdict).To(Equal(experiments.Pass), "the fixed shop failed:\n%s\n%s", strings.Join(res.Faults[0].Culprits, "\n"), res.Faults[0].Leak)
+		Expect(res.Verdict).To(Equal(experiments.Pass), "the fixed shop failed: %s", suitekit.Verdict(res))
 	}, SpecTimeout(2*time.Minute))
 })
