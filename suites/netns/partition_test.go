@@ -16,8 +16,10 @@ import (
 )
 
 // kernelPartition cuts what payments sends the shop (direction to) with an
-// nftables rule in the upstream's namespace: requests arrive, answers do
-// not, new connections hang in their handshake.
+// nftables rule at the ingress of the shop's end of the veth: requests
+// arrive, answers vanish on the wire, new connections hang in their
+// handshake. (The YAML repeats suites/cluster's on purpose: each is a
+// whole Drill file as a team would write it for that engine.)
 const kernelPartition = `
 apiVersion: aftershock.dev/v1alpha1
 kind: Drill
