@@ -3,7 +3,7 @@
 // executes drills.
 //
 // The file layer: the types (drill.go), the value types for durations,
-// sizes and percentages (units.go), strict loading (load.go, decode.go),
+// sizes and percentages (units.go), strict loading (parse.go, decode.go),
 // problems with positions (problems.go), validation (validate.go,
 // validate_faults.go, what each engine can honour in engines.go, Chaos
 // Mesh's own webhook checks in chaosmesh.go), ${VAR} expansion (env.go), the

@@ -17,7 +17,7 @@ const (
 
 // Drill is one chaos drill: a target, the fault proxies in front of its
 // upstreams, steady load, the faults to inject one after another, and what
-// must hold afterwards. Its YAML form is the contract in DESIGN.md.
+// must hold afterwards. Its YAML form is the contract the README documents.
 type Drill struct {
 	APIVersion string   `json:"apiVersion"`
 	Kind       string   `json:"kind"`

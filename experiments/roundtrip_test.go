@@ -69,7 +69,8 @@ func TestGoodFilesRoundTrip(t *testing.T) {
 	}
 }
 
-// TestDesignExample checks the values and defaults of DESIGN.md's example.
+// TestDesignExample checks the values and defaults of the design example
+// (testdata/design.yaml, the Drill file of the README).
 func TestDesignExample(t *testing.T) {
 	d, err := Load("testdata/design.yaml", WithVars(map[string]string{"PPROF_TOKEN": "s3cret"}))
 	if err != nil {

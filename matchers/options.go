@@ -11,7 +11,7 @@ import (
 	"github.com/aftershock/aftershock/snapshot"
 )
 
-// Default tolerances, as DESIGN.md sets them.
+// Default tolerances: a drill that sets none judges with these.
 const (
 	// DefaultMaxExtraGoroutines is how many goroutines a group may gain.
 	DefaultMaxExtraGoroutines = 0

@@ -35,7 +35,7 @@ var externalRun = run{externalSuite, "slow-upstream && goroutines", "slower than
 const minDrilled = 50
 
 var _ = Describe("A separately started service (AFTERSHOCK_TARGET)", Label(MatrixLabel, ExternalLabel), Ordered, func() {
-	if !selected(MatrixLabel, ExternalLabel) {
+	if !externalSelected() {
 		It("runs only with --label-filter="+ExternalLabel+" or "+MatrixLabel, func() {
 			Skip("it runs a suite for about a minute; select it with --label-filter=" + ExternalLabel)
 		})

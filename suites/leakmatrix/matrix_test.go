@@ -34,7 +34,7 @@ type run struct {
 }
 
 var _ = Describe("The leak matrix", Label(MatrixLabel), func() {
-	if !selected(MatrixLabel) {
+	if !matrixSelected() {
 		It("runs only with --label-filter="+MatrixLabel, func() {
 			Skip("the leak matrix takes minutes; select it with --label-filter=" + MatrixLabel)
 		})
