@@ -14,6 +14,7 @@ package matchers
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/onsi/gomega/format"
 	"github.com/onsi/gomega/types"
@@ -21,54 +22,45 @@ import (
 	"github.com/aftershock/aftershock/snapshot"
 )
 
-// check is a set of what a matcher verifies.
-type check uint8
-
-const (
-	checkGoroutines check = 1 << iota
-	checkConnections
-	checkHeap
-	checkAll = checkGoroutines | checkConnections | checkHeap
-)
-
 // ReturnToBaseline succeeds when a snapshot (the actual, a
 // *snapshot.Snapshot) has no more goroutines per group, connections per
 // class and post-GC heap than base, within the tolerances of opts.
 func ReturnToBaseline(base *snapshot.Snapshot, opts ...Option) types.GomegaMatcher {
-	return newMatcher("ReturnToBaseline", base, checkAll, opts)
+	return newMatcher("ReturnToBaseline", base, Resources, opts)
 }
 
 // HaveNoExtraGoroutines succeeds when no goroutine group has grown over
 // base by more than MaxExtraGoroutines (default 0). The goroutines of idle
-// pooled HTTP/1 client connections are held to MaxExtraIdleConnections.
+// pooled HTTP/1 client connections are allowed MaxExtraIdleConnections
+// more.
 func HaveNoExtraGoroutines(base *snapshot.Snapshot, opts ...Option) types.GomegaMatcher {
-	return newMatcher("HaveNoExtraGoroutines", base, checkGoroutines, opts)
+	return newMatcher("HaveNoExtraGoroutines", base, []Resource{Goroutines}, opts)
 }
 
 // HaveNoExtraConnections succeeds when no connection class has grown over
 // base by more than MaxExtraConnections (default 0), idle pooled HTTP/1
 // client connections by more than MaxExtraIdleConnections (default 2).
 func HaveNoExtraConnections(base *snapshot.Snapshot, opts ...Option) types.GomegaMatcher {
-	return newMatcher("HaveNoExtraConnections", base, checkConnections, opts)
+	return newMatcher("HaveNoExtraConnections", base, []Resource{Connections}, opts)
 }
 
 // HaveHeapWithin succeeds when the post-GC heap (HeapAlloc) has grown over
 // base by at most max(MaxHeapGrowth, MaxHeapGrowthRatio × base), by default
 // max(1 MiB, 10 %).
 func HaveHeapWithin(base *snapshot.Snapshot, opts ...Option) types.GomegaMatcher {
-	return newMatcher("HaveHeapWithin", base, checkHeap, opts)
+	return newMatcher("HaveHeapWithin", base, []Resource{Heap}, opts)
 }
 
 type baselineMatcher struct {
-	name   string
-	base   *snapshot.Snapshot
-	checks check
-	cfg    config
-	last   *verdict // of the last Match, for the messages
+	name      string
+	base      *snapshot.Snapshot
+	resources []Resource
+	cfg       config
+	last      *Findings // of the last Match, for the messages
 }
 
-func newMatcher(name string, base *snapshot.Snapshot, checks check, opts []Option) *baselineMatcher {
-	return &baselineMatcher{name: name, base: base, checks: checks, cfg: newConfig(opts)}
+func newMatcher(name string, base *snapshot.Snapshot, rs []Resource, opts []Option) *baselineMatcher {
+	return &baselineMatcher{name: name, base: base, resources: rs, cfg: newConfig(opts)}
 }
 
 // Match compares actual with the baseline.
@@ -80,27 +72,65 @@ func (m *baselineMatcher) Match(actual any) (bool, error) {
 	if m.base == nil {
 		return false, fmt.Errorf("%s matcher was given a nil baseline snapshot", m.name)
 	}
-	if m.cfg.err != nil {
-		return false, fmt.Errorf("%s matcher: %w", m.name, m.cfg.err)
-	}
-	var filterErr error
-	diff, err := snapshot.Compare(m.base, now, m.cfg.ignoreFunc(&filterErr))
+	f, err := m.cfg.judge(m.base, now)
 	if err != nil {
 		return false, fmt.Errorf("%s matcher: %w", m.name, err)
 	}
-	if filterErr != nil {
-		return false, fmt.Errorf("%s matcher: ignore filter: %w", m.name, filterErr)
-	}
-	m.last = judge(diff, m.checks, &m.cfg, m.base.Light || now.Light)
-	return m.last.ok(), nil
+	m.last = f
+	return f.OK(m.resources...), nil
 }
 
 // FailureMessage says what did not return to the baseline.
-func (m *baselineMatcher) FailureMessage(actual any) string {
-	return m.message(false)
+func (m *baselineMatcher) FailureMessage(any) string {
+	if m.last == nil {
+		return fmt.Sprintf("%s matcher: no snapshot was compared", m.name)
+	}
+	return fmt.Sprintf("Expected the service to return to its baseline (%s), but it has not:\n\n%s", m.name, m.last.Message(m.resources...))
 }
 
 // NegatedFailureMessage says that everything is back within tolerance.
-func (m *baselineMatcher) NegatedFailureMessage(actual any) string {
-	return m.message(true)
+func (m *baselineMatcher) NegatedFailureMessage(any) string {
+	if m.last == nil {
+		return fmt.Sprintf("%s matcher: no snapshot was compared", m.name)
+	}
+	return fmt.Sprintf("Expected the service NOT to be back at its baseline (%s), but it is, within tolerance:\n\n%s", m.name, m.last.Message(m.resources...))
+}
+
+// HaveReturned succeeds when findings (the actual, a *Findings, as a
+// drill's verdict holds them) have nothing over tolerance in rs (every
+// resource when none is given). Its failure message is the findings'.
+//
+//	Expect(fault.Findings).To(matchers.HaveReturned(matchers.Goroutines))
+func HaveReturned(rs ...Resource) types.GomegaMatcher {
+	return &findingsMatcher{resources: resources(rs)}
+}
+
+type findingsMatcher struct {
+	resources []Resource
+	last      *Findings
+}
+
+func (m *findingsMatcher) Match(actual any) (bool, error) {
+	f, ok := actual.(*Findings)
+	if !ok || f == nil {
+		return false, fmt.Errorf("HaveReturned matcher expects *matchers.Findings.  Got:\n%s", format.Object(actual, 1))
+	}
+	m.last = f
+	return f.OK(m.resources...), nil
+}
+
+func (m *findingsMatcher) FailureMessage(any) string {
+	return fmt.Sprintf("Expected the service to have returned to its baseline (%s), but it has not:\n\n%s", resourceList(m.resources), m.last.Message(m.resources...))
+}
+
+func (m *findingsMatcher) NegatedFailureMessage(any) string {
+	return fmt.Sprintf("Expected the service NOT to have returned to its baseline (%s), but it has:\n\n%s", resourceList(m.resources), m.last.Message(m.resources...))
+}
+
+func resourceList(rs []Resource) string {
+	s := make([]string, len(rs))
+	for i, r := range rs {
+		s[i] = string(r)
+	}
+	return strings.Join(s, ", ")
 }

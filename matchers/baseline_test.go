@@ -197,7 +197,7 @@ func TestNegatedMessageAndWrongActual(t *testing.T) {
 	r.g.Expect(err).To(MatchError(ContainSubstring("Ignoring expects a string")))
 }
 
-func TestLightSnapshotsJudgeTotals(t *testing.T) {
+func TestLightSnapshotsJudgeGroupsByCulprit(t *testing.T) {
 	t.Parallel()
 	r := newRig(t)
 	ctx := context.Background()
@@ -206,7 +206,26 @@ func TestLightSnapshotsJudgeTotals(t *testing.T) {
 	r.Park(3)
 	now, err := r.client.CaptureLight(ctx)
 	r.g.Expect(err).NotTo(HaveOccurred())
-	r.failsWith(matchers.HaveNoExtraGoroutines(base), now, "light snapshot")
+	msg := r.failsWith(matchers.HaveNoExtraGoroutines(base), now, "+3 goroutines [state unknown]: 0 → 3", targetPkg+".ParkedWorker", "light snapshot")
+	r.g.Expect(msg).NotTo(ContainSubstring("created by"), "a light snapshot knows no creators")
 	r.Release()
 	r.g.Eventually(ctx, r.client.CaptureLight).WithTimeout(15 * time.Second).Should(matchers.ReturnToBaseline(base))
+}
+
+// TestFullBaselineJudgesLightPolls: a full baseline compares with light
+// polls, group by group, as a settle's cheap polls do.
+func TestFullBaselineJudgesLightPolls(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	ctx := context.Background()
+	base := r.capture()
+	r.Park(2)
+	now, err := r.client.CaptureLight(ctx)
+	r.g.Expect(err).NotTo(HaveOccurred())
+	f, err := matchers.Judge(base, now)
+	r.g.Expect(err).NotTo(HaveOccurred())
+	r.g.Expect(f.Goroutines.Light).To(BeTrue())
+	r.g.Expect(f.Culprits(matchers.Goroutines)).To(ConsistOf(ContainSubstring("+2 goroutines [?] in " + targetPkg + ".ParkedWorker")))
+	r.Release()
+	r.g.Eventually(ctx, r.client.CaptureLight).WithTimeout(15 * time.Second).Should(matchers.HaveNoExtraGoroutines(base))
 }

@@ -16,69 +16,108 @@ const (
 	maxStackLines  = 16
 )
 
-// connHints say what a grown class usually means.
-var connHints = map[snapshot.ConnClass]string{
-	snapshot.HTTPServer:            "HTTP/1 connections the service still serves (stalled clients or handlers that never return)",
-	snapshot.HTTP2Server:           "HTTP/2 server connections still open",
-	snapshot.HTTPClientIdle:        "idle pooled HTTP/1 client connections (healthy; they close at the transport's IdleConnTimeout)",
-	snapshot.HTTPClientBodyPending: "HTTP/1 client connections whose response body was never read to EOF nor closed (a missing resp.Body.Close)",
-	snapshot.HTTP2Client:           "HTTP/2 client connections still open",
-	snapshot.GRPCClient:            "gRPC client transports still open (a ClientConn never closed?)",
-	snapshot.GRPCServer:            "gRPC server transports still open",
-	snapshot.Listener:              "listening sockets still accepting",
+// Culprits are the findings over tolerance as one line each, most
+// important first: the goroutine groups that grew (with the function they
+// are parked in and where they were created), the connection classes that
+// grew, and the heap with its top allocation site. They are the short form
+// of Message, for summaries and tables; nothing an ignore rule left out
+// appears, and every resource over tolerance does.
+func (f *Findings) Culprits(rs ...Resource) []string {
+	var out []string
+	for _, r := range resources(rs) {
+		switch r {
+		case Goroutines:
+			for _, g := range f.Goroutines.Over {
+				line := fmt.Sprintf("+%d goroutines [%s] in %s", g.Extra(), cmpOr(g.State, "?"), g.Culprit)
+				if g.Creator.Function != "" {
+					line += ", created by " + g.Creator.Function
+				}
+				out = append(out, line)
+			}
+		case Connections:
+			for _, c := range f.Connections.Over {
+				out = append(out, fmt.Sprintf("+%d %s connections (%d → %d)", c.Extra(), c.Class, c.Before, c.After))
+			}
+		case Heap:
+			if h := f.Heap; h.Over {
+				line := fmt.Sprintf("heap +%s (%s → %s%s)", bytesText(h.Growth), bytesText(int64(h.Before)), bytesText(int64(h.After)), uncollected(h))
+				if len(h.Sites) > 0 {
+					line += fmt.Sprintf(", most at %s (+%s sampled)", h.Sites[0].Site, bytesText(h.Sites[0].InuseBytes))
+				}
+				out = append(out, line)
+			}
+		}
+	}
+	return out
 }
 
-// message renders the last verdict; negated says the matcher was expected to
-// fail (NotTo) and did not. One helper, so both read the same way.
-func (m *baselineMatcher) message(negated bool) string {
-	v := m.last
-	if v == nil {
-		return fmt.Sprintf("%s matcher: no snapshot was compared", m.name)
+func uncollected(h HeapFindings) string {
+	if h.Collected {
+		return ""
 	}
+	return ", not collected: an upper bound"
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// Message renders the findings of rs (all when none is given) the way a
+// failure should read: for each resource, the totals, then each goroutine
+// group over tolerance (count before → after, culprit with file:line,
+// creator, wait, one example stack), each connection class over tolerance
+// with what it usually means, the heap growth with the allocation sites
+// that grew most, and the groups that ignore rules left out.
+func (f *Findings) Message(rs ...Resource) string {
 	var b strings.Builder
-	if negated {
-		fmt.Fprintf(&b, "Expected the service NOT to be back at its baseline (%s), but it is, within tolerance:\n", m.name)
-	} else {
-		fmt.Fprintf(&b, "Expected the service to return to its baseline (%s), but it has not:\n", m.name)
-	}
-	d := v.diff
-	if v.checks&checkGoroutines != 0 {
-		fmt.Fprintf(&b, "\nGoroutines: %d → %d (%+d)", d.GoroutinesBefore, d.GoroutinesAfter, d.GoroutinesAfter-d.GoroutinesBefore)
-		switch {
-		case v.light:
-			fmt.Fprintf(&b, ", tolerance %+d in total (light snapshot: take a full Capture for groups and culprits)\n", v.totalTol)
-		case len(v.groups) == 0:
-			b.WriteString(", no group over its tolerance\n")
-		default:
-			fmt.Fprintf(&b, ", %d group(s) over tolerance:\n", len(v.groups))
-			writeGroups(&b, v.groups)
+	for _, r := range resources(rs) {
+		switch r {
+		case Goroutines:
+			g := f.Goroutines
+			fmt.Fprintf(&b, "\nGoroutines: %d → %d (%+d)", g.Before, g.After, g.After-g.Before)
+			if len(g.Over) == 0 {
+				b.WriteString(", no group over its tolerance\n")
+			} else {
+				fmt.Fprintf(&b, ", %d group(s) over tolerance:\n", len(g.Over))
+				writeGroups(&b, g.Over)
+			}
+			if g.Light {
+				b.WriteString("  (light snapshot: groups by culprit only; take a full Capture for creators and wait states)\n")
+			}
+			writeIgnored(&b, f.Ignored)
+		case Connections:
+			if len(f.Connections.Over) == 0 {
+				b.WriteString("\nConnections: no class over its tolerance\n")
+			} else {
+				b.WriteString("\nConnections that grew over tolerance:\n")
+				writeConns(&b, f.Connections.Over)
+			}
+		case Heap:
+			h := f.Heap
+			label := "HeapAlloc after GC"
+			if !h.Collected {
+				label = "HeapAlloc, not collected: an upper bound"
+			}
+			fmt.Fprintf(&b, "\nHeap (%s): %s → %s (%s, tolerance +%s)\n",
+				label, bytesText(int64(h.Before)), bytesText(int64(h.After)), signedBytes(h.Growth), bytesText(h.Tolerance))
+			if h.Over {
+				writeSites(&b, h.Sites)
+			}
 		}
 	}
-	if v.checks&checkConnections != 0 {
-		if len(v.conns) == 0 {
-			b.WriteString("\nConnections: no class over its tolerance\n")
-		} else {
-			b.WriteString("\nConnections that grew over tolerance:\n")
-			writeConns(&b, v.conns)
-		}
-	}
-	if v.checks&checkHeap != 0 {
-		fmt.Fprintf(&b, "\nHeap (HeapAlloc after GC): %s → %s (%s, tolerance +%s)\n",
-			bytesText(int64(d.HeapBefore)), bytesText(int64(d.HeapAfter)), signedBytes(d.HeapGrowth()), bytesText(v.heapTol))
-		if v.heapOver || negated {
-			writeSites(&b, d.HeapSites)
-		}
-	}
-	return b.String()
+	return strings.TrimPrefix(b.String(), "\n")
 }
 
-func writeGroups(b *strings.Builder, groups []groupFinding) {
+func writeGroups(b *strings.Builder, groups []GroupFinding) {
 	for i, g := range groups {
 		if i == maxGroupsShown {
 			fmt.Fprintf(b, "  ... and %d more group(s)\n", len(groups)-i)
 			break
 		}
-		fmt.Fprintf(b, "  %+d goroutines [%s]: %d → %d (tolerance %+d)\n", g.Extra(), g.State, g.Before, g.Count, g.tolerance)
+		fmt.Fprintf(b, "  %+d goroutines [%s]: %d → %d (tolerance %+d)\n", g.Extra(), cmpOr(g.State, "state unknown"), g.Before, g.Count, g.Tolerance)
 		fmt.Fprintf(b, "      culprit:    %s\n", frameText(g.Culprit))
 		if g.Creator.Function != "" {
 			fmt.Fprintf(b, "      created by: %s\n", frameText(g.Creator))
@@ -89,14 +128,28 @@ func writeGroups(b *strings.Builder, groups []groupFinding) {
 		if g.MaxWait > 0 {
 			fmt.Fprintf(b, "      waiting:    up to %s\n", g.MaxWait)
 		}
-		fmt.Fprintf(b, "      example, goroutine %d:\n", g.ExampleID)
+		if g.ExampleID != 0 {
+			fmt.Fprintf(b, "      example, goroutine %d:\n", g.ExampleID)
+		} else {
+			b.WriteString("      example:\n")
+		}
 		writeStack(b, g.Example)
 	}
 }
 
-func writeConns(b *strings.Builder, conns []connFinding) {
+func writeIgnored(b *strings.Builder, ignored []IgnoredGroup) {
+	if len(ignored) == 0 {
+		return
+	}
+	b.WriteString("  not counted (ignore rules):\n")
+	for _, ig := range ignored {
+		fmt.Fprintf(b, "    %+d goroutines in %s (%d → %d): ignored by %s\n", ig.After-ig.Before, ig.Culprit.Function, ig.Before, ig.After, ig.Rule)
+	}
+}
+
+func writeConns(b *strings.Builder, conns []ConnFinding) {
 	for _, c := range conns {
-		fmt.Fprintf(b, "  %s: %d → %d (%+d, tolerance %+d): %s\n", c.Class, c.Before, c.After, c.Extra(), c.tolerance, connHints[c.Class])
+		fmt.Fprintf(b, "  %s: %d → %d (%+d, tolerance %+d): %s\n", c.Class, c.Before, c.After, c.Extra(), c.Tolerance, c.Hint)
 		if c.Example != "" {
 			b.WriteString("      example:\n")
 			writeStack(b, c.Example)
@@ -105,16 +158,14 @@ func writeConns(b *strings.Builder, conns []connFinding) {
 }
 
 func writeSites(b *strings.Builder, sites []snapshot.HeapSite) {
-	shown := 0
-	for _, s := range sites {
-		if s.InuseBytes <= 0 || shown == maxSitesShown {
+	for i, s := range sites {
+		if i == maxSitesShown {
 			break
 		}
-		if shown == 0 {
+		if i == 0 {
 			b.WriteString("  allocation sites that grew (inuse_space, sampled, as pprof -diff_base):\n")
 		}
 		fmt.Fprintf(b, "    %10s  %s\n", signedBytes(s.InuseBytes), frameText(s.Site))
-		shown++
 	}
 }
 
@@ -136,6 +187,9 @@ func frameText(f snapshot.Frame) string {
 	}
 	return f.Function + " at " + f.Location()
 }
+
+// BytesText renders a byte count as reports show it (1.5 MiB).
+func BytesText(n int64) string { return bytesText(n) }
 
 func bytesText(n int64) string {
 	switch a := max(n, -n); {

@@ -41,8 +41,25 @@ type config struct {
 	maxExtraIdle        int
 	maxHeapGrowth       int64
 	maxHeapGrowthRatio  float64
-	ignore              []types.GomegaMatcher
+	ignore              []ignoreRule
 	err                 error
+}
+
+// ignoreRule is one ignore rule and how findings name it.
+type ignoreRule struct {
+	desc string
+	m    types.GomegaMatcher
+}
+
+func (c *config) tolerances() Tolerances {
+	t := Tolerances{
+		Goroutines: c.maxExtraGoroutines, Connections: c.maxExtraConnections, IdleConnections: c.maxExtraIdle,
+		HeapBytes: c.maxHeapGrowth, HeapRatio: c.maxHeapGrowthRatio,
+	}
+	for _, r := range c.ignore {
+		t.Ignore = append(t.Ignore, r.desc)
+	}
+	return t
 }
 
 func newConfig(opts []Option) config {
@@ -94,19 +111,23 @@ func MaxHeapGrowthRatio(ratio float64) Option {
 // name, in gleak's syntax: "pkg.fn", "pkg.fn..." (anything below pkg.fn),
 // "pkg.fn [chan receive]" (and in that state).
 func IgnoringTopFunction(name string) Option {
-	return Ignoring(gleak.IgnoringTopFunction(name))
+	return ignoring("top function "+name, gleak.IgnoringTopFunction(name))
 }
 
 // IgnoringInBacktrace leaves out goroutines with name anywhere in their
 // backtrace, as gleak's IgnoringInBacktrace.
 func IgnoringInBacktrace(name string) Option {
-	return Ignoring(gleak.IgnoringInBacktrace(name))
+	return ignoring("in backtrace "+name, gleak.IgnoringInBacktrace(name))
 }
 
 // IgnoringCreator leaves out goroutines started by name ("pkg.fn" or
 // "pkg.fn..."), as gleak's IgnoringCreator.
 func IgnoringCreator(name string) Option {
-	return Ignoring(gleak.IgnoringCreator(name))
+	return ignoring("creator "+name, gleak.IgnoringCreator(name))
+}
+
+func ignoring(desc string, m types.GomegaMatcher) Option {
+	return optionFunc(func(c *config) { c.ignore = append(c.ignore, ignoreRule{desc, m}) })
 }
 
 // Ignoring leaves out goroutines the way gleak.HaveLeaked's arguments do:
@@ -120,11 +141,11 @@ func Ignoring(filters ...any) Option {
 		for _, f := range filters {
 			switch f := f.(type) {
 			case string:
-				c.ignore = append(c.ignore, gleak.IgnoringTopFunction(f))
+				c.ignore = append(c.ignore, ignoreRule{"top function " + f, gleak.IgnoringTopFunction(f)})
 			case []goroutine.Goroutine:
-				c.ignore = append(c.ignore, gleak.IgnoringGoroutines(f))
+				c.ignore = append(c.ignore, ignoreRule{fmt.Sprintf("%d given goroutines", len(f)), gleak.IgnoringGoroutines(f)})
 			case types.GomegaMatcher:
-				c.ignore = append(c.ignore, f)
+				c.ignore = append(c.ignore, ignoreRule{fmt.Sprintf("matcher %T", f), f})
 			default:
 				c.err = fmt.Errorf("Ignoring expects a string, []goroutine.Goroutine or a Gomega matcher.  Got:\n%s", format.Object(f, 1))
 			}
@@ -132,26 +153,86 @@ func Ignoring(filters ...any) Option {
 	})
 }
 
-// ignoreFunc turns the ignore rules into the snapshot's filter; a filter's
-// error stops the match.
-func (c *config) ignoreFunc(errp *error) func(*snapshot.Goroutine) bool {
-	if len(c.ignore) == 0 {
+// recorder applies the ignore rules for a comparison and remembers which
+// rule left out which goroutine, so that findings can say what was ignored
+// and why.
+type recorder struct {
+	rules []ignoreRule
+	byID  map[uint64]int // goroutine ID → rule; IDs are never reused in a process
+	err   error          // the first error of a rule
+}
+
+func (c *config) newRecorder() *recorder {
+	return &recorder{rules: c.ignore, byID: map[uint64]int{}}
+}
+
+// ignore is the snapshot's filter (nil without rules).
+func (r *recorder) ignore() func(*snapshot.Goroutine) bool {
+	if len(r.rules) == 0 {
 		return nil
 	}
 	return func(g *snapshot.Goroutine) bool {
 		gg := g.Gleak()
-		for _, m := range c.ignore {
-			ok, err := m.Match(gg)
+		for i, rule := range r.rules {
+			ok, err := rule.m.Match(gg)
 			if err != nil {
-				if *errp == nil {
-					*errp = err
+				if r.err == nil {
+					r.err = err
 				}
 				return false
 			}
 			if ok {
+				if g.ID != 0 {
+					r.byID[g.ID] = i
+				}
 				return true
 			}
 		}
 		return false
 	}
+}
+
+// grown lists the ignored groups that grew from base to now.
+func (r *recorder) grown(base, now *snapshot.Snapshot) []IgnoredGroup {
+	if len(r.byID) == 0 {
+		return nil
+	}
+	type key struct {
+		culprit string
+		creator snapshot.Frame
+		rule    int
+	}
+	counts := map[key]*IgnoredGroup{}
+	var order []key
+	count := func(gs []snapshot.Goroutine, after bool) {
+		for i := range gs {
+			g := &gs[i]
+			rule, ok := r.byID[g.ID]
+			if !ok {
+				continue
+			}
+			c := g.Culprit()
+			k := key{c.Function, g.Creator, rule}
+			ig := counts[k]
+			if ig == nil {
+				ig = &IgnoredGroup{Culprit: c, Creator: g.Creator, Rule: r.rules[rule].desc}
+				counts[k] = ig
+				order = append(order, k)
+			}
+			if after {
+				ig.After++
+			} else {
+				ig.Before++
+			}
+		}
+	}
+	count(base.Goroutines, false)
+	count(now.Goroutines, true)
+	var out []IgnoredGroup
+	for _, k := range order {
+		if ig := counts[k]; ig.After > ig.Before {
+			out = append(out, *ig)
+		}
+	}
+	return out
 }

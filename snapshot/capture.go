@@ -18,10 +18,16 @@ type Snapshot struct {
 	URL string
 	// Time is when the capture started.
 	Time time.Time
-	// Light tells a CaptureLight snapshot: no Dump, no Goroutines, no
-	// HeapProfile; counts and connection classes come from the goroutine
+	// Light tells a snapshot without the debug=2 dump (CaptureLight): no
+	// Goroutines, no creators and wait states; counts, groups (by culprit
+	// and connection) and connection classes come from the goroutine
 	// profile.
 	Light bool
+	// Collected tells that MemStats and HeapProfile were read right after a
+	// GC the capture forced (Capture): HeapAlloc is then the live heap,
+	// exactly. Otherwise HeapAlloc also counts garbage not yet collected,
+	// an upper bound of the live heap.
+	Collected bool
 	// Dump is the raw goroutine?debug=2 text, as the target wrote it.
 	Dump string
 	// Goroutines are the parsed goroutines of Dump, without the goroutine
@@ -29,29 +35,62 @@ type Snapshot struct {
 	Goroutines []Goroutine
 	// GoroutineProfile is the goroutine profile (protobuf).
 	GoroutineProfile *profile.Profile
-	// HeapProfile is the heap profile (protobuf) taken after a forced GC.
+	// HeapProfile is the heap profile (protobuf) as of the GC the capture
+	// forced; nil unless Collected.
 	HeapProfile *profile.Profile
-	// MemStats are the runtime's figures, read after a forced GC.
+	// MemStats are the runtime's figures (nil-valued when not read).
 	MemStats MemStats
+	// Cost is how long the capture took, the measure polls are paced by.
+	Cost time.Duration
 
-	once    sync.Once
-	summary *Summary
+	mu      sync.Mutex
+	summary *Summary // of the figures as they were when it was computed
+	sumOf   bool     // Collected when summary was computed
 }
 
 // Capture takes a full snapshot: goroutine?debug=2 (every goroutine with
-// state, wait time, frames and creator), the goroutine profile, the heap
-// profile after a forced GC (heap?gc=1), and the MemStats figures
-// (heap?debug=1&gc=1).
+// state, wait time, frames and creator), the goroutine profile, the
+// MemStats figures after one forced GC (heap?debug=1&gc=1) and the heap
+// profile as of that GC.
 //
-// Mind the cost on the target: writing the debug=2 dump stops the target's
-// world for its whole length, about 1.6 s for 100,000 goroutines on a
-// 2-core machine, against about 0.15 s for the goroutine protobuf that
-// CaptureLight reads. Take full snapshots where per-goroutine detail is
-// needed (the baseline and the verdict) and sample timelines with
-// CaptureLight.
+// Mind the cost on the target. Writing the debug=2 dump stops the
+// target's world for its whole length, about 1.6 s for 100,000 goroutines
+// on a 2-core machine, against about 0.15 s for the goroutine protobuf
+// that CaptureLight reads; and the forced GC costs what a collection of the
+// whole live heap costs. Take full snapshots for the baseline and the heap
+// verdict only, CaptureGoroutines where per-goroutine detail is needed
+// without the heap, and poll with CaptureLight.
 func (c *Client) Capture(ctx context.Context) (*Snapshot, error) {
-	s := &Snapshot{URL: c.BaseURL(), Time: time.Now()}
+	t0 := time.Now()
+	s, err := c.captureGoroutines(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.collectHeap(ctx, s); err != nil {
+		return nil, err
+	}
+	s.Cost = time.Since(t0)
+	return s, nil
+}
 
+// CaptureGoroutines takes the goroutine?debug=2 dump, the goroutine
+// profile and the MemStats figures, forcing no GC: everything a verdict on
+// goroutines and connections needs, and an upper bound of the heap.
+func (c *Client) CaptureGoroutines(ctx context.Context) (*Snapshot, error) {
+	t0 := time.Now()
+	s, err := c.captureGoroutines(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if s.MemStats, err = c.memStats(ctx, false); err != nil {
+		return nil, err
+	}
+	s.Cost = time.Since(t0)
+	return s, nil
+}
+
+func (c *Client) captureGoroutines(ctx context.Context) (*Snapshot, error) {
+	s := &Snapshot{URL: c.BaseURL(), Time: time.Now()}
 	dump, err := c.get(ctx, "goroutine?debug=2")
 	if err != nil {
 		return nil, fmt.Errorf("capture goroutines: %w", err)
@@ -67,32 +106,63 @@ func (c *Client) Capture(ctx context.Context) (*Snapshot, error) {
 		return nil, fmt.Errorf("capture goroutines from %s: %w", c.BaseURL(), err)
 	}
 	s.Goroutines = withoutSelf(all)
-
 	if s.GoroutineProfile, err = c.profile(ctx, "goroutine"); err != nil {
-		return nil, err
-	}
-	if s.MemStats, err = c.memStats(ctx); err != nil {
-		return nil, err
-	}
-	if s.HeapProfile, err = c.profile(ctx, "heap?gc=1"); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-// CaptureLight takes a cheap snapshot for timelines: the goroutine profile
-// (protobuf; goroutine count and connection classes) and the MemStats
-// figures after a forced GC. It skips the debug=2 dump, which stops the
-// target's world about ten times longer.
+// CollectHeap forces one GC on the target and completes s with the
+// MemStats figures read right after it and the heap profile as of it (the
+// heap profile always reports the last completed GC, so it needs no
+// second one). s is then Collected.
+func (c *Client) CollectHeap(ctx context.Context, s *Snapshot) error {
+	t0 := time.Now()
+	err := c.collectHeap(ctx, s)
+	s.Cost += time.Since(t0)
+	return err
+}
+
+func (c *Client) collectHeap(ctx context.Context, s *Snapshot) error {
+	var err error
+	if s.MemStats, err = c.memStats(ctx, true); err != nil {
+		return err
+	}
+	if s.HeapProfile, err = c.profile(ctx, "heap"); err != nil {
+		return err
+	}
+	s.Collected = true
+	return nil
+}
+
+// CaptureLight takes a cheap snapshot for polls and timelines: the
+// goroutine profile (protobuf: goroutine count, groups by culprit,
+// connection classes) and the MemStats figures, forcing no GC. It skips
+// the debug=2 dump, which stops the target's world about ten times
+// longer.
 func (c *Client) CaptureLight(ctx context.Context) (*Snapshot, error) {
-	s := &Snapshot{URL: c.BaseURL(), Time: time.Now(), Light: true}
+	t0 := time.Now()
+	s, err := c.CaptureCount(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if s.MemStats, err = c.memStats(ctx, false); err != nil {
+		return nil, err
+	}
+	s.Cost = time.Since(t0)
+	return s, nil
+}
+
+// CaptureCount takes the goroutine profile alone: the least a poll that
+// waits for the goroutine count to settle can ask of the target.
+func (c *Client) CaptureCount(ctx context.Context) (*Snapshot, error) {
+	t0 := time.Now()
+	s := &Snapshot{URL: c.BaseURL(), Time: t0, Light: true}
 	var err error
 	if s.GoroutineProfile, err = c.profile(ctx, "goroutine"); err != nil {
 		return nil, err
 	}
-	if s.MemStats, err = c.memStats(ctx); err != nil {
-		return nil, err
-	}
+	s.Cost = time.Since(t0)
 	return s, nil
 }
 
@@ -109,8 +179,12 @@ func (c *Client) profile(ctx context.Context, path string) (*profile.Profile, er
 	return p, nil
 }
 
-func (c *Client) memStats(ctx context.Context) (MemStats, error) {
-	body, err := c.get(ctx, "heap?debug=1&gc=1")
+func (c *Client) memStats(ctx context.Context, gc bool) (MemStats, error) {
+	path := "heap?debug=1"
+	if gc {
+		path += "&gc=1"
+	}
+	body, err := c.get(ctx, path)
 	if err != nil {
 		return MemStats{}, fmt.Errorf("capture memstats: %w", err)
 	}

@@ -18,9 +18,16 @@ type Diff struct {
 	Groups []GroupDelta `json:"groups,omitempty"`
 	// Connections are the connection classes that grew, largest growth first.
 	Connections []ConnDelta `json:"connections,omitempty"`
-	// HeapBefore and HeapAfter are post-GC HeapAlloc, exact.
+	// HeapBefore and HeapAfter are HeapAlloc: the baseline's after a
+	// forced GC, exact; now's too when Collected, else an upper bound
+	// (garbage not yet collected counts).
 	HeapBefore uint64 `json:"heapBefore"`
 	HeapAfter  uint64 `json:"heapAfter"`
+	// Collected tells that HeapAfter was read after a forced GC.
+	Collected bool `json:"collected"`
+	// Light tells that groups were compared by culprit and connection
+	// only: one of the snapshots had no debug=2 dump, so no creators.
+	Light bool `json:"light,omitempty"`
 	// HeapSites are the allocation sites by inuse_space change, largest
 	// change first, computed from HeapProfile.
 	HeapSites []HeapSite `json:"heapSites,omitempty"`
@@ -57,40 +64,39 @@ func (c ConnDelta) Extra() int { return c.After - c.Before }
 func (s *Snapshot) Diff(base *Snapshot) (*Diff, error) { return Compare(base, s, nil) }
 
 // Compare computes what grew from base to now, leaving out the goroutines
-// for which ignore returns true (nil ignores none). Goroutine groups need
-// two full snapshots; with a light one only the counts compare.
+// for which ignore returns true (nil ignores none). Two snapshots with
+// debug=2 dumps compare groups by culprit, creator and connection; when
+// either is light, groups compare by culprit and connection.
 func Compare(base, now *Snapshot, ignore func(*Goroutine) bool) (*Diff, error) {
 	if base == nil || now == nil {
 		return nil, fmt.Errorf("compare snapshots: nil snapshot")
 	}
-	b, n := base.Summary(), now.Summary()
-	if ignore != nil {
-		b, n = base.Summarize(ignore), now.Summarize(ignore)
-	}
+	full := base.hasDump() && now.hasDump()
+	// The baseline may have caught some goroutines running, with no stack
+	// to group them by: counted under no signature, they would make their
+	// own group look grown in every later snapshot. They borrow the stack
+	// the same goroutine has now.
+	bgs := base.Goroutines
 	if gs, ok := borrowStacks(base.Goroutines, now.Goroutines); ok {
-		// The baseline caught some goroutines running, with no stack to
-		// group them by: counted under no signature, they would make
-		// their own group look grown in every later snapshot.
-		sum := &Summary{Connections: map[ConnClass]ConnStat{}, HeapAlloc: b.HeapAlloc, HeapSites: b.HeapSites}
-		summarizeGoroutines(sum, gs, ignore)
-		b = sum
+		bgs = gs
 	}
+	b, n := summarizeFor(base, bgs, ignore, full), summarizeFor(now, now.Goroutines, ignore, full)
 	d := &Diff{
 		GoroutinesBefore: b.Goroutines, GoroutinesAfter: n.Goroutines,
 		HeapBefore: b.HeapAlloc, HeapAfter: n.HeapAlloc,
+		Light:     !full,
+		Collected: now.Collected,
 	}
-	if !base.Light && !now.Light {
-		before := make(map[GroupKey]int, len(b.Groups))
-		for _, g := range b.Groups {
-			before[g.Key()] = g.Count
-		}
-		for _, g := range n.Groups {
-			if was := before[g.Key()]; g.Count > was {
-				d.Groups = append(d.Groups, GroupDelta{Group: g, Before: was})
-			}
-		}
-		slices.SortStableFunc(d.Groups, func(x, y GroupDelta) int { return cmp.Compare(y.Extra(), x.Extra()) })
+	before := make(map[GroupKey]int, len(b.Groups))
+	for _, g := range b.Groups {
+		before[g.Key()] = g.Count
 	}
+	for _, g := range n.Groups {
+		if was := before[g.Key()]; g.Count > was {
+			d.Groups = append(d.Groups, GroupDelta{Group: g, Before: was})
+		}
+	}
+	slices.SortStableFunc(d.Groups, func(x, y GroupDelta) int { return cmp.Compare(y.Extra(), x.Extra()) })
 	for _, class := range ConnClasses {
 		if after, was := n.Connections[class], b.Connections[class]; after.Count > was.Count {
 			d.Connections = append(d.Connections, ConnDelta{Class: class, Before: was.Count, After: after.Count, Example: after.Example})
@@ -106,6 +112,21 @@ func Compare(base, now *Snapshot, ignore func(*Goroutine) bool) (*Diff, error) {
 		d.HeapSites = heapSites(hp)
 	}
 	return d, nil
+}
+
+// summarizeFor summarises s for a comparison: from gs (its goroutines,
+// stacks borrowed) when it has a dump, grouped by creator too when
+// byCreator; from its goroutine profile otherwise.
+func summarizeFor(s *Snapshot, gs []Goroutine, ignore func(*Goroutine) bool, byCreator bool) *Summary {
+	if !s.hasDump() {
+		if ignore == nil {
+			return s.Summary()
+		}
+		return s.Summarize(ignore)
+	}
+	sum := &Summary{Connections: map[ConnClass]ConnStat{}, HeapAlloc: s.MemStats.HeapAlloc}
+	summarizeGoroutines(sum, gs, ignore, byCreator)
+	return sum
 }
 
 // borrowStacks gives the goroutines of base whose stacks were unavailable

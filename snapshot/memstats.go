@@ -8,8 +8,9 @@ import (
 	"strings"
 )
 
-// MemStats are the runtime.MemStats figures from the tail of heap?debug=1,
-// read right after a forced GC, so HeapAlloc is the live heap, exactly.
+// MemStats are the runtime.MemStats figures from the tail of heap?debug=1.
+// Read right after a forced GC (Snapshot.Collected), HeapAlloc is the live
+// heap, exactly.
 type MemStats struct {
 	HeapAlloc    uint64 `json:"heapAlloc"`
 	HeapInuse    uint64 `json:"heapInuse"`
@@ -24,6 +25,9 @@ type MemStats struct {
 	Mallocs      uint64 `json:"mallocs"`
 	Frees        uint64 `json:"frees"`
 	NumGC        uint64 `json:"numGC"`
+	// NumForcedGC counts the GCs forced by the application, pprof's gc=1
+	// among them: what snapshots cost the target in collections.
+	NumForcedGC uint64 `json:"numForcedGC"`
 	// All holds every numeric "# Name = value" figure of the tail.
 	All map[string]uint64 `json:"all,omitempty"`
 }
@@ -57,7 +61,7 @@ func ParseMemStats(page []byte) (MemStats, error) {
 		"HeapAlloc": &m.HeapAlloc, "HeapInuse": &m.HeapInuse, "HeapIdle": &m.HeapIdle,
 		"HeapSys": &m.HeapSys, "HeapReleased": &m.HeapReleased, "HeapObjects": &m.HeapObjects,
 		"StackInuse": &m.StackInuse, "StackSys": &m.StackSys, "Sys": &m.Sys,
-		"TotalAlloc": &m.TotalAlloc, "Mallocs": &m.Mallocs, "Frees": &m.Frees, "NumGC": &m.NumGC,
+		"TotalAlloc": &m.TotalAlloc, "Mallocs": &m.Mallocs, "Frees": &m.Frees, "NumGC": &m.NumGC, "NumForcedGC": &m.NumForcedGC,
 	} {
 		*dst = m.All[name]
 	}

@@ -11,8 +11,11 @@ import (
 // goroutine count was still changing.
 var ErrNotQuiet = errors.New("goroutine count still changing")
 
-// Quiesce polls light snapshots every `every` until the target's goroutine
-// count has held still for window, and returns the last snapshot. A
+// Quiesce polls the goroutine profile until the target's goroutine count
+// has held still for window, and returns the last snapshot (light, without
+// MemStats). Polls are `every` apart, or further when the target is large
+// enough that each costs it more than DefaultBudget of a core (see Pace);
+// they force no GC. A
 // baseline taken while a service still winds down (workers idling out,
 // pooled connections closing, requests finishing) would hide leaks of the
 // same kind, so take the baseline after Quiesce.
@@ -27,10 +30,8 @@ func (c *Client) Quiesce(ctx context.Context, window, every time.Duration) (*Sna
 	}
 	var last *Snapshot
 	count, since := -1, time.Now()
-	t := time.NewTicker(every)
-	defer t.Stop()
 	for {
-		s, err := c.CaptureLight(ctx)
+		s, err := c.CaptureCount(ctx)
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return last, fmt.Errorf("quiesce %s: %w: %w", c.BaseURL(), ErrNotQuiet, ctx.Err())
@@ -43,9 +44,11 @@ func (c *Client) Quiesce(ctx context.Context, window, every time.Duration) (*Sna
 		} else if time.Since(since) >= window {
 			return s, nil
 		}
+		t := time.NewTimer(Pace(s.Cost, every, DefaultBudget))
 		select {
 		case <-t.C:
 		case <-ctx.Done():
+			t.Stop()
 			return last, fmt.Errorf("quiesce %s: %w after %v (now %d goroutines): %w",
 				c.BaseURL(), ErrNotQuiet, time.Since(since).Round(time.Millisecond), count, ctx.Err())
 		}

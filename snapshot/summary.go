@@ -42,8 +42,9 @@ type Group struct {
 	MaxWait time.Duration `json:"maxWait,omitempty"`
 	// Conn is the connection class the goroutines stand for, if any.
 	Conn ConnClass `json:"conn,omitempty"`
-	// Example is one goroutine of the group: ExampleID and its stack.
-	ExampleID uint64 `json:"exampleId"`
+	// Example is one goroutine of the group: ExampleID (0 in a light
+	// snapshot) and its stack.
+	ExampleID uint64 `json:"exampleId,omitempty"`
 	Example   string `json:"example"`
 }
 
@@ -66,20 +67,40 @@ type ConnStat struct {
 	Example string `json:"example,omitempty"`
 }
 
-// Summary summarises the snapshot; it is computed once.
+// Summary summarises the snapshot; it is computed once (again when
+// CollectHeap has completed the snapshot since).
 func (s *Snapshot) Summary() *Summary {
-	s.once.Do(func() { s.summary = s.Summarize(nil) })
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.summary == nil || s.sumOf != s.Collected {
+		s.summary, s.sumOf = s.Summarize(nil), s.Collected
+	}
 	return s.summary
 }
 
 // Summarize summarises the snapshot leaving out the goroutines for which
-// ignore returns true (nil ignores none).
+// ignore returns true (nil ignores none). A snapshot with a debug=2 dump
+// is grouped by culprit, creator and connection; a light one by culprit
+// and connection (the goroutine profile records no creators).
 func (s *Snapshot) Summarize(ignore func(*Goroutine) bool) *Summary {
+	return s.summarize(ignore, s.hasDump())
+}
+
+// SummarizeLight summarises the snapshot as a light one is: groups keyed
+// by culprit and connection only, so that a full snapshot (a baseline)
+// compares with light ones (polls).
+func (s *Snapshot) SummarizeLight(ignore func(*Goroutine) bool) *Summary {
+	return s.summarize(ignore, false)
+}
+
+func (s *Snapshot) hasDump() bool { return !s.Light && (s.Dump != "" || len(s.Goroutines) > 0) }
+
+func (s *Snapshot) summarize(ignore func(*Goroutine) bool, byCreator bool) *Summary {
 	sum := &Summary{Connections: map[ConnClass]ConnStat{}, HeapAlloc: s.MemStats.HeapAlloc}
-	if s.Light || (s.Dump == "" && s.GoroutineProfile != nil) {
-		s.summarizeProfile(sum, ignore)
+	if s.hasDump() {
+		summarizeGoroutines(sum, s.Goroutines, ignore, byCreator)
 	} else {
-		summarizeGoroutines(sum, s.Goroutines, ignore)
+		s.summarizeProfile(sum, ignore)
 	}
 	if s.HeapProfile != nil {
 		sum.HeapSites = heapSites(s.HeapProfile)
@@ -87,75 +108,141 @@ func (s *Snapshot) Summarize(ignore func(*Goroutine) bool) *Summary {
 	return sum
 }
 
-func summarizeGoroutines(sum *Summary, gs []Goroutine, ignore func(*Goroutine) bool) {
-	type acc struct {
-		group   Group
-		example *Goroutine
+// groupAcc accumulates one group while a summary is computed.
+type groupAcc struct {
+	group   Group
+	example string
+}
+
+// summarizer groups goroutines and counts connections, for both sources
+// of stacks (the debug=2 dump and the goroutine profile).
+type summarizer struct {
+	sum      *Summary
+	index    map[GroupKey]int
+	accs     []groupAcc
+	awaiting ConnStat // callers parked in an HTTP/1 round trip
+}
+
+func newSummarizer(sum *Summary) *summarizer {
+	return &summarizer{sum: sum, index: make(map[GroupKey]int, 64)}
+}
+
+// add counts n goroutines with these frames under key; stack renders one
+// of them, asked for only when it becomes an example.
+func (z *summarizer) add(key GroupKey, g Group, n int, stack func() string) {
+	z.sum.Goroutines += n
+	j, ok := z.index[key]
+	if !ok {
+		j = len(z.accs)
+		z.index[key] = j
+		z.accs = append(z.accs, groupAcc{group: g, example: stack()})
 	}
-	index := make(map[GroupKey]int, 64)
-	var accs []acc
-	for i := range gs {
-		g := &gs[i]
-		if ignore != nil && ignore(g) {
-			continue
+	a := &z.accs[j]
+	a.group.Count += n
+	a.group.MaxWait = max(a.group.MaxWait, g.MaxWait)
+	if class := key.Conn; class != "" {
+		st := z.sum.Connections[class]
+		st.Count += n
+		if st.Example == "" {
+			st.Example = a.example
 		}
-		sum.Goroutines++
-		c := g.Culprit()
-		class, _ := Classify(g.Frames)
-		key := GroupKey{Culprit: c.Function, Creator: g.Creator, Conn: class}
-		j, ok := index[key]
-		if !ok {
-			j = len(accs)
-			index[key] = j
-			accs = append(accs, acc{group: Group{Culprit: c, Creator: g.Creator, State: g.WaitReason(), Conn: class}, example: g})
-		}
-		a := &accs[j]
-		a.group.Count++
-		a.group.MaxWait = max(a.group.MaxWait, g.Wait)
-		if class := a.group.Conn; class != "" {
-			st := sum.Connections[class]
-			st.Count++
-			if st.Example == "" {
-				st.Example = g.Stack()
-			}
-			sum.Connections[class] = st
+		z.sum.Connections[class] = st
+	}
+}
+
+func (z *summarizer) caller(frames []Frame, n int, stack func() string) {
+	if awaitingCaller(frames) {
+		z.awaiting.Count += n
+		if z.awaiting.Example == "" {
+			z.awaiting.Example = stack()
 		}
 	}
-	sum.Groups = make([]Group, len(accs))
-	for i := range accs {
-		accs[i].group.ExampleID = accs[i].example.ID
-		accs[i].group.Example = accs[i].example.Stack()
-		sum.Groups[i] = accs[i].group
+}
+
+func (z *summarizer) finish() {
+	z.sum.Groups = make([]Group, len(z.accs))
+	for i := range z.accs {
+		z.accs[i].group.Example = z.accs[i].example
+		z.sum.Groups[i] = z.accs[i].group
 	}
-	slices.SortStableFunc(sum.Groups, func(a, b Group) int {
+	slices.SortStableFunc(z.sum.Groups, func(a, b Group) int {
 		if c := cmp.Compare(b.Count, a.Count); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.Culprit.Function, b.Culprit.Function)
 	})
+	// A connection whose readLoop reads the socket is idle or carries a
+	// request still waiting for its answer: each caller parked in a round
+	// trip accounts for one of them, which is then not idle.
+	if idle := z.sum.Connections[HTTPClientIdle]; z.awaiting.Count > 0 && idle.Count > 0 {
+		n := min(idle.Count, z.awaiting.Count)
+		idle.Count -= n
+		if idle.Count == 0 {
+			delete(z.sum.Connections, HTTPClientIdle)
+		} else {
+			z.sum.Connections[HTTPClientIdle] = idle
+		}
+		z.sum.Connections[HTTPClientAwaiting] = ConnStat{Count: n, Example: z.awaiting.Example}
+	}
 }
 
-// summarizeProfile counts goroutines and connections from the goroutine
-// profile, for snapshots without a debug=2 dump. ignore sees goroutines
-// that carry frames only.
+func summarizeGoroutines(sum *Summary, gs []Goroutine, ignore func(*Goroutine) bool, byCreator bool) {
+	z := newSummarizer(sum)
+	for i := range gs {
+		g := &gs[i]
+		if ignore != nil && ignore(g) {
+			continue
+		}
+		c := g.Culprit()
+		class, _ := Classify(g.Frames)
+		key := GroupKey{Culprit: c.Function, Conn: class}
+		grp := Group{Culprit: c, State: g.WaitReason(), Conn: class, MaxWait: g.Wait, ExampleID: g.ID}
+		if byCreator {
+			key.Creator, grp.Creator = g.Creator, g.Creator
+		}
+		z.add(key, grp, 1, g.Stack)
+		z.caller(g.Frames, 1, g.Stack)
+	}
+	z.finish()
+}
+
+// summarizeProfile groups goroutines and counts connections from the
+// goroutine profile, for snapshots without a debug=2 dump. The profile
+// has no creators, wait states or goroutine IDs: ignore sees frames and a
+// backtrace of function names only, so rules on states or creators do not
+// apply to light snapshots.
 func (s *Snapshot) summarizeProfile(sum *Summary, ignore func(*Goroutine) bool) {
 	if s.GoroutineProfile == nil {
 		return
 	}
+	z := newSummarizer(sum)
 	for _, smp := range s.GoroutineProfile.Sample {
 		frames := sampleFrames(smp)
-		if isSelf(frames) || (ignore != nil && ignore(&Goroutine{Frames: frames})) {
+		if isSelf(frames) || lightSelf(frames) {
 			continue
+		}
+		g := &Goroutine{Frames: frames}
+		if ignore != nil {
+			g.Backtrace = g.Stack()
+			if ignore(g) {
+				continue
+			}
 		}
 		n := 0
 		if len(smp.Value) > 0 {
 			n = int(smp.Value[0])
 		}
-		sum.Goroutines += n
-		if class, ok := Classify(frames); ok {
-			st := sum.Connections[class]
-			st.Count += n
-			sum.Connections[class] = st
+		if len(frames) == 0 {
+			// Goroutines created and not yet run have no stack in the
+			// profile (the dump shows their entry function): they count,
+			// and join their group once they run.
+			z.sum.Goroutines += n
+			continue
 		}
+		c := g.Culprit()
+		class, _ := Classify(frames)
+		z.add(GroupKey{Culprit: c.Function, Conn: class}, Group{Culprit: c, Conn: class}, n, g.Stack)
+		z.caller(frames, n, g.Stack)
 	}
+	z.finish()
 }

@@ -1,6 +1,7 @@
 package snapshottest
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -45,7 +46,33 @@ func (s *state) releaseAll() {
 	s.mu.Lock()
 	close(s.release)
 	s.release = make(chan struct{})
+	s.awaitCancel()
+	s.awaitCtx, s.awaitCancel = context.WithCancel(context.Background())
 	s.mu.Unlock()
+}
+
+// await starts n calls to the upstream's /hang, which never answers: each
+// caller waits in the transport's round trip until release, on a
+// connection whose read loop looks idle.
+func (s *state) await(n int) {
+	s.mu.Lock()
+	ctx := s.awaitCtx
+	s.mu.Unlock()
+	for range n {
+		go AwaitingCaller(ctx, s.awaitClient, s.upstream+"/hang")
+	}
+}
+
+// AwaitingCaller is where await's callers wait; tests expect this name as
+// the culprit of their group.
+func AwaitingCaller(ctx context.Context, client *http.Client, url string) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return
+	}
+	if resp, err := client.Do(req); err == nil {
+		_ = resp.Body.Close()
+	}
 }
 
 // get makes n concurrent upstream requests and hands each response to keep.

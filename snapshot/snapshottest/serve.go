@@ -2,6 +2,7 @@ package snapshottest
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -37,7 +38,12 @@ type state struct {
 	// never reuses a connection that a test wants idle.
 	idleClient *http.Client
 	leakClient *http.Client
-	upstream   string
+	// awaitClient carries the calls that wait on the upstream's /hang
+	// until release cancels them.
+	awaitClient *http.Client
+	awaitCtx    context.Context
+	awaitCancel context.CancelFunc
+	upstream    string
 }
 
 // serve serves pprof on a port of its own and takes commands on in, one a
@@ -54,11 +60,13 @@ func serve(upstream string, in io.Reader, out io.Writer) error {
 	go func() { _ = http.Serve(ln, mux) }()
 
 	s := &state{
-		release:    make(chan struct{}),
-		upstream:   upstream,
-		idleClient: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1000}},
-		leakClient: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1000}},
+		release:     make(chan struct{}),
+		upstream:    upstream,
+		idleClient:  &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1000}},
+		leakClient:  &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1000}},
+		awaitClient: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1000}},
 	}
+	s.awaitCtx, s.awaitCancel = context.WithCancel(context.Background())
 	url := "http://" + ln.Addr().String()
 	line, _ := json.Marshal(map[string]string{"url": url, "pprof": url + "/debug/pprof"})
 	fmt.Fprintf(out, "%s%s\n", readyPrefix, line)
@@ -75,7 +83,7 @@ func serve(upstream string, in io.Reader, out io.Writer) error {
 }
 
 // run carries out one command: "park N", "release", "idle N", "leak N",
-// "close", "retain BYTES", "free".
+// "await N", "close", "retain BYTES", "free".
 func (s *state) run(cmd string) error {
 	name, arg, _ := strings.Cut(cmd, " ")
 	n := 0
@@ -94,6 +102,8 @@ func (s *state) run(cmd string) error {
 		return s.idle(n)
 	case "leak":
 		return s.leak(n)
+	case "await":
+		s.await(n)
 	case "close":
 		s.closeConns()
 	case "retain":
@@ -109,6 +119,10 @@ func (s *state) run(cmd string) error {
 // serveUpstream answers every request with a 64 KiB body: large enough that
 // the target's client cannot have consumed it before the application reads.
 func serveUpstream(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/hang" {
+		<-r.Context().Done() // an answer that never comes, until the caller goes
+		return
+	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	_, _ = w.Write(make([]byte, 64<<10))
 }

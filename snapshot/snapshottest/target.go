@@ -159,6 +159,10 @@ func (t *Target) Release() { t.Do("release") }
 // closed: n healthy HTTP/1 client connections idle in the pool.
 func (t *Target) IdleConns(n int) { t.Do(fmt.Sprintf("idle %d", n)) }
 
+// AwaitHung starts n calls to an upstream path that never answers; they
+// wait until Release. It returns at once: poll for them.
+func (t *Target) AwaitHung(n int) { t.Do(fmt.Sprintf("await %d", n)) }
+
 // LeakBodies makes n upstream requests whose bodies are never read nor
 // closed: n HTTP/1 client connections pending on their body (the classic leak).
 func (t *Target) LeakBodies(n int) { t.Do(fmt.Sprintf("leak %d", n)) }

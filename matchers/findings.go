@@ -1,0 +1,245 @@
+package matchers
+
+import (
+	"fmt"
+
+	"github.com/aftershock/aftershock/snapshot"
+)
+
+// Resource is one thing a verdict judges.
+type Resource string
+
+// Resources, in the order verdicts report them.
+const (
+	Goroutines  Resource = "goroutines"
+	Connections Resource = "connections"
+	Heap        Resource = "heap"
+)
+
+// Resources lists every resource.
+var Resources = []Resource{Goroutines, Connections, Heap}
+
+// Findings are a snapshot judged against its baseline: for each resource,
+// what grew over its tolerance. They are the one verdict of aftershock:
+// Gomega failure messages, the CLI's text and JSON, the HTML report and
+// `aftershock diff` all render them, so every front end names the same
+// culprits.
+type Findings struct {
+	// Tolerances are the limits the snapshot was judged by.
+	Tolerances Tolerances `json:"tolerances"`
+	// Goroutines: totals, and the groups over tolerance.
+	Goroutines GoroutineFindings `json:"goroutines"`
+	// Connections: the classes over tolerance.
+	Connections ConnectionFindings `json:"connections"`
+	// Heap: the growth and whether it is over tolerance.
+	Heap HeapFindings `json:"heap"`
+	// Ignored are the goroutine groups that grew and were left out by an
+	// ignore rule, with the rule: what the verdict did not count, and why.
+	Ignored []IgnoredGroup `json:"ignored,omitempty"`
+	// diff is what the findings were computed from (not kept in JSON).
+	diff *snapshot.Diff
+}
+
+// Tolerances are how far a snapshot may be from its baseline and still
+// count as returned.
+type Tolerances struct {
+	// Goroutines is the growth allowed per goroutine group.
+	Goroutines int `json:"goroutines"`
+	// Connections is the growth allowed per connection class, except
+	// idle pooled HTTP/1 client connections.
+	Connections int `json:"connections"`
+	// IdleConnections is the growth allowed in idle pooled HTTP/1 client
+	// connections, and in the groups of their goroutines (readLoop,
+	// writeLoop) on top of Goroutines.
+	IdleConnections int `json:"idleConnections"`
+	// HeapBytes and HeapRatio: the heap may grow by the larger of
+	// HeapBytes and HeapRatio × the baseline.
+	HeapBytes int64   `json:"heapBytes"`
+	HeapRatio float64 `json:"heapRatio"`
+	// Ignore describes the ignore rules, as given.
+	Ignore []string `json:"ignore,omitempty"`
+}
+
+// HeapAllowance is the heap growth allowed over a baseline of before
+// bytes.
+func (t Tolerances) HeapAllowance(before uint64) int64 {
+	return max(t.HeapBytes, int64(t.HeapRatio*float64(before)))
+}
+
+// GroupAllowance is the growth allowed in group g.
+func (t Tolerances) GroupAllowance(g snapshot.Group) int {
+	if snapshot.PooledIdle(g) {
+		return t.Goroutines + t.IdleConnections
+	}
+	return t.Goroutines
+}
+
+// ConnAllowance is the growth allowed in class c.
+func (t Tolerances) ConnAllowance(c snapshot.ConnClass) int {
+	if c == snapshot.HTTPClientIdle {
+		return t.IdleConnections
+	}
+	return t.Connections
+}
+
+// GoroutineFindings are the goroutines' part of a verdict.
+type GoroutineFindings struct {
+	Before int `json:"before"`
+	After  int `json:"after"`
+	// Light tells that groups were told apart by culprit and connection
+	// only (a snapshot without a debug=2 dump has no creators).
+	Light bool `json:"light,omitempty"`
+	// Over are the groups that grew over their tolerance, largest growth
+	// first.
+	Over []GroupFinding `json:"over,omitempty"`
+}
+
+// GroupFinding is a goroutine group over its tolerance.
+type GroupFinding struct {
+	snapshot.GroupDelta
+	Tolerance int `json:"tolerance"`
+}
+
+// ConnectionFindings are the connections' part of a verdict.
+type ConnectionFindings struct {
+	// Over are the classes that grew over their tolerance, largest growth
+	// first.
+	Over []ConnFinding `json:"over,omitempty"`
+}
+
+// ConnFinding is a connection class over its tolerance.
+type ConnFinding struct {
+	snapshot.ConnDelta
+	Tolerance int `json:"tolerance"`
+	// Hint says what a grown class usually means.
+	Hint string `json:"hint,omitempty"`
+}
+
+// HeapFindings are the heap's part of a verdict.
+type HeapFindings struct {
+	// Before and After are HeapAlloc; Before after a forced GC.
+	Before uint64 `json:"before"`
+	After  uint64 `json:"after"`
+	// Collected tells that After was read after a forced GC (exact);
+	// otherwise it is an upper bound of the live heap.
+	Collected bool  `json:"collected"`
+	Growth    int64 `json:"growth"`
+	Tolerance int64 `json:"tolerance"`
+	Over      bool  `json:"over"`
+	// Sites are the allocation sites whose live heap grew most (sampled,
+	// as pprof -diff_base computes it).
+	Sites []snapshot.HeapSite `json:"sites,omitempty"`
+}
+
+// IgnoredGroup is a goroutine group an ignore rule left out of the verdict.
+type IgnoredGroup struct {
+	Culprit snapshot.Frame `json:"culprit"`
+	Creator snapshot.Frame `json:"creator,omitzero"`
+	Before  int            `json:"before"`
+	After   int            `json:"after"`
+	// Rule is the ignore rule that matched.
+	Rule string `json:"rule"`
+}
+
+// OK tells whether every resource of rs (all when none is given) is within
+// tolerance.
+func (f *Findings) OK(rs ...Resource) bool {
+	for _, r := range resources(rs) {
+		if f.Over(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// Over tells whether resource r is over its tolerance.
+func (f *Findings) Over(r Resource) bool {
+	switch r {
+	case Goroutines:
+		return len(f.Goroutines.Over) > 0
+	case Connections:
+		return len(f.Connections.Over) > 0
+	case Heap:
+		return f.Heap.Over
+	}
+	return false
+}
+
+// Diff is the diff the findings were judged from (nil for findings read
+// back from JSON).
+func (f *Findings) Diff() *snapshot.Diff { return f.diff }
+
+func resources(rs []Resource) []Resource {
+	if len(rs) == 0 {
+		return Resources
+	}
+	return rs
+}
+
+// Judge compares now with base and judges the difference by the
+// tolerances and ignore rules of opts (defaults: see the Default
+// constants). Its error is about the input (a nil snapshot, a bad option, a
+// heap profile that does not merge), never about the verdict.
+func Judge(base, now *snapshot.Snapshot, opts ...Option) (*Findings, error) {
+	cfg := newConfig(opts)
+	return cfg.judge(base, now)
+}
+
+func (c *config) judge(base, now *snapshot.Snapshot) (*Findings, error) {
+	if c.err != nil {
+		return nil, c.err
+	}
+	if base == nil || now == nil {
+		return nil, fmt.Errorf("judge: nil snapshot")
+	}
+	rec := c.newRecorder()
+	diff, err := snapshot.Compare(base, now, rec.ignore())
+	if err != nil {
+		return nil, err
+	}
+	if rec.err != nil {
+		return nil, fmt.Errorf("ignore filter: %w", rec.err)
+	}
+	t := c.tolerances()
+	f := &Findings{Tolerances: t, diff: diff}
+	f.Goroutines = GoroutineFindings{Before: diff.GoroutinesBefore, After: diff.GoroutinesAfter, Light: diff.Light}
+	for _, g := range diff.Groups {
+		if tol := t.GroupAllowance(g.Group); g.Extra() > tol {
+			f.Goroutines.Over = append(f.Goroutines.Over, GroupFinding{GroupDelta: g, Tolerance: tol})
+		}
+	}
+	for _, cd := range diff.Connections {
+		if tol := t.ConnAllowance(cd.Class); cd.Extra() > tol {
+			f.Connections.Over = append(f.Connections.Over, ConnFinding{ConnDelta: cd, Tolerance: tol, Hint: connHints[cd.Class]})
+		}
+	}
+	f.Heap = HeapFindings{
+		Before: diff.HeapBefore, After: diff.HeapAfter, Collected: diff.Collected,
+		Growth: diff.HeapGrowth(), Tolerance: t.HeapAllowance(diff.HeapBefore),
+	}
+	f.Heap.Over = f.Heap.Growth > f.Heap.Tolerance
+	for _, s := range diff.HeapSites {
+		if s.InuseBytes <= 0 || len(f.Heap.Sites) == maxSitesKept {
+			break
+		}
+		f.Heap.Sites = append(f.Heap.Sites, s)
+	}
+	f.Ignored = rec.grown(base, now)
+	return f, nil
+}
+
+// maxSitesKept bounds the allocation sites findings keep.
+const maxSitesKept = 10
+
+// connHints say what a grown class usually means.
+var connHints = map[snapshot.ConnClass]string{
+	snapshot.HTTPServer:            "HTTP/1 connections the service still serves (stalled clients or handlers that never return)",
+	snapshot.HTTP2Server:           "HTTP/2 server connections still open",
+	snapshot.HTTPClientIdle:        "idle pooled HTTP/1 client connections (healthy; they close at the transport's IdleConnTimeout)",
+	snapshot.HTTPClientAwaiting:    "HTTP/1 client connections whose caller still waits for the answer (a call without a deadline, a half-open connection behind a partition)",
+	snapshot.HTTPClientBodyPending: "HTTP/1 client connections whose response body was never read to EOF nor closed (a missing resp.Body.Close)",
+	snapshot.HTTP2Client:           "HTTP/2 client connections still open",
+	snapshot.GRPCClient:            "gRPC client transports still open (a ClientConn never closed?)",
+	snapshot.GRPCServer:            "gRPC server transports still open",
+	snapshot.Listener:              "listening sockets still accepting",
+}
