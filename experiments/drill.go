@@ -255,10 +255,9 @@ func (s *StalledClients) Config() stall.Config {
 // DefaultSettle is the settle deadline when verify.settle is not given.
 const DefaultSettle = 30 * time.Second
 
-// DefaultMaxIdleExtra is the idle-pool tolerance when not given: the most
-// idle connections http.DefaultTransport keeps (MaxIdleConns), so a healthy
-// pool can never exceed it.
-const DefaultMaxIdleExtra = 100
+// DefaultQuiesce is how long the goroutine count must hold still before
+// the baseline, unless the drill says otherwise (verify.quiesce).
+const DefaultQuiesce = 3 * time.Second
 
 // Verify says what must hold after the faults are cleared, and during them.
 type Verify struct {
@@ -292,8 +291,11 @@ type ConnectionTolerance struct {
 	MaxExtra int `json:"maxExtra"`
 	// MaxIdleExtra is the growth allowed in HTTP/1 client connections
 	// parked idle in a transport pool — healthy, they close at the pool's
-	// idle timeout (default DefaultMaxIdleExtra).
-	MaxIdleExtra int `json:"maxIdleExtra"`
+	// idle timeout. Unset, it is what the target pools: the most HTTP/1
+	// client connections it held under the steady load before the first
+	// fault, less those of its baseline, and at least net/http's default
+	// of 2 idle connections per host.
+	MaxIdleExtra *int `json:"maxIdleExtra,omitempty"`
 }
 
 // HeapTolerance bounds heap growth over the baseline.
@@ -303,14 +305,27 @@ type HeapTolerance struct {
 	MaxGrowth Growth `json:"maxGrowth"`
 }
 
-// SLO is what circuit breakers and timeouts must deliver.
+// SLO is what the service declares it delivers while faults are held and
+// after they clear. Nothing is asserted that is not declared: a service
+// with timeouts and no circuit breaker declares no breaker.
 type SLO struct {
-	DuringFault *FaultSLO    `json:"duringFault,omitempty"`
-	Recovery    *RecoverySLO `json:"recovery,omitempty"`
+	// DuringFault bounds the steady load's latency and errors while any
+	// fault is in effect (fail fast: the service's own deadlines answer
+	// before the fault would).
+	DuringFault *FaultSLO `json:"duringFault,omitempty"`
+	// Isolation bounds the same while clients misbehave (stalledClients
+	// faults): the other clients do not pay for them.
+	Isolation *FaultSLO `json:"isolation,omitempty"`
+	// Breaker says that a failing upstream is cut off (faults on an
+	// upstream).
+	Breaker *BreakerSLO `json:"breaker,omitempty"`
+	// Recovery says how soon after the clear the service serves again.
+	Recovery *RecoverySLO `json:"recovery,omitempty"`
 }
 
-// FaultSLO bounds latency and errors while a fault is held; zero latency
-// bounds and a nil ErrorRate are not checked.
+// FaultSLO bounds latency and errors of the steady load over a fault's
+// window, from the moment the fault is in effect to the moment it is
+// cleared; zero latency bounds and a nil ErrorRate are not checked.
 type FaultSLO struct {
 	P50 Duration `json:"p50,omitzero"`
 	P95 Duration `json:"p95,omitzero"`
@@ -318,6 +333,64 @@ type FaultSLO struct {
 	Max Duration `json:"max,omitzero"`
 	// ErrorRate is the highest share of failed requests allowed.
 	ErrorRate *Percent `json:"errorRate,omitempty"`
+}
+
+// BreakerSLO is a circuit breaker's promise for the faults that make the
+// calls to an upstream fail: within OpensWithin of such a fault taking
+// effect the breaker is open, and from then until the clear the service
+// stops waiting on the upstream (every slice of the load's timeline has
+// its p50 under P50) and stops calling it (at most MaxCallShare of the
+// load's requests reach the upstream, counted at its fault proxy).
+//
+// Which faults make calls fail: partitions; a loss of 100 %; HTTP aborts
+// and replies replaced by a 5xx code; and delays of at least CallTimeout,
+// the service's own deadline on its calls (without CallTimeout, no delay
+// counts: a late answer within the deadline is a success, and a breaker
+// has nothing to open for). Other faults are not judged against it.
+type BreakerSLO struct {
+	OpensWithin Duration `json:"opensWithin"`
+	P50         Duration `json:"p50,omitzero"`
+	// MaxCallShare needs the calls counted: an upstream of protocol http
+	// on the proxy engine.
+	MaxCallShare *Percent `json:"maxCallShare,omitempty"`
+	CallTimeout  Duration `json:"callTimeout,omitzero"`
+}
+
+// FailsCalls tells whether fault f makes the calls to its upstream fail,
+// so that breaker b must open for it (see BreakerSLO).
+func (b *BreakerSLO) FailsCalls(f *Fault) bool {
+	if f.Upstream == "" {
+		return false
+	}
+	switch f.Kind() {
+	case KindNetwork:
+		np, err := f.Network()
+		if err != nil {
+			return false
+		}
+		switch np.Action {
+		case v1alpha1.PartitionAction:
+			return true
+		case v1alpha1.LossAction:
+			return np.Loss >= 100
+		case v1alpha1.DelayAction:
+			return b.CallTimeout.Duration > 0 && np.Latency >= b.CallTimeout.Duration
+		}
+	case KindHTTP:
+		hp, err := f.HTTP()
+		if err != nil {
+			return false
+		}
+		switch {
+		case hp.Abort:
+			return true
+		case hp.Replace != nil && hp.Replace.Code != nil && *hp.Replace.Code >= 500:
+			return true
+		case hp.Delay > 0:
+			return b.CallTimeout.Duration > 0 && hp.Delay >= b.CallTimeout.Duration
+		}
+	}
+	return false
 }
 
 // RecoverySLO says how soon after a fault is cleared the success rate must

@@ -1,7 +1,10 @@
 package experiments
 
 import (
+	"fmt"
 	"slices"
+
+	"github.com/aftershock/aftershock/injectors/netns"
 
 	"github.com/aftershock/aftershock/injectors/stall"
 	"github.com/chaos-mesh/chaos-mesh/api/v1alpha1"
@@ -68,4 +71,40 @@ func strs[S ~string](xs []S) []string {
 		out[i] = string(x)
 	}
 	return out
+}
+
+// CheckEngines refuses, before anything is injected, faults that need an
+// engine this run cannot drive: a fault on engine chaos-mesh when the run
+// has no cluster (Problems: bad input), and a kernel delay on a kernel
+// without netem (an error naming the fault's line and the kernel's
+// reason: the drill cannot run here).
+func (d *Drill) CheckEngines(cluster bool) error {
+	var ps Problems
+	for i := range d.Spec.Faults {
+		f := &d.Spec.Faults[i]
+		e := f.Engine
+		if e == "" && f.Upstream != "" {
+			if u := d.Upstream(f.Upstream); u != nil {
+				e = u.Engine
+			}
+		}
+		if e == EngineNetns && f.NetworkChaos != nil && f.NetworkChaos.Action == v1alpha1.DelayAction {
+			if err := netns.NetemSupport(); err != nil {
+				path := fmt.Sprintf("spec.faults[%d].networkChaos.action", i)
+				return fmt.Errorf("%s: %s: fault %s: %w", d.Where(path), path, f.Name, err)
+			}
+		}
+		if e == EngineChaosMesh && !cluster {
+			path := fmt.Sprintf("spec.faults[%d]", i)
+			ps = append(ps, &Problem{
+				File: d.File, Pos: d.pos.at(path + ".engine"), Path: path + ".engine",
+				Detail:  fmt.Sprintf("fault %s needs engine %q, and this run has no cluster to submit it to", f.Name, e),
+				Allowed: []string{string(EngineProxy), string(EngineNetns)},
+			})
+		}
+	}
+	if len(ps) == 0 {
+		return nil
+	}
+	return ps
 }

@@ -75,7 +75,10 @@ func (d *Drill) NeedsCluster() bool {
 
 // chaosObjects maps each network and HTTP fault's name to its Chaos Mesh
 // object, in the namespace "default" when the drill names none.
-func (d *Drill) chaosObjects() map[string]chaosmesh.Chaos {
+// ChaosObjects are the drill's Chaos Mesh objects by fault name, in their
+// namespace ("default" when the drill names none): what the cluster
+// engine submits.
+func (d *Drill) ChaosObjects() map[string]chaosmesh.Chaos {
 	objs, _ := d.Manifests()
 	out := make(map[string]chaosmesh.Chaos, len(objs))
 	for _, o := range objs {

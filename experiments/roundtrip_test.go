@@ -98,7 +98,9 @@ func TestDesignExample(t *testing.T) {
 		{"stall count", s.Faults[2].StalledClients.Count, 50},
 		{"stall engine stays empty", s.Faults[2].Engine, Engine("")},
 		{"settle", s.Verify.Settle.Duration, 30 * time.Second},
-		{"idle default", s.Verify.Connections.MaxIdleExtra, DefaultMaxIdleExtra},
+		{"idle default: measured", s.Verify.Connections.MaxIdleExtra, (*int)(nil)},
+		{"idle allowance: what the target pools", s.Verify.IdleAllowance(7), 7},
+		{"idle allowance: at least net/http's 2", s.Verify.IdleAllowance(0), 2},
 		{"heap", s.Verify.Heap.MaxGrowth.Allowed(100 << 20), int64(1 << 20)},
 		{"p99", s.Verify.SLO.DuringFault.P99.Duration, 300 * time.Millisecond},
 		{"success rate", s.Verify.SLO.Recovery.SuccessRate.Fraction(), 0.99},
@@ -135,7 +137,7 @@ spec:
 	if s.Upstreams[0].Protocol != ProtocolTCP || s.Upstreams[0].Engine != EngineProxy {
 		t.Errorf("upstream defaults = %+v", s.Upstreams[0])
 	}
-	if s.Verify.Settle.Duration != DefaultSettle || s.Verify.Connections.MaxIdleExtra != DefaultMaxIdleExtra ||
+	if s.Verify.Settle.Duration != DefaultSettle || s.Verify.Connections.MaxIdleExtra != nil ||
 		s.Verify.Goroutines.MaxExtra != 0 || s.Verify.Connections.MaxExtra != 0 {
 		t.Errorf("verify defaults = %+v", s.Verify)
 	}
@@ -175,7 +177,8 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v := d.Spec.Verify; v.Connections.MaxIdleExtra != 0 || v.Heap.MaxGrowth.Allowed(1<<30) != 0 {
+	if v := d.Spec.Verify; v.Connections.MaxIdleExtra == nil || *v.Connections.MaxIdleExtra != 0 ||
+		v.IdleAllowance(9) != 0 || v.Heap.MaxGrowth.Allowed(1<<30) != 0 {
 		t.Errorf("explicit zeros lost: %+v", v)
 	}
 }

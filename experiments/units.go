@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/aftershock/aftershock/matchers"
 )
 
 // Duration is a non-negative time.Duration written as Go and Chaos Mesh
@@ -204,9 +206,10 @@ type Growth struct {
 	Percent *Percent
 }
 
-// DefaultHeapGrowth is DESIGN's heap tolerance: +max(1 MiB, 10 %).
+// DefaultHeapGrowth is the heap tolerance of a drill that sets none, the
+// matchers' default: +max(1 MiB, 10 %).
 func DefaultHeapGrowth() Growth {
-	return Growth{Bytes: Size{Bytes: 1 << 20}, Percent: &Percent{Value: 10}}
+	return Growth{Bytes: Size{Bytes: matchers.DefaultMaxHeapGrowth}, Percent: &Percent{Value: 100 * matchers.DefaultMaxHeapGrowthRatio}}
 }
 
 // ParseGrowth parses "1MiB", "10%" or "max(1MiB, 10%)".

@@ -53,9 +53,6 @@ func setDefaults(d *Drill, o *options) {
 	if !d.pos.has("spec.verify.settle") {
 		v.Settle = D(DefaultSettle)
 	}
-	if !d.pos.has("spec.verify.connections.maxIdleExtra") {
-		v.Connections.MaxIdleExtra = DefaultMaxIdleExtra
-	}
 	if !d.pos.has("spec.verify.heap.maxGrowth") {
 		v.Heap.MaxGrowth = DefaultHeapGrowth()
 	}
@@ -284,10 +281,14 @@ func validateVerify(d *Drill, r *reporter) {
 	if d.pos.has("spec.verify.settle") && v.Settle.Duration <= 0 && !r.seen["spec.verify.settle"] {
 		r.add("spec.verify.settle", nil, "settle must be > 0 (how long the service may take to return to baseline)")
 	}
+	idle := 0
+	if v.Connections.MaxIdleExtra != nil {
+		idle = *v.Connections.MaxIdleExtra
+	}
 	for path, n := range map[string]int{
 		"spec.verify.goroutines.maxExtra":      v.Goroutines.MaxExtra,
 		"spec.verify.connections.maxExtra":     v.Connections.MaxExtra,
-		"spec.verify.connections.maxIdleExtra": v.Connections.MaxIdleExtra,
+		"spec.verify.connections.maxIdleExtra": idle,
 	} {
 		if n < 0 {
 			r.add(path, nil, "%d must be >= 0", n)
@@ -311,17 +312,11 @@ func validateVerify(d *Drill, r *reporter) {
 	if d.Spec.Load == nil {
 		r.add("spec.verify.slo", nil, "slo needs spec.load: latency and success rates are measured on the load")
 	}
-	if f := v.SLO.DuringFault; f != nil && f.P50.Duration == 0 && f.P95.Duration == 0 && f.P99.Duration == 0 &&
-		f.Max.Duration == 0 && f.ErrorRate == nil && !r.seen["spec.verify.slo.duringFault"] {
-		r.add("spec.verify.slo.duringFault", []string{"p50", "p95", "p99", "max", "errorRate"}, "duringFault sets no bound")
+	for name, f := range map[string]*FaultSLO{"duringFault": v.SLO.DuringFault, "isolation": v.SLO.Isolation} {
+		validateFaultSLO(d, r, "spec.verify.slo."+name, f)
 	}
-	for _, name := range []string{"p50", "p95", "p99", "max"} {
-		p := "spec.verify.slo.duringFault." + name
-		if d.pos.has(p) && !r.seen[p] {
-			if f := v.SLO.DuringFault; f != nil && map[string]Duration{"p50": f.P50, "p95": f.P95, "p99": f.P99, "max": f.Max}[name].Duration == 0 {
-				r.add(p, nil, "a latency bound of 0 can never hold; give a duration such as 300ms")
-			}
-		}
+	if b := v.SLO.Breaker; b != nil {
+		validateBreaker(d, r, b)
 	}
 	if rec := v.SLO.Recovery; rec != nil {
 		if !d.pos.has("spec.verify.slo.recovery.successRate") {
@@ -331,6 +326,58 @@ func validateVerify(d *Drill, r *reporter) {
 		}
 		if rec.Within.Duration <= 0 && !r.seen["spec.verify.slo.recovery.within"] {
 			r.add("spec.verify.slo.recovery.within", nil, "within must be > 0 (how soon after the fault the success rate must be back, e.g. 5s)")
+		}
+	}
+}
+
+// validateFaultSLO checks a latency and error bound block.
+func validateFaultSLO(d *Drill, r *reporter, path string, f *FaultSLO) {
+	if f == nil {
+		return
+	}
+	if f.P50.Duration == 0 && f.P95.Duration == 0 && f.P99.Duration == 0 && f.Max.Duration == 0 && f.ErrorRate == nil && !r.seen[path] {
+		r.add(path, []string{"p50", "p95", "p99", "max", "errorRate"}, "%s sets no bound", path[strings.LastIndexByte(path, '.')+1:])
+	}
+	for name, b := range map[string]Duration{"p50": f.P50, "p95": f.P95, "p99": f.P99, "max": f.Max} {
+		p := path + "." + name
+		if d.pos.has(p) && !r.seen[p] && b.Duration == 0 {
+			r.add(p, nil, "a latency bound of 0 can never hold; give a duration such as 300ms")
+		}
+	}
+}
+
+// validateBreaker checks the breaker SLO against the faults it applies to:
+// faults that make an upstream's calls fail, held longer than the breaker needs to open, and
+// (for maxCallShare) on an upstream whose calls the proxy can count.
+func validateBreaker(d *Drill, r *reporter, b *BreakerSLO) {
+	const path = "spec.verify.slo.breaker"
+	if !d.pos.has(path+".opensWithin") && !r.seen[path] {
+		r.add(path+".opensWithin", nil, "opensWithin is required: how soon after the fault takes effect the breaker must be open, e.g. 2s")
+	} else if b.OpensWithin.Duration <= 0 && !r.seen[path+".opensWithin"] {
+		r.add(path+".opensWithin", nil, "opensWithin must be > 0")
+	}
+	if b.P50.Duration == 0 && b.MaxCallShare == nil && !r.seen[path] {
+		r.add(path, []string{"p50", "maxCallShare"}, "breaker sets no bound: say how fast the service answers once it is open (p50), or how few calls still reach the upstream (maxCallShare)")
+	}
+	for i := range d.Spec.Faults {
+		f := &d.Spec.Faults[i]
+		if !b.FailsCalls(f) {
+			continue
+		}
+		if b.OpensWithin.Duration > 0 && f.Duration.Duration > 0 && f.Duration.Duration <= b.OpensWithin.Duration {
+			r.add(index("spec.faults", i)+".duration", nil,
+				"fault %s is held %s, no longer than verify.slo.breaker.opensWithin (%s): the open breaker would be judged on no traffic; hold it longer", f.Name, f.Duration, b.OpensWithin)
+		}
+		if b.MaxCallShare == nil {
+			continue
+		}
+		u := d.Upstream(f.Upstream)
+		switch {
+		case u == nil:
+		case u.Protocol != ProtocolHTTP:
+			r.add(path+".maxCallShare", nil, "fault %s acts on upstream %s of protocol %s: calls are counted at the proxy's HTTP layer, so maxCallShare needs protocol: http", f.Name, u.Name, u.Protocol)
+		case f.Engine != "" && f.Engine != EngineProxy:
+			r.add(path+".maxCallShare", nil, "fault %s runs on engine %s: calls are counted by the proxy engine only", f.Name, f.Engine)
 		}
 	}
 }

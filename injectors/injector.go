@@ -28,3 +28,12 @@ type Injector interface {
 	// String describes the fault for progress lines and reports.
 	String() string
 }
+
+// Reporter is an Injector that can say what its injection did (a stalled
+// client's connections opened and closed by the server, say), for results
+// and reports; runners find it by type assertion.
+type Reporter interface {
+	// Report returns the counters of the last injection; it stays valid
+	// after Clear.
+	Report() any
+}

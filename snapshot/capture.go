@@ -70,6 +70,7 @@ func (c *Client) Capture(ctx context.Context) (*Snapshot, error) {
 		return nil, err
 	}
 	s.Cost = time.Since(t0)
+	c.tally.add("full", s.Cost, true)
 	return s, nil
 }
 
@@ -86,6 +87,7 @@ func (c *Client) CaptureGoroutines(ctx context.Context) (*Snapshot, error) {
 		return nil, err
 	}
 	s.Cost = time.Since(t0)
+	c.tally.add("goroutines", s.Cost, false)
 	return s, nil
 }
 
@@ -119,7 +121,11 @@ func (c *Client) captureGoroutines(ctx context.Context) (*Snapshot, error) {
 func (c *Client) CollectHeap(ctx context.Context, s *Snapshot) error {
 	t0 := time.Now()
 	err := c.collectHeap(ctx, s)
-	s.Cost += time.Since(t0)
+	cost := time.Since(t0)
+	s.Cost += cost
+	if err == nil {
+		c.tally.add("heap", cost, true)
+	}
 	return err
 }
 
@@ -142,7 +148,7 @@ func (c *Client) collectHeap(ctx context.Context, s *Snapshot) error {
 // longer.
 func (c *Client) CaptureLight(ctx context.Context) (*Snapshot, error) {
 	t0 := time.Now()
-	s, err := c.CaptureCount(ctx)
+	s, err := c.captureCount(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -150,12 +156,21 @@ func (c *Client) CaptureLight(ctx context.Context) (*Snapshot, error) {
 		return nil, err
 	}
 	s.Cost = time.Since(t0)
+	c.tally.add("light", s.Cost, false)
 	return s, nil
 }
 
 // CaptureCount takes the goroutine profile alone: the least a poll that
 // waits for the goroutine count to settle can ask of the target.
 func (c *Client) CaptureCount(ctx context.Context) (*Snapshot, error) {
+	s, err := c.captureCount(ctx)
+	if err == nil {
+		c.tally.add("count", s.Cost, false)
+	}
+	return s, err
+}
+
+func (c *Client) captureCount(ctx context.Context) (*Snapshot, error) {
 	t0 := time.Now()
 	s := &Snapshot{URL: c.BaseURL(), Time: t0, Light: true}
 	var err error
@@ -164,6 +179,14 @@ func (c *Client) CaptureCount(ctx context.Context) (*Snapshot, error) {
 	}
 	s.Cost = time.Since(t0)
 	return s, nil
+}
+
+// CheckHeapProfile fetches the heap profile (forcing no GC) and checks
+// that it parses: a preflight for targets that serve goroutines but not
+// the heap.
+func (c *Client) CheckHeapProfile(ctx context.Context) error {
+	_, err := c.profile(ctx, "heap")
+	return err
 }
 
 func (c *Client) profile(ctx context.Context, path string) (*profile.Profile, error) {

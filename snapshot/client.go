@@ -2,9 +2,11 @@ package snapshot
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -33,6 +35,7 @@ type Client struct {
 	maxBytes int64
 	http     *http.Client
 	ownHTTP  bool
+	tally    tally
 }
 
 // Option configures a Client.
@@ -123,3 +126,43 @@ func NewClient(pprofBaseURL string, opts ...Option) (*Client, error) {
 
 // BaseURL is the pprof base URL the client reads.
 func (c *Client) BaseURL() string { return c.base.String() }
+
+// Tally is what a Client has asked of its target so far: captures by
+// kind ("count", "light", "goroutines", "full", and "heap" for
+// CollectHeap), the GCs they forced, and their wall time, an upper bound
+// of the target's time spent on them.
+type Tally struct {
+	Captures  map[string]int `json:"captures"`
+	ForcedGCs int            `json:"forcedGCs"`
+	Time      time.Duration  `json:"time"`
+}
+
+type tally struct {
+	mu sync.Mutex
+	t  Tally
+}
+
+func (t *tally) add(kind string, cost time.Duration, forcedGC bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.t.Captures == nil {
+		t.t.Captures = map[string]int{}
+	}
+	t.t.Captures[kind]++
+	t.t.Time += cost
+	if forcedGC {
+		t.t.ForcedGCs++
+	}
+}
+
+// Tally returns what the client has asked of its target so far.
+func (c *Client) Tally() Tally {
+	c.tally.mu.Lock()
+	defer c.tally.mu.Unlock()
+	t := c.tally.t
+	t.Captures = maps.Clone(t.Captures)
+	if t.Captures == nil {
+		t.Captures = map[string]int{}
+	}
+	return t
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/aftershock/aftershock/experiments"
+	"github.com/aftershock/aftershock/experiments/runner"
 	"github.com/aftershock/aftershock/fixtures/launch"
 	"github.com/aftershock/aftershock/fixtures/shop"
 	"github.com/aftershock/aftershock/fixtures/stack"
@@ -62,7 +63,7 @@ type demoSide struct {
 	name    string
 	leaks   []string
 	fixes   []string
-	results []*experiments.Result
+	results []*runner.Result
 	err     error
 }
 
@@ -100,7 +101,7 @@ func runDemo(ctx context.Context, g *globalOptions, o demoOptions, stdout, stder
 	}
 	// The demo makes its point when aftershock tells the two shops apart.
 	for i, r := range sides[0].results {
-		if r.Verdict != experiments.Fail || sides[1].results[i].Verdict != experiments.Pass {
+		if r.Verdict != runner.Fail || sides[1].results[i].Verdict != runner.Pass {
 			return withCode(exitFailed, errors.New("the demo did not tell the leaky shop from the fixed one"))
 		}
 	}
@@ -108,7 +109,7 @@ func runDemo(ctx context.Context, g *globalOptions, o demoOptions, stdout, stder
 }
 
 // run starts one shop stack, runs every drill against it and stops it.
-func (s *demoSide) run(ctx context.Context, g *globalOptions, o demoOptions, self string, stderr io.Writer) ([]*experiments.Result, error) {
+func (s *demoSide) run(ctx context.Context, g *globalOptions, o demoOptions, self string, stderr io.Writer) ([]*runner.Result, error) {
 	progress := &prefixWriter{w: stderr, prefix: "[" + s.name + " shop] "}
 	st, err := stack.Start(ctx, stack.Config{
 		Shop:   []string{self, "fixture", "shop"},
@@ -131,13 +132,13 @@ func (s *demoSide) run(ctx context.Context, g *globalOptions, o demoOptions, sel
 	if err != nil {
 		return nil, err
 	}
-	var results []*experiments.Result
+	var results []*runner.Result
 	for _, d := range drills {
-		opts := []experiments.RunOption{experiments.WithProgress(progress), experiments.WithSettle(o.settle)}
+		opts := []runner.Option{runner.WithProgress(progress), runner.WithSettle(o.settle)}
 		if g.artifacts != "" {
-			opts = append(opts, experiments.WithArtifacts(filepath.Join(g.artifacts, s.name, d.Metadata.Name)))
+			opts = append(opts, runner.WithArtifacts(filepath.Join(g.artifacts, s.name, d.Metadata.Name)))
 		}
-		res, err := experiments.Run(ctx, d, opts...)
+		res, err := runner.Run(ctx, d, opts...)
 		if err != nil {
 			return results, err
 		}
@@ -153,7 +154,7 @@ func printDemo(w io.Writer, leaky, fixed *demoSide) {
 	for i, lr := range leaky.results {
 		fr := fixed.results[i]
 		for j, lf := range lr.Faults {
-			var ff *experiments.FaultResult
+			var ff *runner.FaultResult
 			if j < len(fr.Faults) {
 				ff = &fr.Faults[j]
 			}
@@ -181,7 +182,7 @@ func printDemo(w io.Writer, leaky, fixed *demoSide) {
 	fmt.Fprintln(w, "\nRun one drill by hand: aftershock drill FILE (see experiments/drills/README.md).")
 }
 
-func faultCell(f *experiments.FaultResult) string {
+func faultCell(f *runner.FaultResult) string {
 	switch {
 	case f == nil:
 		return "-"

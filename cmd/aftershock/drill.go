@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 
 	"github.com/aftershock/aftershock/experiments"
 	"github.com/aftershock/aftershock/experiments/report"
+	"github.com/aftershock/aftershock/experiments/runner"
 	"github.com/aftershock/aftershock/injectors/chaosmesh"
 )
 
@@ -92,13 +92,13 @@ type runFlags struct {
 }
 
 func runDrills(ctx context.Context, g *globalOptions, drills []*experiments.Drill, f runFlags, stdout, stderr io.Writer) error {
-	var results []*experiments.Result
+	var results []*runner.Result
 	var errs []error
 	code := exitPass
 	var cluster *chaosmesh.Cluster
 	var clusterErr error
 	for _, d := range drills {
-		opts := []experiments.RunOption{experiments.WithProgress(stderr), experiments.WithAllowHosts(f.allowHosts...), experiments.WithSettle(f.settle)}
+		opts := []runner.Option{runner.WithProgress(stderr), runner.WithAllowHosts(f.allowHosts...), runner.WithSettle(f.settle)}
 		if d.NeedsCluster() {
 			// Connect once, and only for a drill with faults on engine
 			// chaos-mesh: the others run without a kubeconfig.
@@ -107,32 +107,32 @@ func runDrills(ctx context.Context, g *globalOptions, drills []*experiments.Dril
 			}
 			if clusterErr != nil {
 				err := fmt.Errorf("drill %s: faults on engine chaos-mesh: %w", d.Metadata.Name, clusterErr)
-				results = append(results, &experiments.Result{Drill: d.Metadata.Name, File: d.File, Verdict: experiments.Fail, Start: time.Now(), Error: err.Error()})
+				results = append(results, &runner.Result{Drill: d.Metadata.Name, File: d.File, Verdict: runner.Fail, Start: time.Now(), Error: err.Error()})
 				errs = append(errs, err)
 				code = worse(code, exitCouldNotRun)
 				continue
 			}
-			opts = append(opts, experiments.WithCluster(cluster))
+			opts = append(opts, runner.WithCluster(cluster))
 		}
 		if g.artifacts != "" {
 			dir := g.artifacts
 			if len(drills) > 1 {
 				dir = filepath.Join(dir, d.Metadata.Name)
 			}
-			opts = append(opts, experiments.WithArtifacts(dir))
+			opts = append(opts, runner.WithArtifacts(dir))
 		}
-		res, err := experiments.Run(ctx, d, opts...)
+		res, err := runner.Run(ctx, d, opts...)
 		results = append(results, res)
 		c := exitPass
 		switch {
-		case err == nil && res.Verdict == experiments.Pass:
+		case err == nil && res.Verdict == runner.Pass:
 		case err == nil:
 			c = exitFailed
-		case errors.Is(err, experiments.ErrInterrupted):
+		case errors.Is(err, runner.ErrInterrupted):
 			c = exitInterrupted
 		case isProblems(err):
 			c = exitBadInput
-		case errors.Is(err, experiments.ErrCouldNotRun):
+		case errors.Is(err, runner.ErrCouldNotRun):
 			c = exitCouldNotRun
 		default:
 			c = exitCouldNotRun
@@ -177,76 +177,20 @@ func worse(a, b int) int {
 	return a
 }
 
-func printResults(w io.Writer, format string, results []*experiments.Result) error {
+func printResults(w io.Writer, format string, results []*runner.Result) error {
 	if format == "json" {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(results)
 	}
 	for _, r := range results {
-		printResult(w, r)
+		runner.WriteText(w, r)
 	}
 	return nil
 }
 
-// printResult writes the verdict, each fault's outcome with its culprits,
-// and the wall time per phase.
-func printResult(w io.Writer, r *experiments.Result) {
-	fmt.Fprintf(w, "drill %s: %s (%s)\n", r.Drill, strings.ToUpper(string(r.Verdict)), r.Wall.Round(10*time.Millisecond))
-	if r.Error != "" {
-		fmt.Fprintf(w, "  error: %s\n", indent(r.Error, "    "))
-	}
-	for _, warn := range r.Warnings {
-		fmt.Fprintf(w, "  warning: %s\n", warn)
-	}
-	for _, f := range r.Faults {
-		status := "PASS"
-		if !f.Passed() {
-			status = "FAIL"
-		}
-		fmt.Fprintf(w, "  fault %s [%s]: %s\n", f.Name, f.Injected, status)
-		if f.Returned {
-			fmt.Fprintf(w, "    back to baseline after %s\n", f.Settle.Round(time.Millisecond))
-		} else {
-			fmt.Fprintf(w, "    did not return to baseline within %s; culprits:\n", f.Settle.Round(time.Millisecond))
-			for _, c := range f.Culprits {
-				fmt.Fprintf(w, "      - %s\n", c)
-			}
-			fmt.Fprintf(w, "    details:\n      %s\n", indent(strings.TrimSpace(f.Leak), "      "))
-		}
-		if s := f.DuringFault; s != nil {
-			fmt.Fprintf(w, "    load during fault: %d requests, %.1f%% ok, p50 %s, p99 %s\n", s.Requests, 100*s.SuccessRate, s.P50.Round(time.Millisecond), s.P99.Round(time.Millisecond))
-		}
-		for _, c := range f.SLOs {
-			mark := "ok"
-			if !c.OK {
-				mark = "BROKEN"
-			}
-			fmt.Fprintf(w, "    slo %s: want %s, got %s: %s\n", c.Name, c.Want, c.Got, mark)
-		}
-	}
-	var phases []string
-	for _, p := range r.Phases {
-		name := p.Phase
-		if p.Fault != "" {
-			name += " " + p.Fault
-		}
-		phases = append(phases, fmt.Sprintf("%s %s", name, p.Duration.Round(time.Millisecond)))
-	}
-	if len(phases) > 0 {
-		fmt.Fprintf(w, "  phases: %s\n", strings.Join(phases, ", "))
-	}
-	if r.Artifacts != "" {
-		fmt.Fprintf(w, "  artifacts: %s\n", r.Artifacts)
-	}
-}
-
-func indent(s, prefix string) string {
-	return strings.ReplaceAll(s, "\n", "\n"+prefix)
-}
-
 // writeReport writes the HTML report of results to file.
-func writeReport(file string, results []*experiments.Result) error {
+func writeReport(file string, results []*runner.Result) error {
 	f, err := os.Create(file)
 	if err != nil {
 		return fmt.Errorf("--report: %w", err)

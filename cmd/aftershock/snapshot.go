@@ -82,13 +82,31 @@ target's world while it is written (about 1.6 s for 100,000 goroutines);
 func newDiffCommand(g *globalOptions) *cobra.Command {
 	var (
 		basePhase, nowPhase string
-		ignore              []string
+		drillFile           string
+		tol                 toleranceFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "diff BASE_DIR NOW_DIR",
-		Short: "Compare two saved bundles and print what grew (exit 1 when over tolerance)",
-		Args:  cobra.ExactArgs(2),
+		Short: "Judge a bundle against a baseline bundle as a drill would (exit 1 when over tolerance)",
+		Long: `Compare two saved bundles (aftershock snapshot, or a drill's --artifacts)
+and judge the second against the first with a drill's tolerances: those of
+--drill FILE's verify block, else a drill's defaults (+0 goroutines per
+group, +0 connections per class, +2 idle pooled client connections, heap
++max(1MiB, 10%)), each overridable by its flag. The verdict, its culprits
+and the findings are the same a drill would report.`,
+		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			var v experiments.Verify
+			if drillFile != "" {
+				d, err := experiments.Load(drillFile)
+				if err != nil {
+					return withCode(exitBadInput, err)
+				}
+				v = d.Spec.Verify
+			}
+			if err := tol.apply(cmd, &v); err != nil {
+				return withCode(exitBadInput, err)
+			}
 			base, err := snapshot.Load(args[0], basePhase)
 			if err != nil {
 				return withCode(exitBadInput, err)
@@ -97,46 +115,82 @@ func newDiffCommand(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return withCode(exitBadInput, err)
 			}
-			var opts []matchers.Option
-			if len(ignore) > 0 {
-				var fs []any
-				for _, p := range ignore {
-					fs = append(fs, p)
-				}
-				opts = append(opts, matchers.Ignoring(fs...))
-			}
-			m := matchers.ReturnToBaseline(base, opts...)
-			ok, err := m.Match(now)
+			// No load ran, so nothing measured what the target pools: the
+			// idle allowance is the drill's, or net/http's default.
+			f, err := matchers.Judge(base, now, v.MatcherOptions(v.IdleAllowance(0))...)
 			if err != nil {
 				return withCode(exitBadInput, err)
 			}
-			d, err := now.Diff(base)
-			if err != nil {
-				return withCode(exitBadInput, err)
-			}
-			return printDiff(cmd.OutOrStdout(), g.output, ok, m.FailureMessage(now), d)
+			return printDiff(cmd.OutOrStdout(), g.output, f)
 		},
 	}
 	cmd.Flags().StringVar(&basePhase, "base-phase", "snapshot", "file name prefix of the bundle in BASE_DIR")
 	cmd.Flags().StringVar(&nowPhase, "phase", "snapshot", "file name prefix of the bundle in NOW_DIR")
-	cmd.Flags().StringSliceVar(&ignore, "ignore", nil, "goroutine functions to ignore, gleak style (repeatable)")
+	cmd.Flags().StringVar(&drillFile, "drill", "", "take the tolerances from this Drill file's verify block")
+	tol.register(cmd)
 	return cmd
 }
 
-func printDiff(w io.Writer, format string, ok bool, msg string, d *snapshot.Diff) error {
+// toleranceFlags override a verify block's tolerances from the command
+// line; only flags the user set change anything.
+type toleranceFlags struct {
+	goroutines, connections, idle int
+	heap                          string
+	ignore                        []string
+}
+
+func (t *toleranceFlags) register(cmd *cobra.Command) {
+	cmd.Flags().IntVar(&t.goroutines, "max-extra-goroutines", 0, "growth allowed per goroutine group (verify.goroutines.maxExtra)")
+	cmd.Flags().IntVar(&t.connections, "max-extra-connections", 0, "growth allowed per connection class (verify.connections.maxExtra)")
+	cmd.Flags().IntVar(&t.idle, "max-idle-extra", 0, "growth allowed in idle pooled HTTP/1 client connections (verify.connections.maxIdleExtra; default 2)")
+	cmd.Flags().StringVar(&t.heap, "max-heap-growth", "", `heap growth allowed, "1MiB", "10%" or "max(1MiB, 10%)" (verify.heap.maxGrowth)`)
+	cmd.Flags().StringSliceVar(&t.ignore, "ignore", nil, "goroutine functions to ignore, gleak style, added to verify.ignore (repeatable)")
+}
+
+func (t *toleranceFlags) apply(cmd *cobra.Command, v *experiments.Verify) error {
+	set := cmd.Flags().Changed
+	if set("max-extra-goroutines") {
+		v.Goroutines.MaxExtra = t.goroutines
+	}
+	if set("max-extra-connections") {
+		v.Connections.MaxExtra = t.connections
+	}
+	if set("max-idle-extra") {
+		v.Connections.MaxIdleExtra = &t.idle
+	}
+	for name, n := range map[string]int{"max-extra-goroutines": t.goroutines, "max-extra-connections": t.connections, "max-idle-extra": t.idle} {
+		if n < 0 {
+			return fmt.Errorf("--%s %d: must be >= 0", name, n)
+		}
+	}
+	if set("max-heap-growth") {
+		g, err := experiments.ParseGrowth(t.heap)
+		if err != nil {
+			return fmt.Errorf("--max-heap-growth: %w", err)
+		}
+		v.Heap.MaxGrowth = g
+	}
+	v.Ignore = append(v.Ignore, t.ignore...)
+	return nil
+}
+
+func printDiff(w io.Writer, format string, f *matchers.Findings) error {
 	if format == "json" {
-		if err := json.NewEncoder(w).Encode(d); err != nil {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(f); err != nil {
 			return err
 		}
-	} else if ok {
-		fmt.Fprintf(w, "back to baseline: goroutines %d → %d, heap %d → %d B\n", d.GoroutinesBefore, d.GoroutinesAfter, d.HeapBefore, d.HeapAfter)
-		for _, c := range (experiments.Verify{}).Culprits(d) {
-			fmt.Fprintf(w, "  within tolerance: %s\n", c)
-		}
+	} else if f.OK() {
+		fmt.Fprintf(w, "back to baseline, within tolerance:\n\n%s", f.Message())
 	} else {
-		fmt.Fprintln(w, msg)
+		fmt.Fprintln(w, "not back to baseline; culprits:")
+		for _, c := range f.Culprits() {
+			fmt.Fprintf(w, "  - %s\n", c)
+		}
+		fmt.Fprintf(w, "\n%s", f.Message())
 	}
-	if !ok {
+	if !f.OK() {
 		return withCode(exitFailed, fmt.Errorf("the second bundle has not returned to the first"))
 	}
 	return nil

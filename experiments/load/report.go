@@ -36,7 +36,8 @@ type Bucket struct {
 type Report struct {
 	Phases   []PhaseStats `json:"phases"`
 	Timeline []Bucket     `json:"timeline"`
-	bucket   time.Duration
+	// Bucket is the width of one timeline bucket.
+	Bucket time.Duration `json:"bucket"`
 }
 
 // Report computes the statistics of everything recorded so far.
@@ -47,7 +48,7 @@ func (g *Generator) Report() Report {
 	g.mu.Unlock()
 	slices.SortFunc(res, func(a, b result) int { return a.at.Compare(b.at) })
 
-	rep := Report{bucket: g.cfg.Bucket}
+	rep := Report{Bucket: g.cfg.Bucket}
 	phaseOf := func(t time.Time) int {
 		// the last mark at or before t; requests before the first mark
 		// (there are none in practice) count to the first phase
@@ -90,6 +91,34 @@ func (g *Generator) Report() Report {
 		start = end
 	}
 	return rep
+}
+
+// Span is the statistics of the requests sent in [from, to), whatever
+// phases they belong to: the windows SLOs are judged over need not start at
+// a phase boundary.
+func (g *Generator) Span(from, to time.Time) PhaseStats {
+	g.mu.Lock()
+	var rs []result
+	for _, r := range g.results {
+		if !r.at.Before(from) && r.at.Before(to) {
+			rs = append(rs, r)
+		}
+	}
+	g.mu.Unlock()
+	ps := stats(rs)
+	ps.Start, ps.End = from, to
+	return ps
+}
+
+// Inside returns the timeline buckets that lie wholly in [from, to).
+func (r Report) Inside(from, to time.Time) []Bucket {
+	var out []Bucket
+	for _, b := range r.Timeline {
+		if !b.Start.Before(from) && !b.Start.Add(r.Bucket).After(to) {
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 func stats(rs []result) PhaseStats {
@@ -153,7 +182,7 @@ func (r Report) Recovery(from, until time.Time, successRate float64) (d time.Dur
 	var candidate time.Time
 	seen := false
 	for _, b := range r.Timeline {
-		if b.Start.Add(r.bucket).Before(from) || b.Start.After(until) || b.Requests == 0 {
+		if b.Start.Add(r.Bucket).Before(from) || b.Start.After(until) || b.Requests == 0 {
 			continue
 		}
 		seen = true

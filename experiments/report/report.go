@@ -4,7 +4,8 @@
 // load's timeline — p50 and p99 latency and failed requests — drawn with
 // gonum/plot as inline SVG, each fault's hold shaded, so a reader sees at
 // a glance whether the service failed fast during the fault and recovered
-// after it.
+// after it. Culprits and "what grew" are the findings of the verdict
+// (matchers.Findings), rendered as every other front end renders them.
 package report
 
 import (
@@ -22,7 +23,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgsvg"
 
-	"github.com/aftershock/aftershock/experiments"
+	"github.com/aftershock/aftershock/experiments/runner"
 )
 
 //go:embed report.html.tmpl
@@ -30,8 +31,15 @@ var page string
 
 var tmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 	"round": func(d time.Duration) time.Duration { return d.Round(time.Millisecond) },
-	"upper": func(v experiments.Verdict) string {
-		if v == experiments.Pass {
+	// findings renders a fault's findings as the failure message does.
+	"findings": func(f runner.FaultResult) string {
+		if f.Findings == nil {
+			return f.Error
+		}
+		return f.Findings.Message()
+	},
+	"upper": func(v runner.Verdict) string {
+		if v == runner.Pass {
 			return "PASS"
 		}
 		return "FAIL"
@@ -40,12 +48,12 @@ var tmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 
 // drillView is one drill as the template shows it.
 type drillView struct {
-	*experiments.Result
+	*runner.Result
 	Chart template.HTML // inline SVG, empty without load
 }
 
 // Write renders results as HTML to w; generated is shown in the header.
-func Write(w io.Writer, results []*experiments.Result, generated time.Time) error {
+func Write(w io.Writer, results []*runner.Result, generated time.Time) error {
 	views := make([]drillView, 0, len(results))
 	for _, r := range results {
 		if r == nil {
@@ -75,7 +83,7 @@ func Write(w io.Writer, results []*experiments.Result, generated time.Time) erro
 // chart draws the load's timeline: latency percentiles on top, failed
 // requests below, seconds since the drill started on x, the faults' hold
 // windows shaded.
-func chart(r *experiments.Result) ([]byte, error) {
+func chart(r *runner.Result) ([]byte, error) {
 	lat, failed, err := plots(r)
 	if err != nil {
 		return nil, err
@@ -90,7 +98,7 @@ func chart(r *experiments.Result) ([]byte, error) {
 }
 
 // plots builds the two plots of the chart.
-func plots(r *experiments.Result) (lat, failed *plot.Plot, err error) {
+func plots(r *runner.Result) (lat, failed *plot.Plot, err error) {
 	since := func(t time.Time) float64 { return t.Sub(r.Start).Seconds() }
 	var p50, p99, errs plotter.XYs
 	maxMs := 1.0
@@ -166,23 +174,19 @@ func stack(dc draw.Canvas, plots ...*plot.Plot) {
 	}
 }
 
-// holds returns each fault's hold: from the start of its hold phase to
-// its clear, or to the end of the hold when the drill stopped there.
-func holds(r *experiments.Result) [][2]time.Time {
+// holds returns each fault's window, from the moment it was in effect to
+// the moment its clear began: the window its SLOs were judged over.
+func holds(r *runner.Result) [][2]time.Time {
 	var out [][2]time.Time
-	var hold *experiments.PhaseTime
-	for i := range r.Phases {
-		p := &r.Phases[i]
-		switch {
-		case p.Phase == "hold":
-			hold = p
-		case p.Phase == "clear" && hold != nil:
-			out = append(out, [2]time.Time{hold.Start, p.Start})
-			hold = nil
+	for _, f := range r.Faults {
+		if f.InEffect.IsZero() {
+			continue
 		}
-	}
-	if hold != nil {
-		out = append(out, [2]time.Time{hold.Start, hold.Start.Add(hold.Duration)})
+		end := f.Cleared
+		if end.IsZero() {
+			end = r.Start.Add(r.Wall) // the drill stopped during the hold
+		}
+		out = append(out, [2]time.Time{f.InEffect, end})
 	}
 	return out
 }

@@ -6,16 +6,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aftershock/aftershock/experiments"
+	"github.com/aftershock/aftershock/experiments/runner"
+	"github.com/aftershock/aftershock/matchers"
 	"github.com/aftershock/aftershock/experiments/load"
 )
 
 // result is a drill that ran two faults under load: the first returned to
 // its baseline, the second leaked.
-func result() *experiments.Result {
+func result() *runner.Result {
 	start := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
 	at := func(s float64) time.Time { return start.Add(time.Duration(s * float64(time.Second))) }
-	r := &experiments.Result{Drill: "payments", File: "drills/payments.yaml", Verdict: experiments.Fail, Start: start, Wall: 40 * time.Second}
+	r := &runner.Result{Drill: "payments", File: "drills/payments.yaml", Verdict: runner.Fail, Start: start, Wall: 40 * time.Second}
 	phases := []struct {
 		name, fault string
 		at          float64
@@ -26,7 +27,7 @@ func result() *experiments.Result {
 		if i+1 < len(phases) {
 			end = phases[i+1].at
 		}
-		r.Phases = append(r.Phases, experiments.PhaseTime{Phase: p.name, Fault: p.fault, Start: at(p.at), Duration: at(end).Sub(at(p.at))})
+		r.Phases = append(r.Phases, runner.PhaseTime{Phase: p.name, Fault: p.fault, Start: at(p.at), Duration: at(end).Sub(at(p.at))})
 	}
 	rep := &load.Report{}
 	for s := 0.0; s < 30; s += 0.25 {
@@ -37,19 +38,19 @@ func result() *experiments.Result {
 		rep.Timeline = append(rep.Timeline, b)
 	}
 	r.Load = rep
-	r.Faults = []experiments.FaultResult{
-		{Name: "slow", Injected: "slow (delay 500ms to)", Returned: true, Settle: 20 * time.Millisecond,
-			SLOs: []experiments.SLOCheck{{Name: "p99 during the fault", Want: "< 300ms", Got: "8ms", OK: true}}},
-		{Name: "cut", Injected: "cut (partition to)", Settle: 8 * time.Second,
+	r.Faults = []runner.FaultResult{
+		{Name: "slow", Injected: "slow (delay 500ms to)", Returned: true, Settle: 20 * time.Millisecond, InEffect: at(5.1), Cleared: at(10),
+			SLOs: []runner.SLOCheck{{Name: "p99 during the fault", Want: "< 300ms", Got: "8ms", OK: true}}},
+		{Name: "cut", Injected: "cut (partition to)", Settle: 8 * time.Second, InEffect: at(20.1), Cleared: at(25),
 			Culprits: []string{"+74 goroutines [chan send] in shop.(*Server).callPayments.func1 <script>alert(1)</script>"},
-			Leak:     "goroutines 5 → 79"},
+			Findings: &matchers.Findings{Goroutines: matchers.GoroutineFindings{Before: 5, After: 79}}},
 	}
 	return r
 }
 
 func TestWrite(t *testing.T) {
 	var buf bytes.Buffer
-	if err := Write(&buf, []*experiments.Result{result(), nil}, time.Now()); err != nil {
+	if err := Write(&buf, []*runner.Result{result(), nil}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	page := buf.String()
@@ -63,6 +64,7 @@ func TestWrite(t *testing.T) {
 		"callPayments.func1 &lt;script&gt;", // culprits are text, never markup
 		"<svg", "p99", "failed requests per slice",
 		"<td>p99 during the fault</td><td>&lt; 300ms</td><td>8ms</td>",
+		"Goroutines: 5 → 79 (&#43;74)", // what grew: the findings' message (html/template escapes +)
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the report lacks %q", want)
@@ -77,7 +79,7 @@ func TestWrite(t *testing.T) {
 		t.Errorf("%d fault windows, want 2", got)
 	}
 	cut := result()
-	cut.Phases = cut.Phases[:8] // ends in cut's hold
+	cut.Faults[1].Cleared = time.Time{} // the drill stopped in cut's hold
 	if w := holds(cut); len(w) != 2 || !w[1][1].After(w[1][0]) {
 		t.Errorf("holds of a drill stopped mid-hold: %v", w)
 	}
@@ -86,9 +88,9 @@ func TestWrite(t *testing.T) {
 // TestWriteWithoutLoad: a drill without load (or one that could not run)
 // still reports, without a chart.
 func TestWriteWithoutLoad(t *testing.T) {
-	r := &experiments.Result{Drill: "bare", Verdict: experiments.Fail, Error: "could not run: target http://127.0.0.1:1 does not answer HTTP"}
+	r := &runner.Result{Drill: "bare", Verdict: runner.Fail, Error: "could not run: target http://127.0.0.1:1 does not answer HTTP"}
 	var buf bytes.Buffer
-	if err := Write(&buf, []*experiments.Result{r}, time.Now()); err != nil {
+	if err := Write(&buf, []*runner.Result{r}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(buf.String(), "does not answer HTTP") || strings.Contains(buf.String(), "<svg") {

@@ -58,6 +58,7 @@ func (h *httpConn) requests(w net.Conn) {
 			}
 			return
 		}
+		h.p.requests.Add(1)
 		if abort, err := h.onRequest(req); abort || err != nil {
 			h.abort()
 			return

@@ -20,6 +20,9 @@ type Proxy struct {
 	closed bool
 	faults injectors.Leases[Fault]
 	rules  atomic.Pointer[[]*rule] // oldest first; read once per message
+	// requests counts the requests read from clients: the calls the
+	// service made to the upstream, whether or not a fault answered them.
+	requests atomic.Int64
 }
 
 // Active is an HTTP fault that is set.
@@ -51,6 +54,11 @@ func New(listen, forward string, opts ...proxy.Option) (*Proxy, error) {
 	p.net = np
 	return p, nil
 }
+
+// Requests is how many HTTP/1.1 requests the proxy has read from its
+// clients so far: the calls the service made to its upstream, counted
+// before any fault acts on them (a circuit breaker that opens stops them).
+func (p *Proxy) Requests() int64 { return p.requests.Load() }
 
 // Network is the underlying TCP proxy, for network faults (delay,
 // partition, ...) on the same connections.

@@ -162,6 +162,9 @@ func (s *Stall) Clear(ctx context.Context) error {
 	return nil
 }
 
+// Report returns Stats, as injectors.Reporter.
+func (s *Stall) Report() any { return s.Stats() }
+
 // Stats returns the counters of the latest injection (zero before Inject).
 // They stay readable after Clear and after the lease expired.
 func (s *Stall) Stats() Stats {

@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/aftershock/aftershock/experiments"
+	"github.com/aftershock/aftershock/experiments/runner"
 	"github.com/aftershock/aftershock/injectors/chaosmesh"
 	"github.com/aftershock/aftershock/injectors/chaosmesh/chaosmeshtest"
 	"github.com/aftershock/aftershock/injectors/proxy"
@@ -65,7 +66,7 @@ var _ = Describe("A partition submitted to Chaos Mesh", Label("cluster", "partit
 	// drill starts a demo shop whose payments calls pass a fault proxy,
 	// a stand-in Chaos Mesh that applies each NetworkChaos to that proxy,
 	// and runs the drill through the cluster engine.
-	drill := func(ctx context.Context, leaks, fixes []string) (*experiments.Result, []chaosmeshtest.Event) {
+	drill := func(ctx context.Context, leaks, fixes []string) (*runner.Result, []chaosmeshtest.Event) {
 		GinkgoHelper()
 		st := suitekit.StartStack(ctx, shopBin, leaks, fixes, "")
 		p, err := proxy.New(st.ProxyAddr, st.Payments.Addr())
@@ -97,8 +98,8 @@ var _ = Describe("A partition submitted to Chaos Mesh", Label("cluster", "partit
 		Expect(err).NotTo(HaveOccurred())
 		dir := suitekit.SpecArtifacts()
 		AddReportEntry("drill", ReportEntryVisibilityFailureOrVerbose, "journal: "+filepath.Join(dir, "journal.json")+"\nbundles: "+filepath.Join(dir, "*.pb.gz"))
-		res, err := experiments.Run(ctx, d, experiments.WithProgress(GinkgoWriter), experiments.WithArtifacts(dir),
-			experiments.WithCluster(chaosmesh.New(c, 20*time.Millisecond)))
+		res, err := runner.Run(ctx, d, runner.WithProgress(GinkgoWriter), runner.WithArtifacts(dir),
+			runner.WithCluster(chaosmesh.New(c, 20*time.Millisecond)))
 		Expect(err).NotTo(HaveOccurred(), "the drill did not run to its verdict")
 		Expect(res.Faults).To(HaveLen(1))
 		Expect(res.Faults[0].Injected).To(ContainSubstring("NetworkChaos shop/"), "the fault did not go through the cluster engine")
@@ -118,12 +119,12 @@ var _ = Describe("A partition submitted to Chaos Mesh", Label("cluster", "partit
 		Expect(events[0].Duration).To(Equal((14*time.Second + chaosmesh.DefaultWait).String()),
 			"Chaos Mesh's duration is the lease (duration + 10s) plus the longest wait for the injection")
 		Expect(events[1].What).To(Equal("recovered (deleted)"))
-		Expect(res.Verdict).To(Equal(experiments.Fail), "the leaky shop passed:\n%s", res.Faults[0].Leak)
+		Expect(res.Verdict).To(Equal(runner.Fail), "the leaky shop passed:\n%s", suitekit.Verdict(res))
 		Expect(strings.Join(res.Faults[0].Culprits, "\n")).To(ContainSubstring("callPayments.func1"), "the culprit is not named")
 	}, SpecTimeout(2*time.Minute))
 
 	It("passes the shop with every fix on", func(ctx SpecContext) {
 		res, _ := drill(ctx, nil, []string{"all"})
-		Expect(res.Verdict).To(Equal(experiments.Pass), "the fixed shop failed: %s", suitekit.Verdict(res))
+		Expect(res.Verdict).To(Equal(runner.Pass), "the fixed shop failed: %s", suitekit.Verdict(res))
 	}, SpecTimeout(2*time.Minute))
 })

@@ -8,7 +8,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/aftershock/aftershock/experiments"
+	"github.com/aftershock/aftershock/experiments/runner"
 	"github.com/aftershock/aftershock/suites/internal/suitekit"
 )
 
@@ -35,19 +35,19 @@ var _ = Describe("Drill files", Label("drills"), suitekit.TargetDecorators(), fu
 			AddReportEntry("drill", ReportEntryVisibilityFailureOrVerbose,
 				f.Path+" against "+tgt.Describe()+"\njournal: "+filepath.Join(dir, "journal.json")+"\nbundles: "+filepath.Join(dir, "*.pb.gz"))
 			By("running drill " + d.Metadata.Name)
-			res, err := experiments.Run(ctx, d,
-				experiments.WithProgress(GinkgoWriter),
-				experiments.WithArtifacts(dir))
+			res, err := runner.Run(ctx, d,
+				runner.WithProgress(GinkgoWriter),
+				runner.WithArtifacts(dir))
 			Expect(err).NotTo(HaveOccurred(), "drill %s could not run to its verdict", f.Path)
 			AddReportEntry("verdict", ReportEntryVisibilityFailureOrVerbose, verdictSummary(res))
-			Expect(res.Verdict).To(Equal(experiments.Pass), suitekit.Verdict(res))
+			Expect(res.Verdict).To(Equal(runner.Pass), suitekit.Verdict(res))
 		}, SpecTimeout(drillTimeout))
 	}
 })
 
 // verdictSummary is one line per fault: how long the service took to
 // settle and what the load saw while the fault was held.
-func verdictSummary(res *experiments.Result) string {
+func verdictSummary(res *runner.Result) string {
 	var b strings.Builder
 	b.WriteString(string(res.Verdict) + " in " + res.Wall.Round(time.Millisecond).String() + "\n")
 	for _, fr := range res.Faults {

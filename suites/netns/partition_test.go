@@ -11,6 +11,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/aftershock/aftershock/experiments"
+	"github.com/aftershock/aftershock/experiments/runner"
 	"github.com/aftershock/aftershock/injectors/netns"
 	"github.com/aftershock/aftershock/suites/internal/suitekit"
 )
@@ -64,7 +65,7 @@ var _ = Describe("A kernel partition between the service and its upstream", Labe
 
 	// drill starts a demo shop that calls payments through a namespace,
 	// and drills it with the kernel partition.
-	drill := func(ctx context.Context, leaks, fixes []string) *experiments.Result {
+	drill := func(ctx context.Context, leaks, fixes []string) *runner.Result {
 		GinkgoHelper()
 		listen, err := netns.Pick(9200)
 		Expect(err).NotTo(HaveOccurred())
@@ -73,7 +74,7 @@ var _ = Describe("A kernel partition between the service and its upstream", Labe
 		Expect(err).NotTo(HaveOccurred())
 		dir := suitekit.SpecArtifacts()
 		AddReportEntry("drill", ReportEntryVisibilityFailureOrVerbose, "journal: "+filepath.Join(dir, "journal.json")+"\nbundles: "+filepath.Join(dir, "*.pb.gz"))
-		res, err := experiments.Run(ctx, d, experiments.WithProgress(GinkgoWriter), experiments.WithArtifacts(dir))
+		res, err := runner.Run(ctx, d, runner.WithProgress(GinkgoWriter), runner.WithArtifacts(dir))
 		Expect(err).NotTo(HaveOccurred(), "the drill did not run to its verdict")
 		Expect(res.Faults).To(HaveLen(1))
 		Expect(res.Faults[0].Injected).To(ContainSubstring("kernel partition to"), "the fault was not the kernel's")
@@ -83,12 +84,12 @@ var _ = Describe("A kernel partition between the service and its upstream", Labe
 
 	It("finds the goroutine a payment call leaves parked when the call outlives its caller", func(ctx SpecContext) {
 		res := drill(ctx, []string{"goroutine"}, nil)
-		Expect(res.Verdict).To(Equal(experiments.Fail), "the leaky shop passed:\n%s", res.Faults[0].Leak)
+		Expect(res.Verdict).To(Equal(runner.Fail), "the leaky shop passed:\n%s", suitekit.Verdict(res))
 		Expect(strings.Join(res.Faults[0].Culprits, "\n")).To(ContainSubstring("callPayments.func1"), "the culprit is not named")
 	}, SpecTimeout(2*time.Minute))
 
 	It("passes the shop with every fix on: timeouts, breaker, no leak", func(ctx SpecContext) {
 		res := drill(ctx, nil, []string{"all"})
-		Expect(res.Verdict).To(Equal(experiments.Pass), "the fixed shop failed: %s", suitekit.Verdict(res))
+		Expect(res.Verdict).To(Equal(runner.Pass), "the fixed shop failed: %s", suitekit.Verdict(res))
 	}, SpecTimeout(2*time.Minute))
 })

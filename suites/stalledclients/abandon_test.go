@@ -1,7 +1,7 @@
 package stalledclients_test
 
 import (
-	"time"
+	"fmt"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -17,20 +17,18 @@ var _ = Describe("Clients that hang up mid-response", Label("stalled-clients"), 
 	Context("when clients abandon a big response 100ms in, for 3s", Ordered, ContinueOnFailure, func() {
 		var out *suitekit.Outcome
 		BeforeAll(func(ctx SpecContext) {
-			suitekit.StartProxies(tgt)
-			s, err := stall.New(tgt.URL, stall.Config{
-				Mode: stall.Abandon, Count: 20, Rate: 20, AbandonAfter: 100 * time.Millisecond, Path: tgt.SlowReadPath,
-			})
-			Expect(err).NotTo(HaveOccurred())
-			out = suitekit.Drive(ctx, tgt, s, suitekit.DefaultTiming)
-		}, NodeTimeout(2*time.Minute))
-		get := func() *suitekit.Outcome { return out }
+			out = suitekit.Drive(ctx, tgt, fmt.Sprintf(`
+name: abandoning-clients
+duration: 3s
+stalledClients: {mode: abandon, count: 20, rate: 20, abandonAfter: 100ms, path: %q}
+`, tgt.SlowReadPath), suitekit.DefaultTiming)
+		}, NodeTimeout(suitekit.DriveTimeout))
 
 		It("had requests abandoned in flight", func() {
-			st := out.Fault.(*stall.Stall).Stats()
+			st, ok := out.Fault.Effect.(stall.Stats)
+			Expect(ok).To(BeTrue(), "the stalled clients reported no counters: %#v", out.Fault.Effect)
 			Expect(st.Abandoned).To(BeNumerically(">=", 10), "stats: %+v", st)
 		})
-		suitekit.ItKeepsServing(get, 500*time.Millisecond)
-		suitekit.ItReturnsToBaseline(get)
+		suitekit.ItHolds(func() *suitekit.Outcome { return out })
 	})
 })

@@ -119,11 +119,36 @@ func startDemo(ctx context.Context, shopBin string) *Target {
 			Requests: []experiments.Request{{Method: "GET", Path: "/checkout"}},
 		},
 		SlowReadPath: DemoSlowReadPath,
+		Verify:       DemoVerify(fixes),
 		Settle:       DefaultSettle,
 		Quiesce:      demoQuiesce,
 		Vars:         st.Vars(),
 		Demo:         st, Leaks: leaks, Fixes: fixes,
 	}
+}
+
+// DemoVerify is the verify block of the demo shop with these fixes: the
+// default tolerances, and the SLOs the shop declares — what its design
+// delivers whatever is switched on (it answers 504 after its 300 ms
+// give-up, so it fails fast; stalled clients do not slow its other
+// shoppers; it serves again within 2 s of a clear), and, with the breaker
+// fix, a circuit breaker that opens after three failed payments (a
+// payment fails at its 2 s deadline at the latest), answers at once while
+// open and lets one probe through a second.
+func DemoVerify(fixes []string) experiments.Verify {
+	pct := func(v float64) *experiments.Percent { return &experiments.Percent{Value: v} }
+	slo := &experiments.SLO{
+		DuringFault: &experiments.FaultSLO{P99: experiments.D(500 * time.Millisecond)},
+		Isolation:   &experiments.FaultSLO{P99: experiments.D(500 * time.Millisecond), ErrorRate: pct(0)},
+		Recovery:    &experiments.RecoverySLO{SuccessRate: *pct(99), Within: experiments.D(2 * time.Second)},
+	}
+	if slices.Contains(fixes, shop.FixBreaker) {
+		slo.Breaker = &experiments.BreakerSLO{
+			OpensWithin: experiments.D(2500 * time.Millisecond), P50: experiments.D(50 * time.Millisecond),
+			MaxCallShare: pct(25), CallTimeout: experiments.D(2 * time.Second),
+		}
+	}
+	return experiments.Verify{SLO: slo}
 }
 
 func cmpList(l []string) string {

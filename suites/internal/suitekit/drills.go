@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/aftershock/aftershock/experiments"
+	"github.com/aftershock/aftershock/experiments/runner"
 )
 
 // DrillFile is one Drill file of the drills directory, known before the
@@ -175,31 +176,13 @@ func upstreamNames(us []experiments.Upstream) string {
 	return strings.Join(names, ", ")
 }
 
-// Verdict explains a drill's result the way a failure message should: the
-// error that stopped it, and for each fault that failed, its leak (what
-// grew, where it was created and parked) and the SLOs it broke.
-func Verdict(res *experiments.Result) string {
+// Verdict explains a drill's result the way a failure message should, as
+// the CLI prints it (runner.WriteText).
+func Verdict(res *runner.Result) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "drill %s: %s", res.Drill, res.Verdict)
-	if res.Error != "" {
-		fmt.Fprintf(&b, "\nerror: %s", res.Error)
-	}
-	for _, fr := range res.Faults {
-		if fr.Passed() {
-			continue
-		}
-		fmt.Fprintf(&b, "\n\nfault %s (%s):", fr.Name, fr.Injected)
-		if fr.Leak != "" {
-			fmt.Fprintf(&b, "\n%s", fr.Leak)
-		}
-		for _, s := range fr.SLOs {
-			if !s.OK {
-				fmt.Fprintf(&b, "\nSLO broken: %s: want %s, got %s", s.Name, s.Want, s.Got)
-			}
-		}
-	}
+	runner.WriteText(&b, res)
 	if res.Artifacts != "" {
-		fmt.Fprintf(&b, "\n\njournal: %s", filepath.Join(res.Artifacts, "journal.json"))
+		fmt.Fprintf(&b, "journal: %s\n", filepath.Join(res.Artifacts, "journal.json"))
 	}
 	return b.String()
 }

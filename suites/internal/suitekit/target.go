@@ -11,11 +11,11 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"sigs.k8s.io/yaml"
 
 	"github.com/aftershock/aftershock/experiments"
 	"github.com/aftershock/aftershock/fixtures/launch"
 	"github.com/aftershock/aftershock/fixtures/stack"
-	"github.com/aftershock/aftershock/matchers"
 )
 
 // DefaultSettle is the settle deadline of the suites' own specs when
@@ -148,66 +148,77 @@ func fromEnv(env *Env) *Target {
 // file.
 func (t *Target) External() bool { return t.Demo == nil }
 
-// Upstream is the upstream the suites' upstream faults act on: the one
-// named payments, else the first one declared. Specs that need one are
-// skipped when the target declares none.
-func (t *Target) Upstream() experiments.Upstream {
-	GinkgoHelper()
-	if len(t.Upstreams) == 0 {
-		Skip(t.Name + " declares no upstreams: upstream faults need one")
+// Drill composes the drill of one fault against the target: the target's
+// address, upstreams, load and verify block (tolerances, settle, quiesce
+// and the SLOs it declares), the warmup, and the fault block, written as
+// a Drill file writes it. ${UPSTREAM} in the block names the target's
+// upstream (see Upstream). The drill is loaded as strictly as a Drill
+// file; it is returned with its YAML, which runs as it is through
+// `aftershock drill`.
+func (t *Target) Drill(fault string, warmup time.Duration) (*experiments.Drill, []byte, error) {
+	var block map[string]any
+	fault = strings.ReplaceAll(fault, "${UPSTREAM}", t.upstreamName())
+	if err := yaml.Unmarshal([]byte(fault), &block); err != nil {
+		return nil, nil, fmt.Errorf("fault block: %w\n%s", err, fault)
 	}
+	name, _ := block["name"].(string)
+	v := t.Verify
+	v.Settle = experiments.D(t.Settle)
+	v.Quiesce = experiments.D(t.Quiesce)
+	spec := map[string]any{}
+	for key, val := range map[string]any{
+		"target":    experiments.Target{URL: t.URL, Pprof: t.Pprof, Headers: t.Headers},
+		"upstreams": t.Upstreams,
+		"load":      t.Load,
+		"verify":    v,
+	} {
+		b, err := yaml.Marshal(val)
+		if err != nil {
+			return nil, nil, fmt.Errorf("drill of %s: %s: %w", t.Name, key, err)
+		}
+		var m any
+		if err := yaml.Unmarshal(b, &m); err != nil {
+			return nil, nil, fmt.Errorf("drill of %s: %s: %w", t.Name, key, err)
+		}
+		spec[key] = m
+	}
+	if len(t.Upstreams) == 0 {
+		delete(spec, "upstreams")
+	}
+	if warmup > 0 {
+		spec["warmup"] = warmup.String()
+	}
+	if len(t.AllowHosts) > 0 {
+		spec["allowHosts"] = t.AllowHosts
+	}
+	spec["faults"] = []any{block}
+	doc, err := yaml.Marshal(map[string]any{
+		"apiVersion": experiments.APIVersion, "kind": "Drill",
+		"metadata": map[string]any{"name": name}, "spec": spec,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("drill of %s: %w", t.Name, err)
+	}
+	d, err := experiments.Parse(name+".yaml", doc)
+	if err != nil {
+		return nil, doc, fmt.Errorf("%w\nthe drill:\n%s", err, doc)
+	}
+	return d, doc, nil
+}
+
+// upstreamName is the upstream ${UPSTREAM} names: payments, else the first
+// one declared ("" when there is none: a fault on it fails to load,
+// naming the problem).
+func (t *Target) upstreamName() string {
 	for _, u := range t.Upstreams {
 		if u.Name == "payments" {
-			return u
+			return u.Name
 		}
 	}
-	return t.Upstreams[0]
-}
-
-// HasFix tells whether the demo runs with a fix on. For an external target
-// it is always true: its behaviour is what the specs find out.
-func (t *Target) HasFix(fix string) bool {
-	return t.External() || slices.Contains(t.Fixes, fix)
-}
-
-// RequireFix skips the current spec when the demo runs without fix: the
-// spec asserts what the fix delivers (a breaker that opens), and the leak
-// runs turn fixes off on purpose.
-func (t *Target) RequireFix(fix string) {
-	GinkgoHelper()
-	if !t.HasFix(fix) {
-		Skip(fmt.Sprintf("the demo runs without the %s fix (fixes: %s)", fix, strings.Join(t.Fixes, ",")))
+	if len(t.Upstreams) > 0 {
+		return t.Upstreams[0].Name
 	}
-}
-
-// MatcherOptions are the tolerances of the target's verdicts, as matcher
-// options: the env file's verify block (a Drill's defaults), or the
-// matchers' own defaults for the demo.
-func (t *Target) MatcherOptions() []matchers.Option {
-	v := t.Verify
-	opts := []matchers.Option{
-		matchers.MaxExtraGoroutines(v.Goroutines.MaxExtra),
-		matchers.MaxExtraConnections(v.Connections.MaxExtra),
-	}
-	if t.External() {
-		opts = append(opts, matchers.MaxExtraIdleConnections(v.Connections.MaxIdleExtra))
-		if g := v.Heap.MaxGrowth; !g.IsZero() {
-			opts = append(opts, matchers.MaxHeapGrowth(g.Bytes.Bytes))
-			ratio := 0.0
-			if g.Percent != nil {
-				ratio = g.Percent.Fraction()
-			}
-			opts = append(opts, matchers.MaxHeapGrowthRatio(ratio))
-		}
-	}
-	if len(v.Ignore) > 0 {
-		var fs []any
-		for _, p := range v.Ignore {
-			fs = append(fs, p)
-		}
-		opts = append(opts, matchers.Ignoring(fs...))
-	}
-	return opts
+	return ""
 }
 
 // Describe is the target for report entries: its name, URL and pprof.

@@ -1,0 +1,396 @@
+package runner
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/aftershock/aftershock/experiments"
+	"github.com/aftershock/aftershock/experiments/load"
+	"github.com/aftershock/aftershock/injectors"
+	"github.com/aftershock/aftershock/matchers"
+	"github.com/aftershock/aftershock/snapshot"
+)
+
+// Prepare runs the phases before the first fault: preflight (the blast
+// radius, the engines, the target and its pprof endpoints, the proxies'
+// ports, every fault's injector), warmup under load, quiesce and the
+// baseline. Nothing is injected before it returns nil.
+func (r *Runner) Prepare(ctx context.Context) error {
+	if r.prepared {
+		return errors.New("runner: Prepare called twice")
+	}
+	r.beginPhase("preflight", "")
+	if err := r.preflight(ctx); err != nil {
+		return r.record(err)
+	}
+	spec := &r.d.Spec
+	if r.gen != nil && spec.Warmup.Duration > 0 {
+		r.beginPhase("warmup", "")
+		r.gen.Start("warmup")
+		if err := r.observe(ctx, spec.Warmup.Duration); err != nil {
+			return r.record(err)
+		}
+	}
+	r.beginPhase("quiesce", "")
+	if err := r.quiesce(ctx); err != nil {
+		return r.record(err)
+	}
+	r.beginPhase("baseline", "")
+	base, err := r.capture(ctx, "full")
+	if err != nil {
+		return r.record(couldNotRun("baseline snapshot of %s: %w", r.client.BaseURL(), err))
+	}
+	r.base = base
+	r.save(base, "baseline")
+	sum := base.Summary()
+	b := &Baseline{Time: base.Time, Goroutines: sum.Goroutines, Heap: sum.HeapAlloc, Connections: map[snapshot.ConnClass]int{}, Pooled: -1}
+	for class, st := range sum.Connections {
+		b.Connections[class] = st.Count
+	}
+	r.mu.Lock()
+	r.res.Baseline = b
+	r.mu.Unlock()
+	r.progressf("baseline: %d goroutines, heap %s", sum.Goroutines, matchers.BytesText(int64(sum.HeapAlloc)))
+	r.endPhase()
+	r.prepared = true
+	return nil
+}
+
+// preflight checks everything a drill needs before anything is injected.
+func (r *Runner) preflight(ctx context.Context) error {
+	d := r.d
+	if err := d.CheckBlastRadius(r.cfg.allowHosts...); err != nil {
+		return err
+	}
+	if err := d.CheckEngines(r.cfg.cluster != nil); err != nil {
+		if _, ok := experiments.AsProblems(err); ok {
+			return err
+		}
+		return couldNotRun("%w", err)
+	}
+	if r.cfg.cluster != nil && d.NeedsCluster() {
+		if err := r.cfg.cluster.Check(ctx, cmp.Or(d.Metadata.Namespace, "default")); err != nil {
+			return couldNotRun("%w", err)
+		}
+	}
+	client, err := snapshot.NewClient(d.Spec.Target.Pprof, snapshot.WithHeaders(header(d.Spec.Target.Headers)))
+	if err != nil {
+		return couldNotRun("pprof %s: %w", d.Spec.Target.Pprof, err)
+	}
+	r.client = client
+	r.onCleanup(func(context.Context) error { client.Close(); return nil })
+	if err := reachable(ctx, d.Spec.Target.URL); err != nil {
+		return couldNotRun("target %s does not answer HTTP: %w", d.Spec.Target.URL, err)
+	}
+	// Every profile a drill reads, without forcing a GC: the goroutine
+	// profile and MemStats (light), the heap profile.
+	if _, err := r.capture(ctx, "light"); err != nil {
+		return couldNotRun("pprof of the target: %w", err)
+	}
+	if err := client.CheckHeapProfile(ctx); err != nil {
+		return couldNotRun("pprof of the target: %w", err)
+	}
+
+	local := newLocalEngine(d)
+	r.local = local
+	r.onCleanup(local.close)
+	if err := local.start(); err != nil {
+		return couldNotRun("%w", err)
+	}
+	// Build every injector now, so that a fault the engine cannot honour
+	// fails the drill before anything is injected.
+	r.injectors = map[string]injectors.Injector{}
+	objects := d.ChaosObjects()
+	for i := range d.Spec.Faults {
+		f := &d.Spec.Faults[i]
+		if f.Engine == experiments.EngineChaosMesh && f.Kind() != experiments.KindStall {
+			r.injectors[f.Name] = r.cfg.cluster.Injector(objects[f.Name])
+			continue
+		}
+		inj, err := local.injector(f)
+		if err != nil {
+			return err
+		}
+		r.injectors[f.Name] = inj
+	}
+
+	if l := d.Spec.Load; l != nil {
+		cfg := load.Config{Target: d.Spec.Target.URL, Rate: l.Rate, Timeout: l.Timeout.Duration}
+		for _, q := range l.Requests {
+			cfg.Requests = append(cfg.Requests, load.Request{Method: q.Method, Path: q.Path, Header: header(q.Headers), Body: []byte(q.Body)})
+		}
+		gen, err := load.New(cfg)
+		if err != nil {
+			return fmt.Errorf("load: %w", err)
+		}
+		r.gen = gen
+		r.onCleanup(func(context.Context) error { gen.Pause(); return nil })
+	}
+	return nil
+}
+
+// quiesce waits until the target's goroutine count holds still for the
+// quiesce window, so that a service still winding down from the warmup
+// (workers idling out, requests finishing) does not set the baseline.
+// It gives up at the settle deadline: the baseline is then taken anyway,
+// and the result's warnings record that it was not quiet.
+func (r *Runner) quiesce(ctx context.Context) error {
+	if r.gen != nil {
+		r.gen.Pause()
+	}
+	window := cmp.Or(r.d.Spec.Verify.Quiesce.Duration, experiments.DefaultQuiesce)
+	qctx, cancel := context.WithTimeout(ctx, window+r.settleTime())
+	defer cancel()
+	_, err := r.client.Quiesce(qctx, window, r.cfg.pollFloor)
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case errors.Is(err, snapshot.ErrNotQuiet):
+		r.warnf("baseline taken while the service was not quiet: %v", err)
+		return nil
+	}
+	return couldNotRun("pprof of the target while quiescing: %w", err)
+}
+
+// settleTime is the settle deadline: the override, or the drill's.
+func (r *Runner) settleTime() time.Duration {
+	if r.cfg.settle > 0 {
+		return r.cfg.settle
+	}
+	return cmp.Or(r.d.Spec.Verify.Settle.Duration, experiments.DefaultSettle)
+}
+
+// observe keeps the load running for d while it samples the target with
+// light snapshots, paced by their cost and the last one at the end of d
+// (the first after a poll interval: the load needs a moment to open the
+// target's connections), to learn how many HTTP/1 client connections the
+// target pools under its steady load.
+func (r *Runner) observe(ctx context.Context, d time.Duration) error {
+	end := time.Now().Add(d)
+	wait := r.cfg.pollFloor
+	for {
+		if err := sleep(ctx, min(wait, time.Until(end))); err != nil {
+			return err
+		}
+		s, err := r.capture(ctx, "light")
+		switch {
+		case err == nil:
+			conns := s.Summary().Connections
+			r.pooled = max(r.pooled, conns[snapshot.HTTPClientIdle].Count+conns[snapshot.HTTPClientAwaiting].Count)
+			wait = snapshot.Pace(s.Cost, r.cfg.pollFloor, r.cfg.budget)
+		case ctx.Err() != nil:
+			return ctx.Err()
+		}
+		if time.Until(end) <= 0 {
+			return nil
+		}
+	}
+}
+
+// capture takes a snapshot of the given kind: "full" (debug=2, one
+// forced GC), "goroutines" (debug=2, no GC) or "light" (the goroutine
+// profile and MemStats, no GC). The client tallies what each cost the
+// target.
+func (r *Runner) capture(ctx context.Context, kind string) (*snapshot.Snapshot, error) {
+	switch kind {
+	case "full":
+		return r.client.Capture(ctx)
+	case "goroutines":
+		return r.client.CaptureGoroutines(ctx)
+	}
+	return r.client.CaptureLight(ctx)
+}
+
+// Fault runs one fault of the drill, by name: lead (load, no fault) →
+// inject → hold under load → clear → recovery → settle, and judges it.
+// It returns the fault's result whenever the fault ran to its verdict
+// (err nil, even when the verdict is Fail); an error means the fault could
+// not run (it is cleared all the same).
+func (r *Runner) Fault(ctx context.Context, name string) (*FaultResult, error) {
+	if !r.prepared {
+		return nil, r.record(errors.New("runner: Fault before a successful Prepare"))
+	}
+	var f *experiments.Fault
+	for i := range r.d.Spec.Faults {
+		if r.d.Spec.Faults[i].Name == name {
+			f = &r.d.Spec.Faults[i]
+		}
+	}
+	if f == nil {
+		return nil, r.record(fmt.Errorf("drill %s has no fault %q", r.d.Metadata.Name, name))
+	}
+	fr, now, err := r.drillFault(ctx, f)
+	r.mu.Lock()
+	r.res.Faults = append(r.res.Faults, *fr)
+	r.mu.Unlock()
+	r.endPhase()
+	if err != nil {
+		return fr, r.record(err)
+	}
+	if !fr.Returned && now != nil {
+		// Judge the next fault on its own: its baseline is where this
+		// one left the service.
+		r.base = now
+	}
+	return fr, nil
+}
+
+// drillFault injects one fault under load, clears it, and settles.
+func (r *Runner) drillFault(ctx context.Context, f *experiments.Fault) (*FaultResult, *snapshot.Snapshot, error) {
+	inj := r.injectors[f.Name]
+	fr := &FaultResult{Name: f.Name, Injected: inj.String(), Upstream: f.Upstream}
+	// The lease outlives the planned hold a little, so that only a runner
+	// that is gone lets it run out.
+	lease := f.Duration.Duration + 10*time.Second
+	// Clear is idempotent: the cleanup at exit clears again, which also
+	// retries a clear that failed in the clear phase.
+	clear := inj.Clear
+	r.onCleanup(clear)
+
+	if r.gen != nil {
+		// The fault lands on a service under steady load, with its
+		// connections open, as in production: not on one that has just
+		// been quiet for its baseline.
+		r.beginPhase("lead", f.Name)
+		r.gen.Start("lead:" + f.Name)
+		if err := r.observe(ctx, r.cfg.lead); err != nil {
+			return fr, nil, err
+		}
+	}
+	r.beginPhase("inject", f.Name)
+	if err := inj.Inject(ctx, lease); err != nil {
+		if ctx.Err() != nil {
+			return fr, nil, fmt.Errorf("inject %s: %w", f.Name, errors.Join(ctx.Err(), err))
+		}
+		return fr, nil, couldNotRun("inject %s: %w", f.Name, err)
+	}
+	// The fault's window starts now that it is in effect, after any wait
+	// for a cluster to inject it.
+	fr.InEffect = time.Now()
+	r.mark("fault:" + f.Name)
+	calls := r.watchCalls(f, fr.InEffect)
+
+	r.beginPhase("hold", f.Name)
+	if err := sleep(ctx, f.Duration.Duration); err != nil {
+		return fr, nil, err
+	}
+	r.beginPhase("clear", f.Name)
+	fr.Cleared = time.Now()
+	r.mark("clear:" + f.Name)
+	upstreamCalls := calls(fr.Cleared)
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.clearTimeout())
+	err := clear(cctx)
+	cancel()
+	if err != nil {
+		return fr, nil, fmt.Errorf("clear %s: %w", f.Name, err)
+	}
+	cleared := time.Now()
+	if rep, ok := inj.(injectors.Reporter); ok {
+		fr.Effect = rep.Report()
+	}
+
+	if r.gen != nil {
+		r.beginPhase("recovery", f.Name)
+		r.gen.Mark("recovery:" + f.Name)
+		window := r.cfg.recovery
+		if slo := r.d.Spec.Verify.SLO; slo != nil && slo.Recovery != nil {
+			window = max(window, slo.Recovery.Within.Duration+time.Second)
+		}
+		if err := sleep(ctx, window); err != nil {
+			return fr, nil, err
+		}
+		// Snapshots are compared on a quiet service: stop the load and
+		// close its connections, or they would count as extra server
+		// connections.
+		r.gen.Pause()
+		r.sloChecks(fr, f, cleared, time.Now(), upstreamCalls)
+	}
+
+	r.beginPhase("settle", f.Name)
+	now, err := r.settle(ctx, fr)
+	if err != nil {
+		return fr, now, err
+	}
+	if now != nil {
+		r.save(now, "after-"+f.Name)
+	}
+	if fr.Returned {
+		r.progressf("%s: back to baseline after %s", f.Name, fr.Settle.Round(time.Millisecond))
+	} else {
+		r.progressf("%s: did NOT return to baseline within %s", f.Name, fr.Settle.Round(time.Millisecond))
+	}
+	return fr, now, nil
+}
+
+// mark starts a phase of the load, if there is one.
+func (r *Runner) mark(phase string) {
+	if r.gen != nil {
+		r.gen.Mark(phase)
+	}
+}
+
+// reachable checks that something answers HTTP at url.
+func reachable(ctx context.Context, url string) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	tr := &http.Transport{DisableKeepAlives: true}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	return resp.Body.Close()
+}
+
+// header turns a drill's header map into an http.Header.
+func header(m map[string]string) http.Header {
+	h := http.Header{}
+	for k, v := range m {
+		h.Set(k, v)
+	}
+	return h
+}
+
+// save writes a snapshot bundle into the artifacts directory, if any.
+func (r *Runner) save(s *snapshot.Snapshot, phase string) {
+	if r.cfg.artifacts == "" || s == nil {
+		return
+	}
+	if err := s.Save(r.cfg.artifacts, phase); err != nil {
+		r.warnf("saving %s snapshot: %v", phase, err)
+	}
+}
+
+// writeJournal writes journal.json (the Result, with the load's phases and
+// timeline) into the artifacts directory.
+func (r *Runner) writeJournal() error {
+	if r.cfg.artifacts == "" {
+		return nil
+	}
+	if err := os.MkdirAll(r.cfg.artifacts, 0o755); err != nil {
+		return fmt.Errorf("artifacts: %w", err)
+	}
+	b, err := json.MarshalIndent(r.Result(), "", "  ")
+	if err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(r.cfg.artifacts, "journal.json"), b, 0o644); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,180 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aftershock/aftershock/matchers"
+	"github.com/aftershock/aftershock/snapshot"
+)
+
+// tolerances are the matcher options of this run's verdicts: the drill's
+// verify block, with the idle allowance measured from what the target
+// pools unless the drill sets one.
+func (r *Runner) tolerances() []matchers.Option {
+	v := r.d.Spec.Verify
+	measured := 0
+	if r.pooled >= 0 && r.base != nil {
+		conns := r.base.Summary().Connections
+		measured = max(0, r.pooled-conns[snapshot.HTTPClientIdle].Count-conns[snapshot.HTTPClientAwaiting].Count)
+	}
+	idle := v.IdleAllowance(measured)
+	r.mu.Lock()
+	if b := r.res.Baseline; b != nil {
+		b.Pooled, b.IdleAllowance = r.pooled, idle
+	}
+	r.mu.Unlock()
+	return v.MatcherOptions(idle)
+}
+
+// settle polls the target until it is back within tolerance of the
+// baseline, or the settle deadline passes, and judges it: fr gets the
+// findings, the culprits and the settle time. It returns the snapshot the
+// verdict was taken on.
+//
+// The polls cost the target as little as the verdict allows:
+//   - every poll is light (the goroutine profile and MemStats, no GC),
+//     paced by its own cost, and judged on goroutine groups (by culprit)
+//     and connection classes;
+//   - only when a light poll says the service is back is the debug=2 dump
+//     taken, to judge goroutines and connections with creators and wait
+//     states (also, a few times per settle, when light polls keep
+//     failing: a rule on wait states or creators can only be applied to a
+//     dump);
+//   - only when that dump says goroutines and connections are back is one
+//     GC forced, for the heap verdict; should the heap still be over,
+//     another is forced only once the uncollected heap (an upper bound of
+//     the live one) is within tolerance, or at the deadline.
+//
+// A healthy service thus costs one dump and one forced GC; a leaking one a
+// dump and a forced GC at the deadline.
+func (r *Runner) settle(ctx context.Context, fr *FaultResult) (*snapshot.Snapshot, error) {
+	opts := r.tolerances()
+	base := r.base
+	start := time.Now()
+	deadline := start.Add(r.settleTime())
+	var (
+		lastFull    time.Time
+		fullCost    time.Duration
+		heapPending bool // goroutines and connections passed; the heap was over
+		lastErr     error
+	)
+	// captureCtx bounds one capture: a hung pprof endpoint must not hold
+	// the verdict far past the deadline.
+	captureCtx := func() (context.Context, context.CancelFunc) {
+		return context.WithDeadline(ctx, later(deadline, time.Now()).Add(5*time.Second))
+	}
+	judge := func(now *snapshot.Snapshot) (*matchers.Findings, error) {
+		f, err := matchers.Judge(base, now, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("verify: %w", err)
+		}
+		return f, nil
+	}
+	pass := func(now *snapshot.Snapshot, f *matchers.Findings) (*snapshot.Snapshot, error) {
+		fr.Returned, fr.Settle, fr.Findings = true, time.Since(start), f
+		return now, nil
+	}
+	for {
+		cctx, cancel := captureCtx()
+		light, err := r.capture(cctx, "light")
+		cancel()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		wait := r.cfg.pollFloor
+		if err != nil {
+			lastErr = err
+		} else {
+			wait = snapshot.Pace(light.Cost, r.cfg.pollFloor, r.cfg.budget)
+			lf, err := judge(light)
+			if err != nil {
+				return light, err
+			}
+			gate := lf.OK(matchers.Goroutines, matchers.Connections)
+			if heapPending {
+				// Goroutines and connections were back; wait for the
+				// heap to be within tolerance before forcing a GC again.
+				gate = gate && lf.OK(matchers.Heap)
+			}
+			fullDue := !lastFull.IsZero() && time.Since(lastFull) >= max(snapshot.Pace(fullCost, 0, r.cfg.budget), r.settleTime()/4)
+			fullAllowed := lastFull.IsZero() || time.Since(lastFull) >= snapshot.Pace(fullCost, 0, r.cfg.budget)
+			if (gate && fullAllowed) || (!heapPending && fullDue) {
+				now, f, err := r.judgeFull(captureCtx, judge, false)
+				switch {
+				case ctx.Err() != nil:
+					return nil, ctx.Err()
+				case err != nil:
+					lastErr = err
+				case f.OK():
+					return pass(now, f)
+				case f.OK(matchers.Goroutines, matchers.Connections):
+					heapPending = true
+				}
+				if now != nil {
+					lastFull, fullCost = time.Now(), now.Cost
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		if err := sleep(ctx, min(wait, time.Until(deadline)+time.Millisecond)); err != nil {
+			return nil, err
+		}
+	}
+	// The deadline: the verdict on a full snapshot, heap collected.
+	fr.Settle = time.Since(start)
+	now, f, err := r.judgeFull(captureCtx, judge, true)
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if err != nil {
+		if lastErr == nil {
+			lastErr = err
+		}
+		fr.Error = fmt.Sprintf("could not snapshot the target at the settle deadline: %v", lastErr)
+		return nil, nil
+	}
+	if f.OK() {
+		return pass(now, f)
+	}
+	fr.Findings, fr.Culprits = f, f.Culprits()
+	return now, nil
+}
+
+// judgeFull takes the debug=2 dump and judges goroutines and connections
+// on it; when they are back, or for the final verdict, it forces one GC
+// for the heap and judges everything. The findings are nil only with an
+// error.
+func (r *Runner) judgeFull(captureCtx func() (context.Context, context.CancelFunc),
+	judge func(*snapshot.Snapshot) (*matchers.Findings, error), final bool) (*snapshot.Snapshot, *matchers.Findings, error) {
+	cctx, cancel := captureCtx()
+	defer cancel()
+	now, err := r.capture(cctx, "goroutines")
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := judge(now)
+	if err != nil {
+		return now, nil, err
+	}
+	if !final && !f.OK(matchers.Goroutines, matchers.Connections) {
+		return now, f, nil
+	}
+	if err := r.client.CollectHeap(cctx, now); err != nil {
+		// The heap stays judged on the uncollected figure, an upper bound.
+		r.warnf("forcing a GC for the heap verdict: %v", err)
+		return now, f, nil
+	}
+	f, err = judge(now)
+	return now, f, err
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}

@@ -1,0 +1,173 @@
+package runner
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/aftershock/aftershock/experiments"
+	"github.com/aftershock/aftershock/experiments/load"
+)
+
+// watchCalls starts counting the calls the service makes to the fault's
+// upstream once the breaker declared by the drill should be open
+// (opensWithin after inEffect). The returned function stops counting at
+// `until` and says how many calls there were; -1 when the drill declares
+// no maxCallShare or the upstream's calls cannot be counted.
+func (r *Runner) watchCalls(f *experiments.Fault, inEffect time.Time) func(until time.Time) int64 {
+	none := func(time.Time) int64 { return -1 }
+	slo := r.d.Spec.Verify.SLO
+	if slo == nil || slo.Breaker == nil || slo.Breaker.MaxCallShare == nil || !slo.Breaker.FailsCalls(f) || r.local == nil {
+		return none
+	}
+	counter := r.local.calls(f.Upstream)
+	if counter == nil {
+		return none
+	}
+	from := make(chan int64, 1)
+	t := time.AfterFunc(time.Until(inEffect.Add(slo.Breaker.OpensWithin.Duration)), func() { from <- counter() })
+	return func(time.Time) int64 {
+		if !t.Stop() {
+			return counter() - <-from
+		}
+		return -1 // cleared before the breaker had to be open
+	}
+}
+
+// sloChecks judges the SLOs the drill declares for one fault, each over
+// its window of the load: duringFault over the fault's window (from the
+// moment it was in effect to the moment its clear began), isolation over
+// the same window for stalled clients, breaker from opensWithin into the
+// window to its end for faults on an upstream, recovery from the end of the
+// clear. A window without requests fails the SLO: nothing was shown.
+func (r *Runner) sloChecks(fr *FaultResult, f *experiments.Fault, cleared, until time.Time, upstreamCalls int64) {
+	rep := r.gen.Report()
+	during := r.gen.Span(fr.InEffect, fr.Cleared)
+	during.Phase = "fault:" + f.Name
+	fr.DuringFault = &during
+	if st, ok := rep.Phase("recovery:" + f.Name); ok {
+		fr.Recovery = &st
+	}
+	slo := r.d.Spec.Verify.SLO
+	if slo == nil {
+		return
+	}
+	window := spanText(fr.InEffect, fr.Cleared, fr.InEffect, "the fault's window")
+	if df := slo.DuringFault; df != nil {
+		fr.SLOs = append(fr.SLOs, boundChecks(SLODuringFault, "during the fault", df, during, window)...)
+	}
+	if iso := slo.Isolation; iso != nil && f.Kind() == experiments.KindStall {
+		fr.SLOs = append(fr.SLOs, boundChecks(SLOIsolation, "for the other clients", iso, during, window)...)
+	}
+	if b := slo.Breaker; b != nil && b.FailsCalls(f) {
+		fr.SLOs = append(fr.SLOs, breakerChecks(b, fr, rep, r.gen.Span(fr.InEffect.Add(b.OpensWithin.Duration), fr.Cleared), upstreamCalls)...)
+	}
+	if rc := slo.Recovery; rc != nil {
+		c := SLOCheck{
+			Kind: SLORecovery, Name: fmt.Sprintf("recovery to %s success", rc.SuccessRate),
+			Want: "within " + rc.Within.String(), Window: spanText(cleared, until, fr.InEffect, "after the clear"),
+		}
+		d, ok := rep.Recovery(cleared, until, rc.SuccessRate.Fraction())
+		switch {
+		case ok:
+			c.Got, c.OK = d.Round(time.Millisecond).String(), d <= rc.Within.Duration
+		case r.gen.Span(cleared, until).Requests == 0:
+			c.Got = "no requests after the clear: nothing to judge"
+		default:
+			c.Got = "not recovered by the end of the window"
+		}
+		fr.SLOs = append(fr.SLOs, c)
+	}
+}
+
+// boundChecks judges latency and error bounds over one window's requests.
+func boundChecks(kind, what string, b *experiments.FaultSLO, st load.PhaseStats, window string) []SLOCheck {
+	var out []SLOCheck
+	window = fmt.Sprintf("%s, %d requests", window, st.Requests)
+	empty := st.Requests == 0
+	for _, q := range []struct {
+		name string
+		want experiments.Duration
+		got  time.Duration
+	}{{"p50", b.P50, st.P50}, {"p95", b.P95, st.P95}, {"p99", b.P99, st.P99}, {"max", b.Max, st.Max}} {
+		if q.want.Duration <= 0 {
+			continue
+		}
+		c := SLOCheck{Kind: kind, Name: "latency " + q.name + " " + what, Want: "≤ " + q.want.String(), Window: window}
+		if empty {
+			c.Got = "no requests in the window: nothing to judge"
+		} else {
+			c.Got, c.OK = q.got.Round(time.Millisecond).String(), q.got <= q.want.Duration
+		}
+		out = append(out, c)
+	}
+	if b.ErrorRate != nil {
+		c := SLOCheck{Kind: kind, Name: "error rate " + what, Want: "≤ " + b.ErrorRate.String(), Window: window}
+		if empty {
+			c.Got = "no requests in the window: nothing to judge"
+		} else {
+			rate := 1 - st.SuccessRate
+			c.Got = fmt.Sprintf("%.1f%% (%d of %d, codes %v)", 100*rate, st.Errors, st.Requests, st.Codes)
+			c.OK = rate <= b.ErrorRate.Fraction()
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// breakerChecks judges a breaker over the open part of the fault's window:
+// every timeline slice's p50 under the bound (it stopped waiting), and the
+// upstream's calls at most the share of the load's requests (it stopped
+// calling).
+func breakerChecks(b *experiments.BreakerSLO, fr *FaultResult, rep load.Report, open load.PhaseStats, upstreamCalls int64) []SLOCheck {
+	from := fr.InEffect.Add(b.OpensWithin.Duration)
+	window := spanText(from, fr.Cleared, fr.InEffect, fmt.Sprintf("once open (%s into the fault) to the clear", b.OpensWithin))
+	var out []SLOCheck
+	if b.P50.Duration > 0 {
+		c := SLOCheck{Kind: SLOBreaker, Name: "breaker: stops waiting on the upstream (p50 of every slice of the timeline)",
+			Want: "≤ " + b.P50.String(), Window: fmt.Sprintf("%s, %d requests", window, open.Requests)}
+		worst, slices := time.Duration(-1), 0
+		var at time.Time
+		for _, k := range rep.Inside(from, fr.Cleared) {
+			if k.Requests == 0 {
+				continue
+			}
+			slices++
+			if k.P50 > worst {
+				worst, at = k.P50, k.Start
+			}
+		}
+		if slices == 0 {
+			c.Got = "no requests in the window: nothing to judge"
+		} else {
+			c.OK = worst <= b.P50.Duration
+			c.Got = fmt.Sprintf("worst p50 %s (the %s slice at %s) over %d slices", worst.Round(time.Millisecond), rep.Bucket,
+				offset(at, fr.InEffect), slices)
+		}
+		out = append(out, c)
+	}
+	if b.MaxCallShare != nil {
+		c := SLOCheck{Kind: SLOBreaker, Name: "breaker: stops calling the upstream (its calls per request served)",
+			Want: "≤ " + b.MaxCallShare.String(), Window: fmt.Sprintf("%s, %d requests", window, open.Requests)}
+		switch {
+		case upstreamCalls < 0:
+			c.Got = "the upstream's calls could not be counted"
+		case open.Requests == 0:
+			c.Got = "no requests in the window: nothing to judge"
+		default:
+			share := float64(upstreamCalls) / float64(open.Requests)
+			c.Got = fmt.Sprintf("%.0f%% (%d upstream calls for %d requests)", 100*share, upstreamCalls, open.Requests)
+			c.OK = share <= b.MaxCallShare.Fraction()
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// spanText names a window by its offsets from the fault's start.
+func spanText(from, to, inEffect time.Time, what string) string {
+	return fmt.Sprintf("%s: %s to %s after the fault took effect", what, offset(from, inEffect), offset(to, inEffect))
+}
+
+func offset(t, origin time.Time) string {
+	return t.Sub(origin).Round(10 * time.Millisecond).String()
+}
