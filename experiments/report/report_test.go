@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aftershock/aftershock/experiments/load"
 	"github.com/aftershock/aftershock/experiments/runner"
 	"github.com/aftershock/aftershock/matchers"
-	"github.com/aftershock/aftershock/experiments/load"
 )
 
 // result is a drill that ran two faults under load: the first returned to

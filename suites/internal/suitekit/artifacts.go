@@ -39,4 +39,3 @@ func slug(s string) string {
 	}
 	return s
 }
-
