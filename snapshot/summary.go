@@ -93,7 +93,12 @@ func (s *Snapshot) SummarizeLight(ignore func(*Goroutine) bool) *Summary {
 	return s.summarize(ignore, false)
 }
 
-func (s *Snapshot) hasDump() bool { return !s.Light && (s.Dump != "" || len(s.Goroutines) > 0) }
+// hasDump tells a snapshot whose goroutines come from a debug=2 dump (with
+// creators and wait states), even if it holds none: not light, and not one
+// that carries only a goroutine profile.
+func (s *Snapshot) hasDump() bool {
+	return !s.Light && (s.Dump != "" || len(s.Goroutines) > 0 || s.GoroutineProfile == nil)
+}
 
 func (s *Snapshot) summarize(ignore func(*Goroutine) bool, byCreator bool) *Summary {
 	sum := &Summary{Connections: map[ConnClass]ConnStat{}, HeapAlloc: s.MemStats.HeapAlloc}
@@ -233,10 +238,10 @@ func (s *Snapshot) summarizeProfile(sum *Summary, ignore func(*Goroutine) bool) 
 			n = int(smp.Value[0])
 		}
 		if len(frames) == 0 {
-			// Goroutines created and not yet run have no stack in the
-			// profile (the dump shows their entry function): they count,
-			// and join their group once they run.
-			z.sum.Goroutines += n
+			// A goroutine created and not yet run has no stack in the
+			// profile (a dump shows its entry function), so it cannot
+			// be told from the capture's own helpers, which come and go
+			// with every capture: left out, as they are transient.
 			continue
 		}
 		c := g.Culprit()

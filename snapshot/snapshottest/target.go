@@ -159,6 +159,9 @@ func (t *Target) Release() { t.Do("release") }
 // closed: n healthy HTTP/1 client connections idle in the pool.
 func (t *Target) IdleConns(n int) { t.Do(fmt.Sprintf("idle %d", n)) }
 
+// Pid is the target process's ID, for measuring what it spends.
+func (t *Target) Pid() int { return t.cmd.Process.Pid }
+
 // AwaitHung starts n calls to an upstream path that never answers; they
 // wait until Release. It returns at once: poll for them.
 func (t *Target) AwaitHung(n int) { t.Do(fmt.Sprintf("await %d", n)) }

@@ -1,0 +1,138 @@
+package runner_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aftershock/aftershock/experiments"
+	"github.com/aftershock/aftershock/experiments/runner"
+	"github.com/aftershock/aftershock/matchers"
+	"github.com/aftershock/aftershock/snapshot"
+	"github.com/aftershock/aftershock/snapshot/snapshottest"
+)
+
+// stalledDrill is a drill of one fault, stalled idle clients, against a
+// snapshottest target: no upstream and no load, so that what the target
+// does is what the drill asks of it.
+func stalledDrill(t testing.TB, target *snapshottest.Target, settle string) *experiments.Drill {
+	t.Helper()
+	d, err := experiments.Parse("stalled.yaml", fmt.Appendf(nil, `apiVersion: aftershock.dev/v1alpha1
+kind: Drill
+metadata: {name: stalled}
+spec:
+  target: {url: %q, pprof: %q}
+  faults:
+    - {name: crowd, duration: 1s, stalledClients: {mode: idle, count: 3}}
+  verify: {settle: %s, quiesce: 500ms}
+`, target.URL, target.PprofURL, settle))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// forcedGCs reads how many GCs the target has been forced to run.
+func forcedGCs(t testing.TB, c *snapshot.Client) uint64 {
+	t.Helper()
+	s, err := c.CaptureLight(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.MemStats.NumForcedGC
+}
+
+// TestHealthyDrillForcesTwoGCs: a drill of one fault on a service that
+// returns forces one GC for the baseline and one for the heap verdict —
+// the quiesce and the settle's polls force none — and the result's cost
+// says so, as the target counts it.
+func TestHealthyDrillForcesTwoGCs(t *testing.T) {
+	t.Parallel()
+	target := snapshottest.Start(t)
+	target.Park(200)
+	target.Retain(32 << 20)
+	c, err := snapshot.NewClient(target.PprofURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	before := forcedGCs(t, c)
+	res, err := runner.Run(context.Background(), stalledDrill(t, target, "10s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	forced := forcedGCs(t, c) - before
+	if res.Verdict != runner.Pass {
+		var b strings.Builder
+		runner.WriteText(&b, res)
+		t.Fatalf("verdict %s:\n%s", res.Verdict, b.String())
+	}
+	if forced != 2 || res.Cost.ForcedGCs != 2 {
+		t.Errorf("the drill forced %d GCs on the target (it counted %d), want 2: %+v", forced, res.Cost.ForcedGCs, res.Cost)
+	}
+	if n := res.Cost.Captures["full"]; n != 1 {
+		t.Errorf("%d full captures, want 1 (the baseline)", n)
+	}
+	if n := res.Cost.Captures["goroutines"]; n != 1 {
+		t.Errorf("%d debug=2 dumps in the settle, want 1 (once a light poll said the service was back)", n)
+	}
+}
+
+// TestLeakFailsAtTheDeadlineNamingTheCulprit: goroutines parked while the
+// fault is held, and never released, fail the drill at the settle
+// deadline; the findings name their function, and a Ginkgo-style step
+// by step run (Prepare, Fault, Close) gives the same result as Run.
+func TestLeakFailsAtTheDeadlineNamingTheCulprit(t *testing.T) {
+	t.Parallel()
+	target := snapshottest.Start(t)
+	var once sync.Once
+	hold := progressFunc(func(line string) {
+		if strings.Contains(line, "] hold crowd") {
+			once.Do(func() { go target.Park(4) })
+		}
+	})
+	r := runner.New(stalledDrill(t, target, "2s"), runner.WithProgress(hold))
+	defer r.Close(context.Background())
+	ctx := context.Background()
+	if err := r.Prepare(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fr, err := r.Fault(ctx, "crowd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fr.Returned || fr.Findings == nil {
+		t.Fatalf("the leak passed: %+v", fr)
+	}
+	if !fr.Findings.OK(matchers.Connections, matchers.Heap) || fr.Findings.OK(matchers.Goroutines) {
+		t.Errorf("findings: goroutines should fail alone:\n%s", fr.Findings.Message())
+	}
+	if len(fr.Culprits) != 1 || !strings.Contains(fr.Culprits[0], "+4 goroutines [chan receive] in "+snapshottestPkg+".ParkedWorker") {
+		t.Errorf("culprits = %q", fr.Culprits)
+	}
+	if fr.Settle < 2*time.Second {
+		t.Errorf("failed after %s, before the 2s deadline", fr.Settle)
+	}
+	if err := r.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if res := r.Result(); res.Verdict != runner.Fail || len(res.Faults) != 1 {
+		t.Errorf("result: %s with %d faults", res.Verdict, len(res.Faults))
+	}
+	target.Release()
+}
+
+const snapshottestPkg = "github.com/aftershock/aftershock/snapshot/snapshottest"
+
+// progressFunc calls f with every line of progress.
+type progressFunc func(string)
+
+func (p progressFunc) Write(b []byte) (int, error) {
+	for _, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		p(l)
+	}
+	return len(b), nil
+}
