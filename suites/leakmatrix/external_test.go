@@ -25,8 +25,23 @@ import (
 // externalRun is what the external-target specs run: the slow-upstream
 // scenario past the give-up, settle of goroutines only — the same specs
 // as the goroutine row of the matrix, so the leaky shop must fail them.
-var externalRun = run{externalSuite, "slow-upstream && goroutines", "slower than the service's give-up",
+var externalRun = run{"slowupstream", "slow-upstream && goroutines", "slower than the service's give-up",
 	[]string{"shop.(*Server).callPayments.func1"}}
+
+// The runs of the breaker specs: whole suites whose faults make the
+// upstream's calls fail (a 3 s delay past the 2 s call deadline, a
+// partition), every spec.
+var (
+	slowRun      = run{suite: "slowupstream"}
+	partitionRun = run{suite: "partition"}
+)
+
+// declaredBreaker is the breaker an env file declares: open within 2.5 s
+// of the fault, answering in under 50 ms and calling the upstream for at
+// most a quarter of the requests from then on; a call fails at 2 s.
+const declaredBreaker = `  slo:
+    breaker: {opensWithin: 2500ms, p50: 50ms, maxCallShare: 25%, callTimeout: 2s}
+`
 
 // minDrilled is how many checkouts (and payments) a run must at least
 // cause: the scenario's load (20 requests/s over its warm-up, healthy
@@ -49,7 +64,9 @@ var _ = Describe("A separately started service (AFTERSHOCK_TARGET)", Label(Matri
 	)
 	BeforeAll(func(ctx SpecContext) {
 		Expect(bins.Upstream).NotTo(BeEmpty(), "the payments upstream was not built")
-		Expect(bins.Suites[externalSuite]).NotTo(BeEmpty(), "suite %s was not built", externalSuite)
+		for _, s := range externalSuites {
+			Expect(bins.Suites[s]).NotTo(BeEmpty(), "suite %s was not built", s)
+		}
 		By("starting the payments upstream as a process of its own")
 		var err error
 		up, err = launch.Start(ctx, bins.Upstream, nil, nil, launch.WithOutput(GinkgoWriter))
@@ -64,14 +81,14 @@ var _ = Describe("A separately started service (AFTERSHOCK_TARGET)", Label(Matri
 	It("drills that service, not a demo, and passes with its fixes on", func(ctx SpecContext) {
 		// The demo switches are set to a leak on purpose: a run that drilled
 		// a demo instead of the env file's service would fail.
-		sh, env := startExternalShop(ctx, dir, "healthy", upAddr, nil, shop.Fixes())
+		sh, env := startExternalShop(ctx, dir, "healthy", upAddr, nil, shop.Fixes(), "")
 		orders0, pays0 := orders(ctx, sh), payments(ctx, up)
 
-		By("running " + externalSuite + " with " + suitekit.EnvTarget + "=" + env)
-		out, code := runBinary(ctx, bins.Suites[externalSuite], externalRun, []string{"-ginkgo.v"},
+		By("running " + externalRun.suite + " with " + suitekit.EnvTarget + "=" + env)
+		out, code := runBinary(ctx, bins.Suites[externalRun.suite], externalRun, []string{"-ginkgo.v"},
 			suitekit.EnvTarget+"="+env, suitekit.EnvDemoLeaks+"="+shop.LeakGoroutine,
 			suitekit.EnvDemoFixes+"=", suitekit.EnvSettle+"=", suitekit.EnvShopBinary+"="+bins.Shop)
-		AddReportEntry("output of "+externalSuite, ReportEntryVisibilityFailureOrVerbose, out)
+		AddReportEntry("output of "+externalRun.suite, ReportEntryVisibilityFailureOrVerbose, out)
 		orders1, pays1 := orders(ctx, sh), payments(ctx, up)
 		AddReportEntry("drilled", fmt.Sprintf("shop orders %d → %d, upstream requests %d → %d", orders0, orders1, pays0, pays1))
 
@@ -93,14 +110,14 @@ var _ = Describe("A separately started service (AFTERSHOCK_TARGET)", Label(Matri
 		// stays on. The demo switches are clean: only the external shop
 		// can make the run fail.
 		fixes := slices.DeleteFunc(shop.Fixes(), func(f string) bool { return f == shop.LeakGoroutine })
-		sh, env := startExternalShop(ctx, dir, "leaky", upAddr, []string{shop.LeakGoroutine}, fixes)
+		sh, env := startExternalShop(ctx, dir, "leaky", upAddr, []string{shop.LeakGoroutine}, fixes, "")
 		pays0 := payments(ctx, up)
 
-		By("running " + externalSuite + " with " + suitekit.EnvTarget + "=" + env)
-		out, code := runBinary(ctx, bins.Suites[externalSuite], externalRun, nil,
+		By("running " + externalRun.suite + " with " + suitekit.EnvTarget + "=" + env)
+		out, code := runBinary(ctx, bins.Suites[externalRun.suite], externalRun, nil,
 			suitekit.EnvTarget+"="+env, suitekit.EnvDemoLeaks+"=", suitekit.EnvDemoFixes+"=",
 			suitekit.EnvSettle+"=", suitekit.EnvShopBinary+"="+bins.Shop)
-		AddReportEntry("output of "+externalSuite, ReportEntryVisibilityFailureOrVerbose, out)
+		AddReportEntry("output of "+externalRun.suite, ReportEntryVisibilityFailureOrVerbose, out)
 		pays1 := payments(ctx, up)
 
 		Expect(code).To(Equal(1), "the suite must fail against the leaky external shop; output:\n%s", out)
@@ -113,13 +130,49 @@ var _ = Describe("A separately started service (AFTERSHOCK_TARGET)", Label(Matri
 		Expect(pays1-pays0).To(BeNumerically(">=", minDrilled), "the external shop's upstream must have been called")
 		Expect(sh.ExitCode()).To(Equal(-1), "the external shop must still be running: the suite does not stop it")
 	}, SpecTimeout(runTimeout+30*time.Second))
+
+	// A service with timeouts and no circuit breaker never claimed a
+	// breaker: the suites assert none, and it passes. Declare one in its
+	// env file, and the breaker specs fail, naming the window and what
+	// was measured.
+	noBreaker := slices.DeleteFunc(shop.Fixes(), func(f string) bool { return f == shop.FixBreaker })
+	clean := func(env string) []string {
+		return []string{suitekit.EnvTarget + "=" + env, suitekit.EnvDemoLeaks + "=", suitekit.EnvDemoFixes + "=",
+			suitekit.EnvSettle + "=", suitekit.EnvShopBinary + "=" + bins.Shop}
+	}
+
+	It("passes a service with timeouts and no breaker that declares none", func(ctx SpecContext) {
+		_, env := startExternalShop(ctx, dir, "no-breaker", upAddr, nil, noBreaker, "")
+		for _, r := range []run{slowRun, partitionRun} {
+			By("running " + r.suite + " against " + env)
+			out, code := runBinary(ctx, bins.Suites[r.suite], r, nil, clean(env)...)
+			AddReportEntry("output of "+r.suite, ReportEntryVisibilityFailureOrVerbose, out)
+			Expect(code).To(Equal(0), "%s must pass: the service declares no breaker; output:\n%s", r.suite, out)
+			Expect(out).To(MatchRegexp(`Ran [1-9]\d* of \d+ Specs`))
+		}
+	}, SpecTimeout(2*runTimeout+30*time.Second))
+
+	It("fails the breaker specs of the same service when its env file declares a breaker", func(ctx SpecContext) {
+		_, env := startExternalShop(ctx, dir, "declared-breaker", upAddr, nil, noBreaker, declaredBreaker)
+		for _, r := range []run{slowRun, partitionRun} {
+			r.labels = "breaker"
+			By("running " + r.suite + "'s breaker specs against " + env)
+			out, code := runBinary(ctx, bins.Suites[r.suite], r, nil, clean(env)...)
+			AddReportEntry("output of "+r.suite, ReportEntryVisibilityFailureOrVerbose, out)
+			Expect(code).To(Equal(1), "%s must fail: the service declares a breaker it does not have; output:\n%s", r.suite, out)
+			Expect(out).To(ContainSubstring("broke its declared breaker SLO"))
+			Expect(out).To(ContainSubstring("once open (2.5s into the fault) to the clear: 2.5s to"), "the failure must name the window")
+			Expect(out).To(MatchRegexp(`got worst p50 \d+ms`), "the failure must give the latency measured")
+			Expect(out).To(MatchRegexp(`upstream calls for \d+ requests`), "the failure must give the calls counted")
+		}
+	}, SpecTimeout(2*runTimeout+30*time.Second))
 })
 
 // startExternalShop starts a shop as a process of its own, calling
 // payments through a fault proxy address the suite will listen on, as an
 // operator would start their service, and writes the env file that
 // describes it. The shop is stopped when the spec ends.
-func startExternalShop(ctx context.Context, dir, name, upAddr string, leaks, fixes []string) (*launch.Process, string) {
+func startExternalShop(ctx context.Context, dir, name, upAddr string, leaks, fixes []string, verify string) (*launch.Process, string) {
 	GinkgoHelper()
 	proxyAddr, err := ports.FreeAddr()
 	Expect(err).NotTo(HaveOccurred())
@@ -147,7 +200,7 @@ load:
 verify:
   settle: %s
   quiesce: 1500ms
-`, sh.URL, sh.Pprof, proxyAddr, upAddr, settle)
+%s`, sh.URL, sh.Pprof, proxyAddr, upAddr, settle, verify)
 	Expect(os.WriteFile(env, []byte(data), 0o644)).To(Succeed())
 	_, err = suitekit.LoadEnv(env)
 	Expect(err).NotTo(HaveOccurred(), "the env file must be valid")

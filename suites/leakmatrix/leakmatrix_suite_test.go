@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -62,6 +63,13 @@ func matrixSelectedBy(filter string) bool {
 
 func externalSelectedBy(filter string) bool { return selectedBy(filter, MatrixLabel, ExternalLabel) }
 
+// ParityLabel selects the specs that run one Drill file through
+// `aftershock drill` and through the drills suite; they carry MatrixLabel
+// too.
+const ParityLabel = "parity"
+
+func paritySelected() bool { return selectedBy(GinkgoLabelFilter(), MatrixLabel, ParityLabel) }
+
 // selectedBy tells whether filter selects a spec labelled labels and not
 // an unlabelled one.
 func selectedBy(filter string, labels ...string) bool {
@@ -71,29 +79,42 @@ func selectedBy(filter string, labels ...string) bool {
 // suites are the suite packages the matrix runs, by directory under suites/.
 var suites = []string{"slowupstream", "partition", "httpfaults", "stalledclients"}
 
-// externalSuite is the suite the external-target specs run.
-const externalSuite = "slowupstream"
+// externalSuites are the suites the external-target specs run.
+var externalSuites = []string{"slowupstream", "partition"}
 
-// needed are the suites to compile for the label filter: every one for
-// the matrix, the external-target suite alone when only it is selected.
+// needed are the suites to compile for the label filter: those of the
+// matrix's rows, of the external-target specs and of the parity specs
+// (the drills suite), as selected.
 func needed() []string {
-	switch {
-	case matrixSelected():
-		return suites
-	case externalSelected():
-		return []string{externalSuite}
+	var out []string
+	add := func(ss ...string) {
+		for _, s := range ss {
+			if !slices.Contains(out, s) {
+				out = append(out, s)
+			}
+		}
 	}
-	return nil
+	if matrixSelected() {
+		add(suites...)
+	}
+	if externalSelected() {
+		add(externalSuites...)
+	}
+	if paritySelected() {
+		add("drills")
+	}
+	return out
 }
 
 // binaries are the compiled suites (directory name → test binary), the
 // demo shop and the payments upstream, built once by the first process
 // and shared with the others.
 type binaries struct {
-	Suites   map[string]string `json:"suites"`
-	Shop     string            `json:"shop"`
-	Upstream string            `json:"upstream"`
-	Dir      string            `json:"dir"`
+	Suites     map[string]string `json:"suites"`
+	Shop       string            `json:"shop"`
+	Upstream   string            `json:"upstream"`
+	Aftershock string            `json:"aftershock"`
+	Dir        string            `json:"dir"`
 }
 
 var bins binaries
@@ -117,7 +138,13 @@ var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 	By("building the demo shop")
 	b.Shop, err = launch.Build(launch.ShopPackage)
 	Expect(err).NotTo(HaveOccurred())
-	if externalSelected() {
+	if paritySelected() {
+		By("building the aftershock command")
+		b.Aftershock = filepath.Join(dir, "aftershock")
+		out, err := exec.CommandContext(ctx, "go", "build", "-o", b.Aftershock, "../../cmd/aftershock").CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), "go build aftershock:\n%s", out)
+	}
+	if externalSelected() || paritySelected() {
 		By("building the payments upstream")
 		b.Upstream, err = launch.Build(launch.UpstreamPackage)
 		Expect(err).NotTo(HaveOccurred())
