@@ -15,12 +15,11 @@ import (
 	"github.com/aftershock/aftershock/snapshot/snapshottest"
 )
 
-// stalledDrill is a drill of one fault, stalled idle clients, against a
+// stalledYAML is a drill of one fault, stalled idle clients, against a
 // snapshottest target: no upstream and no load, so that what the target
 // does is what the drill asks of it.
-func stalledDrill(t testing.TB, target *snapshottest.Target, settle string) *experiments.Drill {
-	t.Helper()
-	d, err := experiments.Parse("stalled.yaml", fmt.Appendf(nil, `apiVersion: aftershock.dev/v1alpha1
+func stalledYAML(target *snapshottest.Target, settle string) []byte {
+	return fmt.Appendf(nil, `apiVersion: aftershock.dev/v1alpha1
 kind: Drill
 metadata: {name: stalled}
 spec:
@@ -28,7 +27,12 @@ spec:
   faults:
     - {name: crowd, duration: 1s, stalledClients: {mode: idle, count: 3}}
   verify: {settle: %s, quiesce: 500ms}
-`, target.URL, target.PprofURL, settle))
+`, target.URL, target.PprofURL, settle)
+}
+
+func stalledDrill(t testing.TB, target *snapshottest.Target, settle string) *experiments.Drill {
+	t.Helper()
+	d, err := experiments.Parse("stalled.yaml", stalledYAML(target, settle))
 	if err != nil {
 		t.Fatal(err)
 	}
