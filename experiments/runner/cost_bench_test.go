@@ -1,6 +1,7 @@
 package runner_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aftershock/aftershock/experiments"
 	"github.com/aftershock/aftershock/experiments/runner"
 	"github.com/aftershock/aftershock/snapshot"
 	"github.com/aftershock/aftershock/snapshot/snapshottest"
@@ -22,11 +24,17 @@ const envReference = "AFTERSHOCK_REFERENCE_CLI"
 
 // BenchmarkDrillCostOnTarget drills a healthy target that holds 400 MiB
 // of live heap and 2,000 idle goroutines with one fault (stalled idle
-// clients, no load: what the target spends is what the drill asks of it)
-// and reports, per drill, the GCs it forced on the target
-// (runtime.MemStats.NumForcedGC before and after) and the target's CPU
-// time as a share of one core over the drill's wall time. The target's
-// CPU time at rest over as long a time is reported beside it (idle-%core).
+// clients held 5 s, no load: what the target spends is what the drill
+// asks of it) and reports, per drill:
+//   - forced-GCs/drill: the GCs it forced on the target
+//     (runtime.MemStats.NumForcedGC before and after);
+//   - target-%core: the target's CPU time over the drill's wall time, as a
+//     share of one core (idle-%core: the same target at rest as long);
+//   - sampling-%core: the part of it spent answering polls (the goroutine
+//     profile of the quiesce, the light snapshots of the settle), from the
+//     polls the drill made and what each kind costs the target, measured
+//     beforehand (count-µs, light-µs; dump-ms and full-ms are the debug=2
+//     dump and the full capture with its forced GC, the verdict's).
 //
 //	go test -run '^$' -bench DrillCost -benchtime 3x ./experiments/runner/
 //
@@ -41,24 +49,51 @@ func BenchmarkDrillCostOnTarget(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer c.Close()
-	d := stalledDrill(b, target, "10s")
+	yaml := bytes.Replace(stalledYAML(target, "10s"), []byte("duration: 1s"), []byte("duration: 5s"), 1)
+	yaml = bytes.Replace(yaml, []byte(", quiesce: 500ms"), nil, 1)
+	d, err := experiments.Parse("stalled.yaml", yaml)
+	if err != nil {
+		b.Fatal(err)
+	}
 	file := filepath.Join(b.TempDir(), "drill.yaml")
-	if err := os.WriteFile(file, stalledYAML(target, "10s"), 0o644); err != nil {
+	if err := os.WriteFile(file, yaml, 0o644); err != nil {
 		b.Fatal(err)
 	}
 
-	measure := func(b *testing.B, drill func() error) {
+	// What one capture of each kind costs the target, in CPU time.
+	ctx := context.Background()
+	perKind := map[string]time.Duration{}
+	for kind, capture := range map[string]func(context.Context) (*snapshot.Snapshot, error){
+		"count": c.CaptureCount, "light": c.CaptureLight, "goroutines": c.CaptureGoroutines, "full": c.Capture,
+	} {
+		const n = 10
+		cpu0 := cpuTime(b, target.Pid())
+		for range n {
+			if _, err := capture(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+		perKind[kind] = (cpuTime(b, target.Pid()) - cpu0) / n
+	}
+
+	measure := func(b *testing.B, drill func() (*runner.Result, error)) {
 		var gcs uint64
-		var cpu, wall, idle time.Duration
+		var cpu, wall, idle, sampling time.Duration
 		for b.Loop() {
 			gc0, cpu0, t0 := forcedGCs(b, c), cpuTime(b, target.Pid()), time.Now()
-			if err := drill(); err != nil {
+			res, err := drill()
+			if err != nil {
 				b.Fatal(err)
 			}
 			w := time.Since(t0)
 			cpu += cpuTime(b, target.Pid()) - cpu0
 			gcs += forcedGCs(b, c) - gc0
 			wall += w
+			if res != nil {
+				for _, kind := range []string{"count", "light"} {
+					sampling += time.Duration(res.Cost.Captures[kind]) * perKind[kind]
+				}
+			}
 			// The same target at rest for as long: what it spends anyway.
 			i0 := cpuTime(b, target.Pid())
 			time.Sleep(w)
@@ -68,28 +103,36 @@ func BenchmarkDrillCostOnTarget(b *testing.B) {
 		b.ReportMetric(float64(gcs)/n, "forced-GCs/drill")
 		b.ReportMetric(100*cpu.Seconds()/wall.Seconds(), "target-%core")
 		b.ReportMetric(100*idle.Seconds()/wall.Seconds(), "idle-%core")
+		if sampling > 0 {
+			b.ReportMetric(100*sampling.Seconds()/wall.Seconds(), "sampling-%core")
+		}
 		b.ReportMetric(wall.Seconds()/n, "s/drill")
 	}
 
 	b.Run("aftershock", func(b *testing.B) {
-		measure(b, func() error {
-			res, err := runner.Run(context.Background(), d)
+		measure(b, func() (*runner.Result, error) {
+			res, err := runner.Run(ctx, d)
 			if err == nil && res.Verdict != runner.Pass {
 				var t strings.Builder
 				runner.WriteText(&t, res)
 				err = fmt.Errorf("the healthy target failed:\n%s", t.String())
 			}
-			return err
+			return res, err
 		})
+		// After the loop, which resets what was reported before it.
+		b.ReportMetric(float64(perKind["count"].Microseconds()), "count-µs")
+		b.ReportMetric(float64(perKind["light"].Microseconds()), "light-µs")
+		b.ReportMetric(float64(perKind["goroutines"].Milliseconds()), "dump-ms")
+		b.ReportMetric(float64(perKind["full"].Milliseconds()), "full-ms")
 	})
 	if ref := os.Getenv(envReference); ref != "" {
 		b.Run("reference", func(b *testing.B) {
-			measure(b, func() error {
+			measure(b, func() (*runner.Result, error) {
 				out, err := exec.Command(ref, "drill", file).CombinedOutput()
 				if err != nil {
-					return fmt.Errorf("%s drill: %w\n%s", ref, err, out)
+					return nil, fmt.Errorf("%s drill: %w\n%s", ref, err, out)
 				}
-				return nil
+				return nil, nil
 			})
 		})
 	}
