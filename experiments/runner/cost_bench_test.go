@@ -26,17 +26,20 @@ const envReference = "AFTERSHOCK_REFERENCE_CLI"
 // of live heap and 2,000 idle goroutines with one fault (stalled idle
 // clients held 5 s, no load: what the target spends is what the drill
 // asks of it) and reports, per drill:
+//
 //   - forced-GCs/drill: the GCs it forced on the target
 //     (runtime.MemStats.NumForcedGC before and after);
+//
 //   - target-%core: the target's CPU time over the drill's wall time, as a
 //     share of one core (idle-%core: the same target at rest as long);
+//
 //   - sampling-%core: the part of it spent answering polls (the goroutine
 //     profile of the quiesce, the light snapshots of the settle), from the
 //     polls the drill made and what each kind costs the target, measured
 //     beforehand (count-µs, light-µs; dump-ms and full-ms are the debug=2
 //     dump and the full capture with its forced GC, the verdict's).
 //
-//	go test -run '^$' -bench DrillCost -benchtime 3x ./experiments/runner/
+//     go test -run '^$' -bench DrillCost -benchtime 3x ./experiments/runner/
 //
 // With AFTERSHOCK_REFERENCE_CLI=/path/to/aftershock, the reference's
 // `aftershock drill` of the same file runs on the same target too.
