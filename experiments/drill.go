@@ -259,6 +259,13 @@ const DefaultSettle = 30 * time.Second
 // the baseline, unless the drill says otherwise (verify.quiesce).
 const DefaultQuiesce = 3 * time.Second
 
+// DefaultVerify is the verify block of a drill that writes none: settle
+// deadline DefaultSettle, +0 goroutines per group and connections per
+// class, the idle allowance measured, heap +max(1 MiB, 10 %).
+func DefaultVerify() Verify {
+	return Verify{Settle: D(DefaultSettle), Heap: HeapTolerance{MaxGrowth: DefaultHeapGrowth()}}
+}
+
 // Verify says what must hold after the faults are cleared, and during them.
 type Verify struct {
 	// Settle is the deadline for returning to baseline (default 30s);
@@ -271,7 +278,8 @@ type Verify struct {
 	Quiesce     Duration            `json:"quiesce,omitzero"`
 	Goroutines  GoroutineTolerance  `json:"goroutines,omitzero"`
 	Connections ConnectionTolerance `json:"connections,omitzero"`
-	Heap        HeapTolerance       `json:"heap,omitzero"`
+	// Heap is always written out: a zero growth, written, allows none.
+	Heap HeapTolerance `json:"heap"`
 	// Ignore lists goroutine functions never counted as leaks, gleak
 	// style: "pkg.Func", "pkg.Func..." (prefix), "pkg.Func [chan receive]".
 	Ignore []string `json:"ignore,omitempty"`
@@ -346,7 +354,9 @@ type FaultSLO struct {
 // and replies replaced by a 5xx code; and delays of at least CallTimeout,
 // the service's own deadline on its calls (without CallTimeout, no delay
 // counts: a late answer within the deadline is a success, and a breaker
-// has nothing to open for). Other faults are not judged against it.
+// has nothing to open for). Other faults are not judged against it. A
+// fault whose httpChaos selects only some calls (a method, a path) still
+// counts: declare the breaker of a service whose calls the fault selects.
 type BreakerSLO struct {
 	OpensWithin Duration `json:"opensWithin"`
 	P50         Duration `json:"p50,omitzero"`

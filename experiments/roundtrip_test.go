@@ -7,6 +7,9 @@ import (
 	"time"
 
 	"github.com/chaos-mesh/chaos-mesh/api/v1alpha1"
+
+	"github.com/aftershock/aftershock/matchers"
+	"github.com/aftershock/aftershock/snapshot"
 	"sigs.k8s.io/yaml"
 )
 
@@ -180,5 +183,24 @@ spec:
 	if v := d.Spec.Verify; v.Connections.MaxIdleExtra == nil || *v.Connections.MaxIdleExtra != 0 ||
 		v.IdleAllowance(9) != 0 || v.Heap.MaxGrowth.Allowed(1<<30) != 0 {
 		t.Errorf("explicit zeros lost: %+v", v)
+	}
+	// ... and not lost on the way to a verdict: half a MiB of growth is
+	// over a zero heap tolerance.
+	base, now := &snapshot.Snapshot{}, &snapshot.Snapshot{}
+	base.MemStats.HeapAlloc, now.MemStats.HeapAlloc = 64<<20, 64<<20+512<<10
+	f, err := matchers.Judge(base, now, d.Spec.Verify.MatcherOptions(0)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !f.Heap.Over || f.Heap.Tolerance != 0 {
+		t.Errorf("heap findings with maxGrowth 0B: %+v", f.Heap)
+	}
+	// ... nor on the way through YAML (the suites compose drills so).
+	out, err := yaml.Marshal(d.Spec.Verify)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(out, []byte("maxGrowth: 0B")) {
+		t.Errorf("the explicit zero is not written out:\n%s", out)
 	}
 }

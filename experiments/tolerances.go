@@ -18,10 +18,7 @@ func (v Verify) IdleAllowance(measured int) int {
 // the one translation of a drill's tolerances: the runner, the suites and
 // `aftershock diff` all judge with it.
 func (v Verify) MatcherOptions(idle int) []matchers.Option {
-	g := v.Heap.MaxGrowth
-	if g.IsZero() {
-		g = DefaultHeapGrowth()
-	}
+	g := v.Heap.MaxGrowth // the default when unwritten: loading sets it (DefaultVerify)
 	ratio := 0.0
 	if g.Percent != nil {
 		ratio = g.Percent.Fraction()

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/net/http/httpguts"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -346,6 +347,10 @@ func validateFaultSLO(d *Drill, r *reporter, path string, f *FaultSLO) {
 	}
 }
 
+// breakerMinOpen is the least time the open breaker is judged over: two
+// slices of the load's timeline, so that at least one lies wholly in it.
+const breakerMinOpen = 500 * time.Millisecond
+
 // validateBreaker checks the breaker SLO against the faults it applies to:
 // faults that make an upstream's calls fail, held longer than the breaker needs to open, and
 // (for maxCallShare) on an upstream whose calls the proxy can count.
@@ -364,9 +369,10 @@ func validateBreaker(d *Drill, r *reporter, b *BreakerSLO) {
 		if !b.FailsCalls(f) {
 			continue
 		}
-		if b.OpensWithin.Duration > 0 && f.Duration.Duration > 0 && f.Duration.Duration <= b.OpensWithin.Duration {
+		if need := b.OpensWithin.Duration + breakerMinOpen; b.OpensWithin.Duration > 0 && f.Duration.Duration > 0 && f.Duration.Duration < need {
 			r.add(index("spec.faults", i)+".duration", nil,
-				"fault %s is held %s, no longer than verify.slo.breaker.opensWithin (%s): the open breaker would be judged on no traffic; hold it longer", f.Name, f.Duration, b.OpensWithin)
+				"fault %s is held %s; verify.slo.breaker judges the open breaker from opensWithin (%s) to the clear, on whole 250ms slices of the load: hold it at least %s",
+				f.Name, f.Duration, b.OpensWithin, D(need))
 		}
 		if b.MaxCallShare == nil {
 			continue

@@ -113,7 +113,7 @@ type findingsMatcher struct {
 func (m *findingsMatcher) Match(actual any) (bool, error) {
 	f, ok := actual.(*Findings)
 	if !ok || f == nil {
-		return false, fmt.Errorf("HaveReturned matcher expects *matchers.Findings.  Got:\n%s", format.Object(actual, 1))
+		return false, fmt.Errorf("HaveReturned matcher expects *matchers.Findings (nil when nothing could be judged: see the fault's Error).  Got:\n%s", format.Object(actual, 1))
 	}
 	m.last = f
 	return f.OK(m.resources...), nil

@@ -229,3 +229,27 @@ func TestFullBaselineJudgesLightPolls(t *testing.T) {
 	r.Release()
 	r.g.Eventually(ctx, r.client.CaptureLight).WithTimeout(15 * time.Second).Should(matchers.HaveNoExtraGoroutines(base))
 }
+
+// TestRulesOnStatesAndCreatorsAgainstLightPolls: a rule on a wait state
+// or a creator cannot be applied to a light snapshot, which has neither;
+// judging a full baseline against a light poll applies every rule to what
+// both sides know, so goroutines left out of one side are not counted as
+// grown on the other.
+func TestRulesOnStatesAndCreatorsAgainstLightPolls(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	r.Park(5)
+	base := r.capture()
+	light, err := r.client.CaptureLight(context.Background())
+	r.g.Expect(err).NotTo(HaveOccurred())
+	for _, rule := range []matchers.Option{
+		matchers.IgnoringTopFunction("runtime.gopark [chan receive]"),
+		matchers.IgnoringCreator(targetPkg + ".(*state).park"),
+		matchers.IgnoringInBacktrace(targetPkg + ".ParkedWorker"),
+	} {
+		f, err := matchers.Judge(base, light, rule)
+		r.g.Expect(err).NotTo(HaveOccurred())
+		r.g.Expect(f.OK(matchers.Goroutines)).To(BeTrue(), "parked goroutines that did not change count as grown:\n%s", f.Message())
+	}
+	r.Release()
+}

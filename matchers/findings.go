@@ -225,6 +225,9 @@ func (c *config) judge(base, now *snapshot.Snapshot) (*Findings, error) {
 		f.Heap.Sites = append(f.Heap.Sites, s)
 	}
 	f.Ignored = rec.grown(base, now)
+	if rec.err != nil {
+		return nil, fmt.Errorf("ignore filter: %w", rec.err)
+	}
 	return f, nil
 }
 

@@ -1,6 +1,7 @@
 package matchers
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 
@@ -28,7 +29,7 @@ func (f *Findings) Culprits(rs ...Resource) []string {
 		switch r {
 		case Goroutines:
 			for _, g := range f.Goroutines.Over {
-				line := fmt.Sprintf("+%d goroutines [%s] in %s", g.Extra(), cmpOr(g.State, "?"), g.Culprit)
+				line := fmt.Sprintf("+%d goroutines [%s] in %s", g.Extra(), cmp.Or(g.State, "?"), g.Culprit)
 				if g.Creator.Function != "" {
 					line += ", created by " + g.Creator.Function
 				}
@@ -56,13 +57,6 @@ func uncollected(h HeapFindings) string {
 		return ""
 	}
 	return ", not collected: an upper bound"
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // Message renders the findings of rs (all when none is given) the way a
@@ -117,7 +111,7 @@ func writeGroups(b *strings.Builder, groups []GroupFinding) {
 			fmt.Fprintf(b, "  ... and %d more group(s)\n", len(groups)-i)
 			break
 		}
-		fmt.Fprintf(b, "  %+d goroutines [%s]: %d → %d (tolerance %+d)\n", g.Extra(), cmpOr(g.State, "state unknown"), g.Before, g.Count, g.Tolerance)
+		fmt.Fprintf(b, "  %+d goroutines [%s]: %d → %d (tolerance %+d)\n", g.Extra(), cmp.Or(g.State, "state unknown"), g.Before, g.Count, g.Tolerance)
 		fmt.Fprintf(b, "      culprit:    %s\n", frameText(g.Culprit))
 		if g.Creator.Function != "" {
 			fmt.Fprintf(b, "      created by: %s\n", frameText(g.Creator))

@@ -153,17 +153,31 @@ func Ignoring(filters ...any) Option {
 	})
 }
 
-// recorder applies the ignore rules for a comparison and remembers which
-// rule left out which goroutine, so that findings can say what was ignored
-// and why.
+// recorder applies the ignore rules for a comparison, and then says which
+// ignored groups grew and by which rule.
 type recorder struct {
 	rules []ignoreRule
-	byID  map[uint64]int // goroutine ID → rule; IDs are never reused in a process
-	err   error          // the first error of a rule
+	err   error // the first error of a rule
 }
 
-func (c *config) newRecorder() *recorder {
-	return &recorder{rules: c.ignore, byID: map[uint64]int{}}
+func (c *config) newRecorder() *recorder { return &recorder{rules: c.ignore} }
+
+// match returns the index of the first rule that matches g, or -1.
+func (r *recorder) match(g *snapshot.Goroutine) int {
+	gg := g.Gleak()
+	for i, rule := range r.rules {
+		ok, err := rule.m.Match(gg)
+		if err != nil {
+			if r.err == nil {
+				r.err = err
+			}
+			return -1
+		}
+		if ok {
+			return i
+		}
+	}
+	return -1
 }
 
 // ignore is the snapshot's filter (nil without rules).
@@ -171,30 +185,14 @@ func (r *recorder) ignore() func(*snapshot.Goroutine) bool {
 	if len(r.rules) == 0 {
 		return nil
 	}
-	return func(g *snapshot.Goroutine) bool {
-		gg := g.Gleak()
-		for i, rule := range r.rules {
-			ok, err := rule.m.Match(gg)
-			if err != nil {
-				if r.err == nil {
-					r.err = err
-				}
-				return false
-			}
-			if ok {
-				if g.ID != 0 {
-					r.byID[g.ID] = i
-				}
-				return true
-			}
-		}
-		return false
-	}
+	return func(g *snapshot.Goroutine) bool { return r.match(g) >= 0 }
 }
 
-// grown lists the ignored groups that grew from base to now.
+// grown lists the ignored groups that grew from base to now, the rules
+// applied to each snapshot's own goroutines (snapshots with a dump only:
+// a light one has too little to say which rule left out what).
 func (r *recorder) grown(base, now *snapshot.Snapshot) []IgnoredGroup {
-	if len(r.byID) == 0 {
+	if len(r.rules) == 0 || base.Light || now.Light {
 		return nil
 	}
 	type key struct {
@@ -207,8 +205,8 @@ func (r *recorder) grown(base, now *snapshot.Snapshot) []IgnoredGroup {
 	count := func(gs []snapshot.Goroutine, after bool) {
 		for i := range gs {
 			g := &gs[i]
-			rule, ok := r.byID[g.ID]
-			if !ok {
+			rule := r.match(g)
+			if rule < 0 {
 				continue
 			}
 			c := g.Culprit()

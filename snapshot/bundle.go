@@ -28,6 +28,9 @@ type bundleSummary struct {
 	URL      string    `json:"url,omitempty"`
 	Time     time.Time `json:"time"`
 	Light    bool      `json:"light,omitempty"`
+	// Collected: MemStats and the heap profile were read after a GC the
+	// capture forced.
+	Collected bool `json:"collected,omitempty"`
 	MemStats MemStats  `json:"memStats"`
 	Summary  *Summary  `json:"summary"`
 }
@@ -53,7 +56,7 @@ func (s *Snapshot) Save(dir, phase string) error {
 			return fmt.Errorf("save snapshot: %w", err)
 		}
 	}
-	js, err := json.MarshalIndent(bundleSummary{URL: s.URL, Time: s.Time, Light: s.Light, MemStats: s.MemStats, Summary: s.Summary()}, "", "  ")
+	js, err := json.MarshalIndent(bundleSummary{URL: s.URL, Time: s.Time, Light: s.Light, Collected: s.Collected, MemStats: s.MemStats, Summary: s.Summary()}, "", "  ")
 	if err != nil {
 		return fmt.Errorf("save snapshot: encode summary: %w", err)
 	}
@@ -93,7 +96,7 @@ func Load(dir, phase string) (*Snapshot, error) {
 	if err := json.Unmarshal(js, &meta); err != nil {
 		return nil, fmt.Errorf("load snapshot %q: %s: %w", phase, path(summaryFile), err)
 	}
-	s := &Snapshot{URL: meta.URL, Time: meta.Time, Light: meta.Light, MemStats: meta.MemStats}
+	s := &Snapshot{URL: meta.URL, Time: meta.Time, Light: meta.Light, Collected: meta.Collected, MemStats: meta.MemStats}
 	if s.GoroutineProfile, err = readProfile(path(goroutineProfileFile)); err != nil {
 		return nil, fmt.Errorf("load snapshot %q: %w", phase, err)
 	}

@@ -129,15 +129,18 @@ func (c *Client) CollectHeap(ctx context.Context, s *Snapshot) error {
 	return err
 }
 
+// collectHeap completes s only when both figures were read: a failure
+// leaves s as it was.
 func (c *Client) collectHeap(ctx context.Context, s *Snapshot) error {
-	var err error
-	if s.MemStats, err = c.memStats(ctx, true); err != nil {
+	ms, err := c.memStats(ctx, true)
+	if err != nil {
 		return err
 	}
-	if s.HeapProfile, err = c.profile(ctx, "heap"); err != nil {
+	hp, err := c.profile(ctx, "heap")
+	if err != nil {
 		return err
 	}
-	s.Collected = true
+	s.MemStats, s.HeapProfile, s.Collected = ms, hp, true
 	return nil
 }
 

@@ -72,6 +72,12 @@ func Compare(base, now *Snapshot, ignore func(*Goroutine) bool) (*Diff, error) {
 		return nil, fmt.Errorf("compare snapshots: nil snapshot")
 	}
 	full := base.hasDump() && now.hasDump()
+	if !full && ignore != nil {
+		// A light snapshot's goroutines have frames only: the rules see
+		// no more of the other side's, or a rule on wait states or
+		// creators would leave out goroutines on one side only.
+		ignore = lightView(ignore)
+	}
 	// The baseline may have caught some goroutines running, with no stack
 	// to group them by: counted under no signature, they would make their
 	// own group look grown in every later snapshot. They borrow the stack
@@ -112,6 +118,19 @@ func Compare(base, now *Snapshot, ignore func(*Goroutine) bool) (*Diff, error) {
 		d.HeapSites = heapSites(hp)
 	}
 	return d, nil
+}
+
+// lightView applies ignore to what a light snapshot knows of a goroutine:
+// its frames and a backtrace of them.
+func lightView(ignore func(*Goroutine) bool) func(*Goroutine) bool {
+	return func(g *Goroutine) bool {
+		if g.State == "" && g.Creator.Function == "" && g.ID == 0 {
+			return ignore(g) // a light snapshot's already
+		}
+		lg := &Goroutine{Frames: g.Frames}
+		lg.Backtrace = lg.Stack()
+		return ignore(lg)
+	}
 }
 
 // summarizeFor summarises s for a comparison: from gs (its goroutines,

@@ -16,7 +16,8 @@ type Summary struct {
 	Groups []Group `json:"groups,omitempty"`
 	// Connections counts connections by class.
 	Connections map[ConnClass]ConnStat `json:"connections"`
-	// HeapAlloc is the live heap after a forced GC, exact (from MemStats).
+	// HeapAlloc is MemStats' HeapAlloc: the live heap, exactly, when the
+	// snapshot was Collected; else an upper bound of it.
 	HeapAlloc uint64 `json:"heapAlloc"`
 	// HeapSites is inuse_space by allocation site, largest first (sampled:
 	// for attribution, HeapAlloc is the figure to compare).
@@ -58,6 +59,12 @@ type GroupKey struct {
 	Culprit string
 	Creator Frame
 	Conn    ConnClass
+}
+
+// Pooled is how many HTTP/1 client connections the summary holds in a
+// transport's pool, idle or carrying a request: what a service pools.
+func (s *Summary) Pooled() int {
+	return s.Connections[HTTPClientIdle].Count + s.Connections[HTTPClientAwaiting].Count
 }
 
 // ConnStat counts the connections of one class.

@@ -67,8 +67,12 @@ target's world while it is written (about 1.6 s for 100,000 goroutines);
 			if g.output == "json" {
 				return json.NewEncoder(cmd.OutOrStdout()).Encode(sum)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "saved %s/%s.*: %d goroutines in %d groups, heap %d B after GC\n",
-				out, phase, sum.Goroutines, len(sum.Groups), sum.HeapAlloc)
+			heap := "after GC"
+			if !s.Collected {
+				heap = "not collected: an upper bound"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "saved %s/%s.*: %d goroutines in %d groups, heap %d B (%s)\n",
+				out, phase, sum.Goroutines, len(sum.Groups), sum.HeapAlloc, heap)
 			return nil
 		},
 	}
@@ -96,7 +100,7 @@ group, +0 connections per class, +2 idle pooled client connections, heap
 and the findings are the same a drill would report.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var v experiments.Verify
+			v := experiments.DefaultVerify()
 			if drillFile != "" {
 				d, err := experiments.Load(drillFile)
 				if err != nil {

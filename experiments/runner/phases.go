@@ -24,9 +24,10 @@ import (
 // ports, every fault's injector), warmup under load, quiesce and the
 // baseline. Nothing is injected before it returns nil.
 func (r *Runner) Prepare(ctx context.Context) error {
-	if r.prepared {
-		return errors.New("runner: Prepare called twice")
+	if r.prepared || r.tried {
+		return r.record(errors.New("runner: Prepare is called once per Runner; make a new one to try again"))
 	}
+	r.tried = true
 	r.beginPhase("preflight", "")
 	if err := r.preflight(ctx); err != nil {
 		return r.record(err)
@@ -185,8 +186,7 @@ func (r *Runner) observe(ctx context.Context, d time.Duration) error {
 		s, err := r.capture(ctx, "light")
 		switch {
 		case err == nil:
-			conns := s.Summary().Connections
-			r.pooled = max(r.pooled, conns[snapshot.HTTPClientIdle].Count+conns[snapshot.HTTPClientAwaiting].Count)
+			r.pooled = max(r.pooled, s.Summary().Pooled())
 			wait = snapshot.Pace(s.Cost, r.cfg.pollFloor, r.cfg.budget)
 		case ctx.Err() != nil:
 			return ctx.Err()
@@ -220,6 +220,12 @@ func (r *Runner) Fault(ctx context.Context, name string) (*FaultResult, error) {
 	if !r.prepared {
 		return nil, r.record(errors.New("runner: Fault before a successful Prepare"))
 	}
+	r.mu.Lock()
+	closed := r.closed
+	r.mu.Unlock()
+	if closed {
+		return nil, errors.New("runner: Fault after Close")
+	}
 	var f *experiments.Fault
 	for i := range r.d.Spec.Faults {
 		if r.d.Spec.Faults[i].Name == name {
@@ -248,7 +254,7 @@ func (r *Runner) Fault(ctx context.Context, name string) (*FaultResult, error) {
 // drillFault injects one fault under load, clears it, and settles.
 func (r *Runner) drillFault(ctx context.Context, f *experiments.Fault) (*FaultResult, *snapshot.Snapshot, error) {
 	inj := r.injectors[f.Name]
-	fr := &FaultResult{Name: f.Name, Injected: inj.String(), Upstream: f.Upstream}
+	fr := &FaultResult{Name: f.Name, Injected: inj.String(), Upstream: f.Upstream, NotJudged: r.notJudged(f)}
 	// The lease outlives the planned hold a little, so that only a runner
 	// that is gone lets it run out.
 	lease := f.Duration.Duration + 10*time.Second
@@ -287,7 +293,7 @@ func (r *Runner) drillFault(ctx context.Context, f *experiments.Fault) (*FaultRe
 	r.beginPhase("clear", f.Name)
 	fr.Cleared = time.Now()
 	r.mark("clear:" + f.Name)
-	upstreamCalls := calls(fr.Cleared)
+	upstreamCalls := calls()
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.clearTimeout())
 	err := clear(cctx)
 	cancel()
@@ -324,9 +330,12 @@ func (r *Runner) drillFault(ctx context.Context, f *experiments.Fault) (*FaultRe
 	if now != nil {
 		r.save(now, "after-"+f.Name)
 	}
-	if fr.Returned {
+	switch {
+	case fr.Findings == nil:
+		r.progressf("%s: could not be judged: %s", f.Name, fr.Error)
+	case fr.Returned:
 		r.progressf("%s: back to baseline after %s", f.Name, fr.Settle.Round(time.Millisecond))
-	} else {
+	default:
 		r.progressf("%s: did NOT return to baseline within %s", f.Name, fr.Settle.Round(time.Millisecond))
 	}
 	return fr, now, nil

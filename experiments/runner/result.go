@@ -59,8 +59,8 @@ type Baseline struct {
 	Connections map[snapshot.ConnClass]int `json:"connections,omitempty"`
 	Heap        uint64                     `json:"heap"`
 	// Pooled is the most HTTP/1 client connections the target held under
-	// the steady load before the first fault (idle and busy), -1 when
-	// nothing was measured (no load).
+	// the steady load of the warmup and the leads before the faults (idle
+	// and busy), -1 when nothing was measured (no load).
 	Pooled int `json:"pooled"`
 	// IdleAllowance is the growth allowed in idle pooled HTTP/1 client
 	// connections: verify.connections.maxIdleExtra, or what the target
@@ -114,8 +114,11 @@ type FaultResult struct {
 	Effect any `json:"effect,omitempty"`
 	// Error says why there are no findings: no snapshot could be taken.
 	Error string `json:"error,omitempty"`
-	// SLOs are the declared SLOs judged for this fault.
-	SLOs []SLOCheck `json:"slos,omitempty"`
+	// SLOs are the declared SLOs judged for this fault; NotJudged says, for
+	// each kind of SLO that was not, why (not declared, or not one that
+	// applies to this fault).
+	SLOs      []SLOCheck  `json:"slos,omitempty"`
+	NotJudged []NotJudged `json:"notJudged,omitempty"`
 	// DuringFault and Recovery are the load's statistics in the fault's
 	// window and after its clear.
 	DuringFault *load.PhaseStats `json:"duringFault,omitempty"`
@@ -135,7 +138,7 @@ func (f *FaultResult) Passed() bool {
 	return true
 }
 
-// Returns tells whether resource r came back within tolerance (false
+// ReturnedOn tells whether resource r came back within tolerance (false
 // when nothing could be judged).
 func (f *FaultResult) ReturnedOn(r matchers.Resource) bool {
 	return f.Findings != nil && f.Findings.OK(r)
@@ -161,6 +164,15 @@ type SLOCheck struct {
 	Window string `json:"window"`
 	OK     bool   `json:"ok"`
 }
+
+// NotJudged is a kind of SLO not judged for a fault, and why.
+type NotJudged struct {
+	Kind   string `json:"kind"`
+	Reason string `json:"reason"`
+}
+
+// SLOKinds are the kinds of SLO, in the order results list them.
+var SLOKinds = []string{SLODuringFault, SLOIsolation, SLOBreaker, SLORecovery}
 
 // Errors a run returns besides experiments.Problems (bad input): the
 // command maps them to exit codes.

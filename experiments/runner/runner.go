@@ -38,6 +38,7 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 
@@ -123,7 +124,8 @@ type Runner struct {
 	base      *snapshot.Snapshot            // what the next fault is judged against
 	pooled    int                           // peak HTTP/1 client connections under load; -1 unmeasured
 
-	prepared bool
+	prepared bool // Prepare succeeded
+	tried    bool // Prepare was called
 	mu       sync.Mutex
 	cleanups []func(context.Context) error // run in reverse order
 	phase    *PhaseTime
@@ -190,11 +192,19 @@ func Run(ctx context.Context, d *experiments.Drill, opts ...Option) (res *Result
 }
 
 // Result is what the drill found so far: its verdict is Pass only when it
-// was prepared, no step failed and every fault run so far passed.
+// was prepared, no step failed and every fault run so far passed. Like the
+// Runner's other methods, it is called from the goroutine that drives it.
 func (r *Runner) Result() *Result {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	res := *r.res
+	res.Phases = slices.Clone(res.Phases)
+	res.Faults = slices.Clone(res.Faults)
+	res.Warnings = slices.Clone(res.Warnings)
+	if b := res.Baseline; b != nil {
+		c := *b
+		res.Baseline = &c
+	}
 	res.Wall = time.Since(res.Start)
 	if r.gen != nil {
 		rep := r.gen.Report()

@@ -16,8 +16,7 @@ func (r *Runner) tolerances() []matchers.Option {
 	v := r.d.Spec.Verify
 	measured := 0
 	if r.pooled >= 0 && r.base != nil {
-		conns := r.base.Summary().Connections
-		measured = max(0, r.pooled-conns[snapshot.HTTPClientIdle].Count-conns[snapshot.HTTPClientAwaiting].Count)
+		measured = max(0, r.pooled-r.base.Summary().Pooled())
 	}
 	idle := v.IdleAllowance(measured)
 	r.mu.Lock()
@@ -44,20 +43,24 @@ func (r *Runner) tolerances() []matchers.Option {
 //     dump);
 //   - only when that dump says goroutines and connections are back is one
 //     GC forced, for the heap verdict; should the heap still be over,
-//     another is forced only once the uncollected heap (an upper bound of
-//     the live one) is within tolerance, or at the deadline.
+//     another is forced once the uncollected heap (an upper bound of the
+//     live one) is within tolerance, or once half way to the deadline, and
+//     at the deadline.
 //
 // A healthy service thus costs one dump and one forced GC; a leaking one a
-// dump and a forced GC at the deadline.
+// few dumps and a forced GC at the deadline; at most three GCs are forced
+// in one settle. When the target cannot be snapshotted at the deadline,
+// the fault could not be judged: the error wraps ErrCouldNotRun.
 func (r *Runner) settle(ctx context.Context, fr *FaultResult) (*snapshot.Snapshot, error) {
 	opts := r.tolerances()
 	base := r.base
 	start := time.Now()
 	deadline := start.Add(r.settleTime())
 	var (
-		lastFull    time.Time
-		fullCost    time.Duration
-		heapPending bool // goroutines and connections passed; the heap was over
+		lastDump    = start // the last debug=2 dump, or the start
+		dumpCost    time.Duration
+		heapPending bool // at the last dump goroutines and connections were back, the heap was not
+		collected   int  // GCs forced for the heap in this settle
 		lastErr     error
 	)
 	// captureCtx bounds one capture: a hung pprof endpoint must not hold
@@ -92,16 +95,27 @@ func (r *Runner) settle(ctx context.Context, fr *FaultResult) (*snapshot.Snapsho
 			if err != nil {
 				return light, err
 			}
-			gate := lf.OK(matchers.Goroutines, matchers.Connections)
-			if heapPending {
-				// Goroutines and connections were back; wait for the
-				// heap to be within tolerance before forcing a GC again.
-				gate = gate && lf.OK(matchers.Heap)
+			since := time.Since(lastDump)
+			paced := since >= snapshot.Pace(dumpCost, 0, r.cfg.budget)
+			var dump bool
+			switch {
+			case heapPending:
+				// Force another GC only when the uncollected heap is
+				// within tolerance (the live heap then surely is), or
+				// once, half way to the deadline, for a heap that
+				// shrinks without a collection to show it.
+				dump = paced && (lf.OK() || (collected < 2 && time.Since(start) >= r.settleTime()/2))
+			case lf.OK(matchers.Goroutines, matchers.Connections):
+				dump = paced
+			default:
+				// Light polls keep failing; a rule on wait states or
+				// creators applies only to a dump: check with one now
+				// and then.
+				dump = since >= max(snapshot.Pace(dumpCost, 0, r.cfg.budget), r.settleTime()/4)
 			}
-			fullDue := !lastFull.IsZero() && time.Since(lastFull) >= max(snapshot.Pace(fullCost, 0, r.cfg.budget), r.settleTime()/4)
-			fullAllowed := lastFull.IsZero() || time.Since(lastFull) >= snapshot.Pace(fullCost, 0, r.cfg.budget)
-			if (gate && fullAllowed) || (!heapPending && fullDue) {
-				now, f, err := r.judgeFull(captureCtx, judge, false)
+			if dump {
+				now, f, forced, err := r.judgeFull(captureCtx, judge, false)
+				collected += forced
 				switch {
 				case ctx.Err() != nil:
 					return nil, ctx.Err()
@@ -109,11 +123,11 @@ func (r *Runner) settle(ctx context.Context, fr *FaultResult) (*snapshot.Snapsho
 					lastErr = err
 				case f.OK():
 					return pass(now, f)
-				case f.OK(matchers.Goroutines, matchers.Connections):
-					heapPending = true
+				default:
+					heapPending = f.OK(matchers.Goroutines, matchers.Connections)
 				}
 				if now != nil {
-					lastFull, fullCost = time.Now(), now.Cost
+					lastDump, dumpCost = time.Now(), now.Cost
 				}
 			}
 		}
@@ -126,16 +140,16 @@ func (r *Runner) settle(ctx context.Context, fr *FaultResult) (*snapshot.Snapsho
 	}
 	// The deadline: the verdict on a full snapshot, heap collected.
 	fr.Settle = time.Since(start)
-	now, f, err := r.judgeFull(captureCtx, judge, true)
+	now, f, _, err := r.judgeFull(captureCtx, judge, true)
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
 	if err != nil {
-		if lastErr == nil {
-			lastErr = err
+		fr.Error = fmt.Sprintf("could not snapshot the target at the settle deadline: %v", err)
+		if lastErr != nil && lastErr.Error() != err.Error() {
+			fr.Error += fmt.Sprintf(" (and earlier in the settle: %v)", lastErr)
 		}
-		fr.Error = fmt.Sprintf("could not snapshot the target at the settle deadline: %v", lastErr)
-		return nil, nil
+		return nil, couldNotRun("fault %s: %s", fr.Name, fr.Error)
 	}
 	if f.OK() {
 		return pass(now, f)
@@ -146,30 +160,30 @@ func (r *Runner) settle(ctx context.Context, fr *FaultResult) (*snapshot.Snapsho
 
 // judgeFull takes the debug=2 dump and judges goroutines and connections
 // on it; when they are back, or for the final verdict, it forces one GC
-// for the heap and judges everything. The findings are nil only with an
-// error.
+// for the heap and judges everything. It returns how many GCs it forced;
+// the findings are nil only with an error.
 func (r *Runner) judgeFull(captureCtx func() (context.Context, context.CancelFunc),
-	judge func(*snapshot.Snapshot) (*matchers.Findings, error), final bool) (*snapshot.Snapshot, *matchers.Findings, error) {
+	judge func(*snapshot.Snapshot) (*matchers.Findings, error), final bool) (*snapshot.Snapshot, *matchers.Findings, int, error) {
 	cctx, cancel := captureCtx()
 	defer cancel()
 	now, err := r.capture(cctx, "goroutines")
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
 	f, err := judge(now)
 	if err != nil {
-		return now, nil, err
+		return now, nil, 0, err
 	}
 	if !final && !f.OK(matchers.Goroutines, matchers.Connections) {
-		return now, f, nil
+		return now, f, 0, nil
 	}
 	if err := r.client.CollectHeap(cctx, now); err != nil {
 		// The heap stays judged on the uncollected figure, an upper bound.
 		r.warnf("forcing a GC for the heap verdict: %v", err)
-		return now, f, nil
+		return now, f, 1, nil
 	}
 	f, err = judge(now)
-	return now, f, err
+	return now, f, 1, err
 }
 
 func later(a, b time.Time) time.Time {

@@ -9,12 +9,13 @@ import (
 )
 
 // watchCalls starts counting the calls the service makes to the fault's
-// upstream once the breaker declared by the drill should be open
-// (opensWithin after inEffect). The returned function stops counting at
-// `until` and says how many calls there were; -1 when the drill declares
-// no maxCallShare or the upstream's calls cannot be counted.
-func (r *Runner) watchCalls(f *experiments.Fault, inEffect time.Time) func(until time.Time) int64 {
-	none := func(time.Time) int64 { return -1 }
+// upstream once the breaker the drill declares should be open
+// (opensWithin after inEffect). The returned function stops counting and
+// says how many calls there were since; -1 when the drill declares no
+// maxCallShare for this fault, the upstream's calls cannot be counted, or
+// the fault cleared before the breaker had to be open.
+func (r *Runner) watchCalls(f *experiments.Fault, inEffect time.Time) func() int64 {
+	none := func() int64 { return -1 }
 	slo := r.d.Spec.Verify.SLO
 	if slo == nil || slo.Breaker == nil || slo.Breaker.MaxCallShare == nil || !slo.Breaker.FailsCalls(f) || r.local == nil {
 		return none
@@ -23,14 +24,41 @@ func (r *Runner) watchCalls(f *experiments.Fault, inEffect time.Time) func(until
 	if counter == nil {
 		return none
 	}
-	from := make(chan int64, 1)
+	from := make(chan int64, 1) // buffered: the timer never blocks
 	t := time.AfterFunc(time.Until(inEffect.Add(slo.Breaker.OpensWithin.Duration)), func() { from <- counter() })
-	return func(time.Time) int64 {
-		if !t.Stop() {
-			return counter() - <-from
+	return func() int64 {
+		if t.Stop() {
+			return -1
 		}
-		return -1 // cleared before the breaker had to be open
+		return counter() - <-from
 	}
+}
+
+// notJudged says why each kind of SLO the drill does not judge for fault f
+// is not judged: it is not declared, or it does not apply to f. It is the
+// one place that decides what applies to which fault.
+func (r *Runner) notJudged(f *experiments.Fault) []NotJudged {
+	slo := r.d.Spec.Verify.SLO
+	if slo == nil {
+		slo = &experiments.SLO{}
+	}
+	var out []NotJudged
+	add := func(kind, reason string) { out = append(out, NotJudged{Kind: kind, Reason: reason}) }
+	for _, k := range []struct {
+		kind     string
+		declared bool
+	}{{SLODuringFault, slo.DuringFault != nil}, {SLOIsolation, slo.Isolation != nil}, {SLOBreaker, slo.Breaker != nil}, {SLORecovery, slo.Recovery != nil}} {
+		if !k.declared {
+			add(k.kind, fmt.Sprintf("drill %s declares no %s SLO (verify.slo.%s): nothing to assert", r.d.Metadata.Name, k.kind, k.kind))
+		}
+	}
+	if slo.Isolation != nil && f.Kind() != experiments.KindStall {
+		add(SLOIsolation, "the isolation SLO applies to stalled clients; fault "+f.Name+" is not one")
+	}
+	if slo.Breaker != nil && !slo.Breaker.FailsCalls(f) {
+		add(SLOBreaker, "fault "+f.Name+" does not make an upstream's calls fail (see verify.slo.breaker.callTimeout): no breaker has to open")
+	}
+	return out
 }
 
 // sloChecks judges the SLOs the drill declares for one fault, each over
@@ -150,7 +178,7 @@ func breakerChecks(b *experiments.BreakerSLO, fr *FaultResult, rep load.Report, 
 			Want: "≤ " + b.MaxCallShare.String(), Window: fmt.Sprintf("%s, %d requests", window, open.Requests)}
 		switch {
 		case upstreamCalls < 0:
-			c.Got = "the upstream's calls could not be counted"
+			c.Got = "the upstream's calls could not be counted (cleared before the breaker had to be open?)"
 		case open.Requests == 0:
 			c.Got = "no requests in the window: nothing to judge"
 		default:

@@ -38,6 +38,9 @@ func WriteText(w io.Writer, r *Result) {
 			}
 			fmt.Fprintf(w, "    details:\n      %s\n", indent(strings.TrimSpace(f.Findings.Message()), "      "))
 		}
+		if f.Effect != nil {
+			fmt.Fprintf(w, "    the fault's effect: %+v\n", f.Effect)
+		}
 		if s := f.DuringFault; s != nil {
 			fmt.Fprintf(w, "    load during fault: %d requests, %.1f%% ok, p50 %s, p99 %s\n", s.Requests, 100*s.SuccessRate, s.P50.Round(time.Millisecond), s.P99.Round(time.Millisecond))
 		}

@@ -67,14 +67,7 @@ var _ = Describe("A separately started service (AFTERSHOCK_TARGET)", Label(Matri
 		for _, s := range externalSuites {
 			Expect(bins.Suites[s]).NotTo(BeEmpty(), "suite %s was not built", s)
 		}
-		By("starting the payments upstream as a process of its own")
-		var err error
-		up, err = launch.Start(ctx, bins.Upstream, nil, nil, launch.WithOutput(GinkgoWriter))
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(up.Stop)
-		u, err := url.Parse(up.URL)
-		Expect(err).NotTo(HaveOccurred())
-		upAddr = u.Host
+		up, upAddr = startPayments(ctx)
 		dir = GinkgoT().TempDir()
 	}, NodeTimeout(time.Minute))
 
@@ -205,6 +198,20 @@ verify:
 	_, err = suitekit.LoadEnv(env)
 	Expect(err).NotTo(HaveOccurred(), "the env file must be valid")
 	return sh, env
+}
+
+// startPayments starts the payments upstream as a process of its own and
+// returns it with its address; it is stopped when the node's scope ends.
+func startPayments(ctx context.Context) (*launch.Process, string) {
+	GinkgoHelper()
+	Expect(bins.Upstream).NotTo(BeEmpty(), "the payments upstream was not built")
+	By("starting the payments upstream as a process of its own")
+	up, err := launch.Start(ctx, bins.Upstream, nil, nil, launch.WithOutput(GinkgoWriter))
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(up.Stop)
+	u, err := url.Parse(up.URL)
+	Expect(err).NotTo(HaveOccurred())
+	return up, u.Host
 }
 
 // orders reads the shop's order counter from its /healthz.

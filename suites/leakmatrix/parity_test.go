@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,7 +18,6 @@ import (
 
 	"github.com/aftershock/aftershock/experiments"
 	"github.com/aftershock/aftershock/experiments/runner"
-	"github.com/aftershock/aftershock/fixtures/launch"
 	"github.com/aftershock/aftershock/fixtures/shop"
 	"github.com/aftershock/aftershock/suites/internal/suitekit"
 )
@@ -45,22 +43,11 @@ var _ = Describe("One Drill file through aftershock drill and through the drills
 		return
 	}
 
-	var (
-		up     *launch.Process
-		upAddr string
-		dir    string
-		drill  string
-	)
+	var upAddr, dir, drill string
 	BeforeAll(func(ctx SpecContext) {
 		Expect(bins.Aftershock).NotTo(BeEmpty(), "the aftershock command was not built")
 		Expect(bins.Suites["drills"]).NotTo(BeEmpty(), "the drills suite was not built")
-		var err error
-		up, err = launch.Start(ctx, bins.Upstream, nil, nil, launch.WithOutput(GinkgoWriter))
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(up.Stop)
-		u, err := url.Parse(up.URL)
-		Expect(err).NotTo(HaveOccurred())
-		upAddr = u.Host
+		_, upAddr = startPayments(ctx)
 		dir = GinkgoT().TempDir()
 		Expect(os.MkdirAll(filepath.Join(dir, "drills"), 0o755)).To(Succeed())
 		drill = filepath.Join(dir, "drills", "slow-upstream.yaml")

@@ -74,21 +74,13 @@ func ItHoldsItsSLOs(out func() *Outcome) {
 	}
 }
 
-// notJudged says why an SLO was not judged for the fault.
+// notJudged says why an SLO was not judged for the fault, as the runner
+// recorded it.
 func (o *Outcome) notJudged(kind string) string {
-	slo := o.Drill.Spec.Verify.SLO
-	declared := slo != nil && map[string]bool{
-		runner.SLODuringFault: slo.DuringFault != nil, runner.SLOIsolation: slo.Isolation != nil,
-		runner.SLOBreaker: slo.Breaker != nil, runner.SLORecovery: slo.Recovery != nil,
-	}[kind]
-	if !declared {
-		return fmt.Sprintf("%s declares no %s SLO (verify.slo.%s): nothing to assert", o.Target.Name, kind, kind)
+	for _, n := range o.Fault.NotJudged {
+		if n.Kind == kind {
+			return n.Reason
+		}
 	}
-	switch kind {
-	case runner.SLOIsolation:
-		return "the isolation SLO applies to stalled clients; fault " + o.Fault.Name + " is not one"
-	case runner.SLOBreaker:
-		return "fault " + o.Fault.Name + " does not make the upstream's calls fail (see verify.slo.breaker.callTimeout): no breaker has to open"
-	}
-	return fmt.Sprintf("the %s SLO was not judged (no load?)", kind)
+	return fmt.Sprintf("the %s SLO was not judged for fault %s", kind, o.Fault.Name)
 }

@@ -148,7 +148,9 @@ func DemoVerify(fixes []string) experiments.Verify {
 			MaxCallShare: pct(25), CallTimeout: experiments.D(2 * time.Second),
 		}
 	}
-	return experiments.Verify{SLO: slo}
+	v := experiments.DefaultVerify()
+	v.SLO = slo
+	return v
 }
 
 func cmpList(l []string) string {

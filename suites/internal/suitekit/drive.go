@@ -110,7 +110,7 @@ func (o *Outcome) TimelineText(from time.Time) string {
 	}
 	var b strings.Builder
 	for _, k := range o.Result.Load.Timeline {
-		if k.Start.Before(from.Add(-250 * time.Millisecond)) {
+		if k.Start.Before(from.Add(-o.Result.Load.Bucket)) {
 			continue
 		}
 		fmt.Fprintf(&b, "  %+6.2fs %-22s %3d req %3d err  p50 %-6s p99 %s\n", k.Start.Sub(from).Seconds(), k.Phase,
