@@ -25,14 +25,14 @@ const (
 
 // bundleSummary is the JSON file of a bundle.
 type bundleSummary struct {
-	URL      string    `json:"url,omitempty"`
-	Time     time.Time `json:"time"`
-	Light    bool      `json:"light,omitempty"`
+	URL   string    `json:"url,omitempty"`
+	Time  time.Time `json:"time"`
+	Light bool      `json:"light,omitempty"`
 	// Collected: MemStats and the heap profile were read after a GC the
 	// capture forced.
-	Collected bool `json:"collected,omitempty"`
-	MemStats MemStats  `json:"memStats"`
-	Summary  *Summary  `json:"summary"`
+	Collected bool     `json:"collected,omitempty"`
+	MemStats  MemStats `json:"memStats"`
+	Summary   *Summary `json:"summary"`
 }
 
 // Save writes the snapshot into dir (created if needed) as the files of
