@@ -60,6 +60,21 @@ type Spec struct {
 	// and upstream address must be loopback. Entries are host names,
 	// IP addresses or CIDR ranges; ${VAR} is expanded.
 	AllowHosts []string `json:"allowHosts,omitempty"`
+	// Cluster names the cluster the faults on engine chaos-mesh go to.
+	Cluster *Cluster `json:"cluster,omitempty"`
+}
+
+// Cluster names the one cluster a drill's Chaos Mesh faults may be
+// submitted to: aftershock never submits to whatever kube context happens
+// to be current.
+type Cluster struct {
+	// Context is the kubeconfig context, or "in-cluster" for the service
+	// account of the pod aftershock runs in (a CronJob); `--context`
+	// overrides it.
+	Context string `json:"context,omitempty"`
+	// Server, when set, must be the API server's URL of that context: a
+	// second check that the context points where the drill means.
+	Server string `json:"server,omitempty"`
 }
 
 // Target is the service under test.

@@ -1,7 +1,11 @@
 package experiments
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"maps"
+	"strings"
 
 	"github.com/chaos-mesh/chaos-mesh/api/v1alpha1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -30,13 +34,17 @@ func (d *Drill) Manifests() (objects []any, skipped []string) {
 	for i := range d.Spec.Faults {
 		f := &d.Spec.Faults[i]
 		meta := metav1.ObjectMeta{
-			Name:      objectName(d.Metadata.Name, f.Name),
-			Namespace: d.Metadata.Namespace,
-			Labels:    map[string]string{LabelDrill: d.Metadata.Name, LabelFault: f.Name},
+			Name:        objectName(d.Metadata.Name, f.Name),
+			Namespace:   d.Metadata.Namespace,
+			Labels:      maps.Clone(d.Metadata.Labels),
+			Annotations: maps.Clone(d.Metadata.Annotations),
 		}
-		for k, v := range d.Metadata.Labels {
-			meta.Labels[k] = v
+		if meta.Labels == nil {
+			meta.Labels = map[string]string{}
 		}
+		// aftershock's own labels last: loading refuses a drill that sets
+		// them, and here they win anyway.
+		meta.Labels[LabelDrill], meta.Labels[LabelFault] = d.Metadata.Name, f.Name
 		dur := f.Duration.String()
 		switch f.Kind() {
 		case KindNetwork:
@@ -122,13 +130,18 @@ func (d *Drill) RenderYAML() ([]byte, []string, error) {
 }
 
 // objectName is "<drill>-<fault>", cut to a DNS-1123 label's 63 bytes.
+// objectName names a fault's object: readable, and never the same for two
+// drill/fault pairs (a-b/c and a/b-c, or two long names that share their
+// first 63 characters): a hash of the pair ends it.
 func objectName(drill, fault string) string {
-	n := drill + "-" + fault
-	if len(n) > 63 {
-		n = n[:63]
+	sum := sha256.Sum256([]byte(drill + "\x00" + fault))
+	n := strings.TrimRight(truncate(drill+"-"+fault, 63-7), "-")
+	return n + "-" + hex.EncodeToString(sum[:])[:6]
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
 	}
-	for len(n) > 0 && n[len(n)-1] == '-' {
-		n = n[:len(n)-1]
-	}
-	return n
+	return s
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/chaos-mesh/chaos-mesh/api/genericwebhook"
 	"github.com/chaos-mesh/chaos-mesh/api/v1alpha1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 )
 
@@ -67,7 +68,7 @@ func TestRenderChaosMeshManifests(t *testing.T) {
 	if err := yaml.UnmarshalStrict(docs[0], &nc); err != nil {
 		t.Fatalf("first document: %v\n%s", err, docs[0])
 	}
-	if nc.Kind != "NetworkChaos" || nc.APIVersion != "chaos-mesh.org/v1alpha1" || nc.Name != "payments-cluster-slow" || nc.Namespace != "shop" {
+	if nc.Kind != "NetworkChaos" || nc.APIVersion != "chaos-mesh.org/v1alpha1" || !strings.HasPrefix(nc.Name, "payments-cluster-slow-") || nc.Namespace != "shop" {
 		t.Errorf("object = %s %s %s/%s", nc.APIVersion, nc.Kind, nc.Namespace, nc.Name)
 	}
 	if nc.Spec.Duration == nil || *nc.Spec.Duration != "30s" || nc.Spec.Delay.Latency != "500ms" || nc.Labels[LabelFault] != "slow" {
@@ -87,6 +88,39 @@ func TestRenderChaosMeshManifests(t *testing.T) {
 	}
 	if errs := genericwebhook.Validate(&hc); len(errs) > 0 {
 		t.Errorf("chaos mesh rejects the http chaos: %v", errs)
+	}
+}
+
+// TestObjectNamesNeverCollide: two drill/fault pairs that join to the same
+// text, or share a long prefix, name different objects, each a DNS-1123
+// label.
+func TestObjectNamesNeverCollide(t *testing.T) {
+	long := strings.Repeat("x", 60)
+	pairs := [][2]string{{"a-b", "c"}, {"a", "b-c"}, {long + "1", "f"}, {long + "2", "f"}, {"payments", "slow"}}
+	seen := map[string][2]string{}
+	for _, p := range pairs {
+		n := objectName(p[0], p[1])
+		if msgs := validation.IsDNS1123Label(n); len(msgs) > 0 {
+			t.Errorf("%v: %q is no DNS-1123 label: %v", p, n, msgs)
+		}
+		if q, ok := seen[n]; ok {
+			t.Errorf("%v and %v both name %q", p, q, n)
+		}
+		seen[n] = p
+	}
+}
+
+// TestDrillLabelsCannotTakeAftershocks: a drill that sets one of
+// aftershock's own labels is refused where it sets it.
+func TestDrillLabelsCannotTakeAftershocks(t *testing.T) {
+	bad := strings.Replace(clusterDrill, "metadata: {name: payments-cluster, namespace: shop}",
+		"metadata:\n  name: payments-cluster\n  namespace: shop\n  labels: {team: sre, aftershock.dev/run: mine}", 1)
+	if bad == clusterDrill {
+		t.Fatal("the test drill changed: adapt the test")
+	}
+	_, err := Parse("labels.yaml", []byte(bad), WithEngine(EngineChaosMesh))
+	if err == nil || !strings.Contains(err.Error(), "labels.yaml:") || !strings.Contains(err.Error(), `label "aftershock.dev/run" is aftershock's own`) {
+		t.Fatalf("err = %v, want the label refused with its place", err)
 	}
 }
 

@@ -3,6 +3,7 @@ package experiments
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"net/url"
@@ -10,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/aftershock/aftershock/injectors/chaosmesh"
 
 	"golang.org/x/net/http/httpguts"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -78,6 +81,28 @@ func validate(d *Drill, r *reporter, o *options) {
 	}
 	dnsLabel(r, "metadata.name", d.Metadata.Name, true)
 	dnsLabel(r, "metadata.namespace", d.Metadata.Namespace, false)
+	for _, k := range slices.Sorted(maps.Keys(d.Metadata.Labels)) {
+		if strings.HasPrefix(k, chaosmesh.LabelPrefix) {
+			r.add("metadata.labels."+k, nil, "label %q is aftershock's own (it finds and cleans up its objects by %s* labels); a drill may not set it", k, chaosmesh.LabelPrefix)
+			continue
+		}
+		if msgs := validation.IsQualifiedName(k); len(msgs) > 0 {
+			r.add("metadata.labels."+k, nil, "%q is not a label key: %s", k, strings.Join(msgs, "; "))
+		}
+		if msgs := validation.IsValidLabelValue(d.Metadata.Labels[k]); len(msgs) > 0 {
+			r.add("metadata.labels."+k, nil, "%q is not a label value: %s", d.Metadata.Labels[k], strings.Join(msgs, "; "))
+		}
+	}
+	if c := d.Spec.Cluster; c != nil {
+		if c.Context == "" && c.Server == "" && !r.seen["spec.cluster"] {
+			r.add("spec.cluster", []string{"context", "server"}, "cluster names no context")
+		}
+		if c.Server != "" {
+			if u, err := url.Parse(c.Server); err != nil || u.Scheme != "https" || u.Host == "" {
+				r.add("spec.cluster.server", nil, "%q is not an https URL of an API server", c.Server)
+			}
+		}
+	}
 	if !d.pos.has("spec") {
 		r.add("spec", nil, "spec is required")
 		return

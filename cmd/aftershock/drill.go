@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -25,6 +26,7 @@ func init() { commands = append(commands, newDrillCommand) }
 func newDrillCommand(g *globalOptions) *cobra.Command {
 	var allowHosts []string
 	var settle time.Duration
+	var kubeContext string
 	cmd := &cobra.Command{
 		Use:   "drill FILE...",
 		Short: "Run drills; exit 0 pass, 1 verdict failed, 2 bad input, 3 could not run, 130 interrupted",
@@ -44,11 +46,12 @@ carries a lease so that it clears itself if this process dies.`,
 			}
 			ctx, stop := signalContext(cmd.Context(), cmd.ErrOrStderr())
 			defer stop()
-			return runDrills(ctx, g, drills, runFlags{allowHosts: allowHosts, settle: settle}, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return runDrills(ctx, g, drills, runFlags{allowHosts: allowHosts, settle: settle, context: kubeContext}, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	cmd.Flags().StringSliceVar(&allowHosts, "allow-host", nil, "let drills reach this non-loopback host (repeatable)")
 	cmd.Flags().DurationVar(&settle, "settle", 0, "override every drill's settle deadline")
+	cmd.Flags().StringVar(&kubeContext, "context", "", `the kube context of the cluster for faults on engine chaos-mesh ("in-cluster" in a pod); must match the drill's spec.cluster.context if it names one`)
 	return cmd
 }
 
@@ -89,29 +92,90 @@ func signalContext(parent context.Context, stderr io.Writer) (context.Context, f
 type runFlags struct {
 	allowHosts []string
 	settle     time.Duration
+	context    string
+}
+
+// clusterContext is the kube context a drill's Chaos Mesh faults go to:
+// --context, else the drill's spec.cluster.context. A drill that names
+// neither, or names another than --context, is bad input: aftershock never
+// submits to whatever context happens to be current.
+func clusterContext(d *experiments.Drill, flag string) (string, error) {
+	var drill string
+	if d.Spec.Cluster != nil {
+		drill = d.Spec.Cluster.Context
+	}
+	switch {
+	case flag != "" && drill != "" && flag != drill:
+		return "", fmt.Errorf("%s: spec.cluster.context: drill %s is for kube context %q, and --context names %q: run it with its own context, or change the drill",
+			d.Where("spec.cluster.context"), d.Metadata.Name, drill, flag)
+	case flag != "":
+		return flag, nil
+	case drill != "":
+		return drill, nil
+	}
+	return "", fmt.Errorf("%s: drill %s has faults on engine chaos-mesh and names no cluster: set spec.cluster.context (a kubeconfig context, or %q in a pod), or give --context",
+		d.Where("spec"), d.Metadata.Name, chaosmesh.InCluster)
+}
+
+// connect connects to the cluster of context name once, and checks the
+// drill's spec.cluster.server against it.
+func connect(clusters map[string]*chaosmesh.Cluster, name string, d *experiments.Drill) (*chaosmesh.Cluster, error) {
+	k, ok := clusters[name]
+	if !ok {
+		var err error
+		if k, err = chaosmesh.Connect(name); err != nil {
+			return nil, err
+		}
+		clusters[name] = k
+	}
+	if c := d.Spec.Cluster; c != nil && c.Server != "" && strings.TrimSuffix(c.Server, "/") != strings.TrimSuffix(k.Server, "/") {
+		return nil, withCode(exitBadInput, fmt.Errorf("%s: spec.cluster.server is %s, and kube context %q points at %s", d.Where("spec.cluster.server"), c.Server, name, k.Server))
+	}
+	return k, nil
 }
 
 func runDrills(ctx context.Context, g *globalOptions, drills []*experiments.Drill, f runFlags, stdout, stderr io.Writer) error {
 	var results []*runner.Result
 	var errs []error
 	code := exitPass
-	var cluster *chaosmesh.Cluster
-	var clusterErr error
+	// Which cluster each drill's Chaos Mesh faults go to is explicit, and
+	// checked for every drill before any runs.
+	contexts := map[*experiments.Drill]string{}
+	var bad []error
+	for _, d := range drills {
+		if d.NeedsCluster() {
+			name, err := clusterContext(d, f.context)
+			if err != nil {
+				bad = append(bad, err)
+			}
+			contexts[d] = name
+		}
+	}
+	if len(bad) > 0 {
+		return withCode(exitBadInput, errors.Join(bad...))
+	}
+	clusters := map[string]*chaosmesh.Cluster{}
 	for _, d := range drills {
 		opts := []runner.Option{runner.WithProgress(stderr), runner.WithAllowHosts(f.allowHosts...), runner.WithSettle(f.settle)}
-		if d.NeedsCluster() {
-			// Connect once, and only for a drill with faults on engine
-			// chaos-mesh: the others run without a kubeconfig.
-			if cluster == nil && clusterErr == nil {
-				cluster, clusterErr = chaosmesh.FromKubeconfig()
-			}
-			if clusterErr != nil {
-				err := fmt.Errorf("drill %s: faults on engine chaos-mesh: %w", d.Metadata.Name, clusterErr)
+		if name, ok := contexts[d]; ok {
+			// Connect once per context, and only for drills with faults
+			// on engine chaos-mesh: the others run without a kubeconfig.
+			cluster, err := connect(clusters, name, d)
+			if err != nil {
+				err = fmt.Errorf("drill %s: faults on engine chaos-mesh: %w", d.Metadata.Name, err)
 				results = append(results, &runner.Result{Drill: d.Metadata.Name, File: d.File, Verdict: runner.Fail, Start: time.Now(), Error: err.Error()})
 				errs = append(errs, err)
-				code = worse(code, exitCouldNotRun)
+				c := exitCouldNotRun
+				var e *exitError
+				if errors.As(err, &e) {
+					c = e.code
+				}
+				code = worse(code, c)
 				continue
 			}
+			progress := fmt.Sprintf("[%s] cluster %s; run %s (aftershock cleanup --context %s --run %s removes its objects should this process die)\n",
+				d.Metadata.Name, cluster.Name, cluster.RunID(), contexts[d], cluster.RunID())
+			io.WriteString(stderr, progress)
 			opts = append(opts, runner.WithCluster(cluster))
 		}
 		if g.artifacts != "" {

@@ -12,31 +12,49 @@ package chaosmesh
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/chaos-mesh/chaos-mesh/api/v1alpha1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
 
 	"github.com/aftershock/aftershock/injectors"
 )
 
-// Labels on every object the engine submits (the same as experiments
-// renders).
+// Labels on every object the engine submits (the first two as experiments
+// renders them; the run's ID when a run submits it). A drill's own labels
+// may not use the aftershock.dev/ prefix.
 const (
-	LabelDrill = "aftershock.dev/drill"
-	LabelFault = "aftershock.dev/fault"
+	LabelPrefix = "aftershock.dev/"
+	LabelDrill  = LabelPrefix + "drill"
+	LabelFault  = LabelPrefix + "fault"
+	LabelRun    = LabelPrefix + "run"
 )
+
+// FieldOwner is the field manager of every write the engine makes.
+const FieldOwner = "aftershock"
+
+// CallTimeout bounds every call to the API server.
+const CallTimeout = 30 * time.Second
+
+// SelectGrace is how long Chaos Mesh may report Selected=False before
+// Inject gives up: a selector that matches nothing.
+const SelectGrace = 5 * time.Second
 
 // Chaos is a Chaos Mesh object the engine can submit: NetworkChaos or
 // HTTPChaos.
@@ -52,6 +70,13 @@ type Cluster struct {
 	// wait bounds how long Inject waits for Chaos Mesh to report the
 	// object injected.
 	wait time.Duration
+	// run labels every object this process submits.
+	run string
+	// callTimeout bounds every API call.
+	callTimeout time.Duration
+	// Name says which cluster it is: the kube context (or "in-cluster")
+	// and the server; Server is the API server's URL.
+	Name, Server string
 }
 
 // DefaultWait is how long Inject waits for Chaos Mesh to report an object
@@ -75,7 +100,20 @@ func New(c client.Client, poll time.Duration) *Cluster {
 	if poll <= 0 {
 		poll = 500 * time.Millisecond
 	}
-	return &Cluster{c: c, poll: poll, wait: DefaultWait}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return &Cluster{c: c, poll: poll, wait: DefaultWait, run: hex.EncodeToString(b[:]), callTimeout: CallTimeout}
+}
+
+// RunID is the ID this process labels its objects with (aftershock.dev/run):
+// `aftershock cleanup --run ID` deletes them should the process die.
+func (k *Cluster) RunID() string { return k.run }
+
+// WithCallTimeout returns k with every API call bounded by d.
+func (k *Cluster) WithCallTimeout(d time.Duration) *Cluster {
+	c := *k
+	c.callTimeout = d
+	return &c
 }
 
 // WithWait returns k with Inject waiting at most d for Chaos Mesh.
@@ -85,13 +123,27 @@ func (k *Cluster) WithWait(d time.Duration) *Cluster {
 	return &c
 }
 
-// FromKubeconfig connects to the cluster of the current kubeconfig
-// context, found as controller-runtime finds it: $KUBECONFIG, then the
-// in-cluster service account, then ~/.kube/config.
-func FromKubeconfig() (*Cluster, error) {
-	cfg, err := config.GetConfig()
+// InCluster names the cluster a pod runs in, by its service account.
+const InCluster = "in-cluster"
+
+// Connect connects to the cluster of kube context name, read from the
+// kubeconfig as controller-runtime finds it ($KUBECONFIG, then
+// ~/.kube/config), or, for InCluster, to the cluster of this pod's service
+// account. The context is named explicitly: aftershock never submits a
+// fault to whatever cluster happens to be current.
+func Connect(name string) (*Cluster, error) {
+	if name == "" {
+		return nil, errors.New("chaos mesh: no kube context named: a drill with faults on engine chaos-mesh runs only against the context it (spec.cluster.context) or --context names")
+	}
+	var cfg *rest.Config
+	var err error
+	if name == InCluster {
+		cfg, err = rest.InClusterConfig()
+	} else {
+		cfg, err = config.GetConfigWithContext(name)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("chaos mesh: no cluster to submit to: %w", err)
+		return nil, fmt.Errorf("chaos mesh: kube context %q: %w", name, err)
 	}
 	s, err := Scheme()
 	if err != nil {
@@ -101,20 +153,68 @@ func FromKubeconfig() (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("chaos mesh: client for %s: %w", cfg.Host, err)
 	}
-	return New(c, 0), nil
+	k := New(c, 0)
+	k.Name, k.Server = fmt.Sprintf("%s (%s)", name, cfg.Host), cfg.Host
+	return k, nil
 }
 
-// Check asks the cluster for one NetworkChaos and one HTTPChaos in
-// namespace, so that a cluster without Chaos Mesh's kinds, or a user who
-// may not see them, fails before anything is injected rather than at the
-// first fault.
+// call runs one API call within the call timeout.
+func (k *Cluster) call(ctx context.Context, f func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, k.callTimeout)
+	defer cancel()
+	return f(ctx)
+}
+
+// Verbs are what the engine does with each kind it submits, in the order
+// the preflight asks for them: a Role for drills grants exactly these.
+var Verbs = []string{"create", "get", "delete"}
+
+// Resources are the Chaos Mesh resources the engine submits.
+var Resources = []string{"networkchaos", "httpchaos"}
+
+// Check asks the API server, before anything is injected, whether this
+// identity may do what a drill does with each kind it submits (Verbs) in
+// namespace (SelfSubjectAccessReview), and refuses with every denial. A
+// cluster without Chaos Mesh's kinds fails here too.
 func (k *Cluster) Check(ctx context.Context, namespace string) error {
-	for _, l := range []client.ObjectList{&v1alpha1.NetworkChaosList{}, &v1alpha1.HTTPChaosList{}} {
-		if err := k.c.List(ctx, l, client.InNamespace(namespace), client.Limit(1)); err != nil {
-			return fmt.Errorf("chaos mesh: listing %T in namespace %s failed (is Chaos Mesh installed, and may this user create its objects?): %w", l, namespace, err)
+	var denied []string
+	for _, res := range Resources {
+		for _, verb := range Verbs {
+			r := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
+				ResourceAttributes: &authorizationv1.ResourceAttributes{
+					Namespace: namespace, Verb: verb, Group: v1alpha1.SchemeGroupVersion.Group, Resource: res,
+				},
+			}}
+			if err := k.call(ctx, func(ctx context.Context) error { return k.c.Create(ctx, r) }); err != nil {
+				return fmt.Errorf("chaos mesh: asking %s whether this identity may %s %s: %w", k.name(), verb, res, err)
+			}
+			if !r.Status.Allowed {
+				why := r.Status.Reason
+				if why == "" {
+					why = "no rule allows it"
+				}
+				denied = append(denied, fmt.Sprintf("%s %s.%s (%s)", verb, res, v1alpha1.SchemeGroupVersion.Group, why))
+			}
+		}
+	}
+	if len(denied) > 0 {
+		return fmt.Errorf("chaos mesh: this identity may not, in namespace %s of %s: %s; a drill needs %s on %s (see aftershock render --cronjob for the Role)",
+			namespace, k.name(), strings.Join(denied, "; "), strings.Join(Verbs, ", "), strings.Join(Resources, ", "))
+	}
+	for _, kind := range []string{v1alpha1.KindNetworkChaos, v1alpha1.KindHTTPChaos} {
+		gvk := v1alpha1.SchemeGroupVersion.WithKind(kind)
+		if _, err := k.c.RESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version); err != nil {
+			return fmt.Errorf("chaos mesh: %s does not serve %s (is Chaos Mesh installed?): %w", k.name(), gvk, err)
 		}
 	}
 	return nil
+}
+
+func (k *Cluster) name() string {
+	if k.Name != "" {
+		return k.Name
+	}
+	return "the cluster"
 }
 
 // Injector submits obj on Inject and deletes it on Clear. obj is not
@@ -138,14 +238,17 @@ func (i *injector) String() string {
 	return fmt.Sprintf("%s %s/%s", kind, i.obj.GetNamespace(), i.obj.GetName())
 }
 
-// Inject submits the object and waits until Chaos Mesh reports every
-// selected pod injected. Chaos Mesh counts spec.duration from the object's
-// creation, so the duration is the lease plus the longest wait for the
-// injection: a slow injection cannot eat into the hold. A refusal by Chaos
-// Mesh's webhook comes back as the error; so does an object that selects
-// no pod, with the conditions Chaos Mesh gave, once the wait is over. An
-// object of the same name that is already there (another run of the drill,
-// or one a dead run left) is an error and is left alone.
+// Inject submits the object and waits until the fault is in effect: Chaos
+// Mesh reports it Selected and AllInjected, with every record of a
+// selected target Injected. Chaos Mesh counts spec.duration from the
+// object's creation, so the duration is the lease plus the longest wait
+// for the injection: a slow injection cannot eat into the hold. A refusal
+// by the API server (its schema, Chaos Mesh's webhook) comes back as the
+// error, word for word. A selector that matches nothing fails once Chaos
+// Mesh has said so for SelectGrace (Chaos Mesh before 2.6 reported such an
+// object Selected=False and AllInjected=True: that is no injection
+// either). An object of the same name that is already there (another run
+// of the drill, or one a dead run left) is an error and is left alone.
 func (i *injector) Inject(ctx context.Context, lease time.Duration) error {
 	obj, ok := i.obj.DeepCopyObject().(Chaos)
 	if !ok {
@@ -156,31 +259,70 @@ func (i *injector) Inject(ctx context.Context, lease time.Duration) error {
 			return fmt.Errorf("inject %s: %w", i, err)
 		}
 	}
-	if err := i.k.c.Create(ctx, obj); err != nil {
+	labels := maps.Clone(obj.GetLabels())
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	labels[LabelRun] = i.k.run
+	obj.SetLabels(labels)
+	err := i.k.call(ctx, func(ctx context.Context) error { return i.k.c.Create(ctx, obj, client.FieldOwner(FieldOwner)) })
+	if err != nil {
 		if apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("inject %s: already on the cluster: another run of this drill holds it, or a dead run left it (aftershock cleanup --drill %s --namespace %s removes it): %w",
-				i, obj.GetLabels()[LabelDrill], obj.GetNamespace(), err)
+			return fmt.Errorf("inject %s: already on the cluster: another run of this drill holds it, or a dead run left it (aftershock cleanup --namespace %s removes it once its lease ran out): %w",
+				i, obj.GetNamespace(), err)
 		}
-		return fmt.Errorf("inject %s: submit: %w", i, err)
+		return fmt.Errorf("inject %s: submit to %s: %w", i, i.k.name(), err)
 	}
 	i.mu.Lock()
 	i.submitted, i.uid = true, obj.GetUID()
 	i.mu.Unlock()
 	key := client.ObjectKeyFromObject(obj)
 	var last *v1alpha1.ChaosStatus
+	var unselected time.Time // since when Chaos Mesh has said Selected=False
 	ctx, cancel := context.WithTimeout(ctx, i.k.wait)
 	defer cancel()
-	err := i.k.until(ctx, func(ctx context.Context) (bool, error) {
-		if err := i.k.c.Get(ctx, key, obj); err != nil {
+	err = i.k.until(ctx, func(ctx context.Context) (bool, error) {
+		if err := i.k.call(ctx, func(ctx context.Context) error { return i.k.c.Get(ctx, key, obj) }); err != nil {
 			return false, err
 		}
 		last = obj.GetStatus()
-		return condition(last, v1alpha1.ConditionAllInjected), nil
+		if conditionIs(last, v1alpha1.ConditionSelected, corev1.ConditionFalse) {
+			if unselected.IsZero() {
+				unselected = time.Now()
+			}
+			if time.Since(unselected) >= SelectGrace {
+				return false, fmt.Errorf("its selector selects nothing: Chaos Mesh reports Selected=False for %s: %w", SelectGrace, ErrNothingSelected)
+			}
+			return false, nil
+		}
+		unselected = time.Time{}
+		return inEffect(last), nil
 	})
 	if err != nil {
-		return fmt.Errorf("inject %s: Chaos Mesh did not report it injected (%s): %w", i, describe(last), err)
+		if errors.Is(err, ErrNothingSelected) {
+			return fmt.Errorf("inject %s: %w (%s)", i, err, describe(last))
+		}
+		return fmt.Errorf("inject %s: Chaos Mesh did not report it in effect (%s): %w", i, describe(last), err)
 	}
 	return nil
+}
+
+// ErrNothingSelected is the error of a fault whose selector matches no
+// target.
+var ErrNothingSelected = errors.New("nothing selected")
+
+// inEffect tells a fault Chaos Mesh has injected into every target it
+// selected: Selected and AllInjected, and every record Injected.
+func inEffect(s *v1alpha1.ChaosStatus) bool {
+	if !condition(s, v1alpha1.ConditionSelected) || !condition(s, v1alpha1.ConditionAllInjected) || len(s.Experiment.Records) == 0 {
+		return false
+	}
+	for _, r := range s.Experiment.Records {
+		if r.Phase != v1alpha1.Injected {
+			return false
+		}
+	}
+	return true
 }
 
 // Clear deletes the object this injector submitted — only that one, by
@@ -203,7 +345,7 @@ func (i *injector) Clear(ctx context.Context) error {
 	if uid != "" {
 		opts = append(opts, client.Preconditions{UID: &uid})
 	}
-	if err := i.k.c.Delete(ctx, obj, opts...); err != nil {
+	if err := i.k.call(ctx, func(ctx context.Context) error { return i.k.c.Delete(ctx, obj, opts...) }); err != nil {
 		if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
 			// Gone, or replaced by another run's object: ours is gone.
 			i.forget(uid)
@@ -214,7 +356,7 @@ func (i *injector) Clear(ctx context.Context) error {
 	key := client.ObjectKeyFromObject(obj)
 	var last *v1alpha1.ChaosStatus
 	err := i.k.until(ctx, func(ctx context.Context) (bool, error) {
-		err := i.k.c.Get(ctx, key, obj)
+		err := i.k.call(ctx, func(ctx context.Context) error { return i.k.c.Get(ctx, key, obj) })
 		if apierrors.IsNotFound(err) || (err == nil && uid != "" && obj.GetUID() != uid) {
 			i.forget(uid)
 			return true, nil
@@ -269,11 +411,16 @@ func setDuration(obj Chaos, d time.Duration) error {
 
 // condition reports whether status holds condition t as True.
 func condition(s *v1alpha1.ChaosStatus, t v1alpha1.ChaosConditionType) bool {
+	return conditionIs(s, t, corev1.ConditionTrue)
+}
+
+// conditionIs reports whether status holds condition t with status v.
+func conditionIs(s *v1alpha1.ChaosStatus, t v1alpha1.ChaosConditionType, v corev1.ConditionStatus) bool {
 	if s == nil {
 		return false
 	}
 	return slices.ContainsFunc(s.Conditions, func(c v1alpha1.ChaosCondition) bool {
-		return c.Type == t && c.Status == corev1.ConditionTrue
+		return c.Type == t && c.Status == v
 	})
 }
 
@@ -299,29 +446,34 @@ func describe(s *v1alpha1.ChaosStatus) string {
 	return strings.Join(parts, ", ")
 }
 
-// Cleanup deletes every NetworkChaos and HTTPChaos that aftershock
-// submitted — those labelled aftershock.dev/drill, or only drill's when it
-// is not empty — in namespace ("" for every namespace), and returns what it
-// deleted as kind/namespace/name. It does not wait for Chaos Mesh to
-// recover them.
-func (k *Cluster) Cleanup(ctx context.Context, namespace, drill string) ([]string, error) {
-	sel := client.HasLabels{LabelDrill}
+// Cleanup deletes what dead runs of aftershock left on the cluster: the
+// NetworkChaos and HTTPChaos objects labelled aftershock.dev/drill (only
+// drill's when it is not empty) in namespace ("" for every namespace) whose
+// lease has run out — their spec.duration, counted from their creation as
+// Chaos Mesh counts it, is over, so no live run holds them — or, when run
+// is given, every object of that run. It returns what it deleted and what
+// it left to live runs, as kind/namespace/name. It does not wait for Chaos
+// Mesh to recover them; each delete is preconditioned on the UID it
+// listed, so an object recreated meanwhile is left alone.
+func (k *Cluster) Cleanup(ctx context.Context, namespace, drill, run string) (deleted, live []string, err error) {
 	var opts []client.ListOption
-	if drill != "" {
+	switch {
+	case run != "":
+		opts = append(opts, client.MatchingLabels{LabelRun: run})
+	case drill != "":
 		opts = append(opts, client.MatchingLabels{LabelDrill: drill})
-	} else {
-		opts = append(opts, sel)
+	default:
+		opts = append(opts, client.HasLabels{LabelDrill})
 	}
 	if namespace != "" {
 		opts = append(opts, client.InNamespace(namespace))
 	}
-	var deleted []string
 	var errs []error
 	for _, l := range []struct {
 		kind string
 		list client.ObjectList
 	}{{v1alpha1.KindNetworkChaos, &v1alpha1.NetworkChaosList{}}, {v1alpha1.KindHTTPChaos, &v1alpha1.HTTPChaosList{}}} {
-		if err := k.c.List(ctx, l.list, opts...); err != nil {
+		if err := k.call(ctx, func(ctx context.Context) error { return k.c.List(ctx, l.list, opts...) }); err != nil {
 			errs = append(errs, fmt.Errorf("list %s: %w", l.kind, err))
 			continue
 		}
@@ -331,17 +483,44 @@ func (k *Cluster) Cleanup(ctx context.Context, namespace, drill string) ([]strin
 			continue
 		}
 		for _, item := range items {
-			o, ok := item.(client.Object)
+			o, ok := item.(Chaos)
 			if !ok {
 				continue
 			}
 			name := fmt.Sprintf("%s/%s/%s", l.kind, o.GetNamespace(), o.GetName())
-			if err := k.c.Delete(ctx, o); err != nil && !apierrors.IsNotFound(err) {
+			if drill != "" && o.GetLabels()[LabelDrill] != drill {
+				continue
+			}
+			if run == "" && !leaseOver(o) {
+				live = append(live, name)
+				continue
+			}
+			uid := o.GetUID()
+			err := k.call(ctx, func(ctx context.Context) error { return k.c.Delete(ctx, o, client.Preconditions{UID: &uid}) })
+			if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 				errs = append(errs, fmt.Errorf("delete %s: %w", name, err))
 				continue
 			}
 			deleted = append(deleted, name)
 		}
 	}
-	return deleted, errors.Join(errs...)
+	return deleted, live, errors.Join(errs...)
+}
+
+// leaseOver tells an object whose duration has run out: Chaos Mesh has
+// recovered its fault, and no live run holds it. An object without a
+// duration (not submitted by a run) is never over.
+func leaseOver(o Chaos) bool {
+	var d *string
+	switch c := o.(type) {
+	case *v1alpha1.NetworkChaos:
+		d = c.Spec.Duration
+	case *v1alpha1.HTTPChaos:
+		d = c.Spec.Duration
+	}
+	if d == nil {
+		return false
+	}
+	dur, err := time.ParseDuration(*d)
+	return err == nil && time.Since(o.GetCreationTimestamp().Time) > dur
 }
