@@ -292,7 +292,9 @@ func TestEveryCallHasATimeout(t *testing.T) {
 	}
 	hang := func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
 	c := fake.NewClientBuilder().WithScheme(s).WithInterceptorFuncs(interceptor.Funcs{
-		Create: func(ctx context.Context, _ client.WithWatch, _ client.Object, _ ...client.CreateOption) error { return hang(ctx) },
+		Create: func(ctx context.Context, _ client.WithWatch, _ client.Object, _ ...client.CreateOption) error {
+			return hang(ctx)
+		},
 	}).Build()
 	eng := chaosmesh.New(c, 0).WithCallTimeout(100 * time.Millisecond)
 	start := time.Now()

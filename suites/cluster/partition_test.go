@@ -9,7 +9,11 @@ import (
 	"github.com/chaos-mesh/chaos-mesh/api/v1alpha1"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/aftershock/aftershock/fixtures/kubetest"
 
 	"github.com/aftershock/aftershock/experiments"
 	"github.com/aftershock/aftershock/experiments/runner"
@@ -73,26 +77,31 @@ var _ = Describe("A partition submitted to Chaos Mesh", Label("cluster", "partit
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(p.Close)
 
-		scheme, err := chaosmesh.Scheme()
+		By("starting a control plane (kube-apiserver, etcd, Chaos Mesh's CRDs) and a stand-in Chaos Mesh")
+		k := kubetest.Start(GinkgoT())
+		Expect(k.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}})).To(Succeed())
+		standIn, err := chaosmeshtest.Start(k.Config, k.Scheme, chaosmeshtest.Options{
+			Apply: func(_ context.Context, obj chaosmesh.Chaos) (func() error, error) {
+				nc := obj.(*v1alpha1.NetworkChaos)
+				np, err := (&experiments.Fault{Name: nc.Name, NetworkChaos: &nc.Spec}).Network()
+				if err != nil {
+					return nil, err
+				}
+				f, err := experiments.ProxyFault(np)
+				if err != nil {
+					return nil, err
+				}
+				if err := p.Add(nc.Name, f, 0); err != nil {
+					return nil, err
+				}
+				return func() error { return p.Remove(nc.Name) }, nil
+			},
+			RecoverDelay: 200 * time.Millisecond,
+		})
 		Expect(err).NotTo(HaveOccurred())
-		c := fake.NewClientBuilder().WithScheme(scheme).
-			WithStatusSubresource(&v1alpha1.NetworkChaos{}, &v1alpha1.HTTPChaos{}).Build()
-		standIn := chaosmeshtest.Start(c, func(_ context.Context, obj chaosmesh.Chaos) (func() error, error) {
-			nc := obj.(*v1alpha1.NetworkChaos)
-			np, err := (&experiments.Fault{Name: nc.Name, NetworkChaos: &nc.Spec}).Network()
-			if err != nil {
-				return nil, err
-			}
-			f, err := experiments.ProxyFault(np)
-			if err != nil {
-				return nil, err
-			}
-			if err := p.Add(nc.Name, f, 0); err != nil {
-				return nil, err
-			}
-			return func() error { return p.Remove(nc.Name) }, nil
-		}, 200*time.Millisecond)
 		DeferCleanup(standIn.Stop)
+		c, err := client.New(k.Config, client.Options{Scheme: k.Scheme})
+		Expect(err).NotTo(HaveOccurred())
 
 		d, err := experiments.Parse("cluster-partition.yaml", []byte(clusterPartition), experiments.WithVars(st.Vars()))
 		Expect(err).NotTo(HaveOccurred())

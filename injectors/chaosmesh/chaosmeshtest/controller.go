@@ -110,7 +110,7 @@ func Start(cfg *rest.Config, scheme *runtime.Scheme, o Options) (*Controller, er
 	ctx, cancel := context.WithCancel(context.Background())
 	k := &Controller{
 		c: c, o: o,
-		queue: workqueue.NewTypedRateLimitingQueue(workqueue.NewTypedItemExponentialFailureRateLimiter[key](5*time.Millisecond, time.Second)),
+		queue:    workqueue.NewTypedRateLimitingQueue(workqueue.NewTypedItemExponentialFailureRateLimiter[key](5*time.Millisecond, time.Second)),
 		recovers: map[key]func() error{}, deleted: map[key]time.Time{},
 		cancel: cancel, done: make(chan struct{}),
 	}
