@@ -13,7 +13,7 @@ const (
 	VarPaymentsAddr  = "PAYMENTS_ADDR"
 )
 
-//go:embed drills/*.yaml
+//go:embed drills/*.yaml drills/cluster/*.yaml
 var demoFiles embed.FS
 
 // DemoFS holds the demo drills (drills/*.yaml), embedded so that the
@@ -33,4 +33,15 @@ func mustSub(fsys fs.FS, dir string) fs.FS {
 		panic(err) // the embed pattern guarantees dir exists
 	}
 	return sub
+}
+
+// ClusterFS holds the shipped cluster drills (drills/cluster/*.yaml): a
+// partition, a slow upstream and a 503 storm submitted to Chaos Mesh
+// against a labelled Deployment, each runnable in the cluster (see
+// `aftershock render --schedule`) and from a laptop.
+var ClusterFS fs.FS = mustSub(demoFiles, "drills/cluster")
+
+// ClusterDrills loads the shipped cluster drills, in file name order.
+func ClusterDrills(opts ...Option) ([]*Drill, error) {
+	return LoadFS(ClusterFS, "drills/cluster", opts...)
 }

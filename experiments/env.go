@@ -108,6 +108,10 @@ func expandFields(d *Drill, r *reporter, lookup func(string) (string, bool)) {
 	for i := range spec.AllowHosts {
 		one(index("spec.allowHosts", i), &spec.AllowHosts[i])
 	}
+	if c := spec.Cluster; c != nil {
+		one("spec.cluster.context", &c.Context)
+		one("spec.cluster.server", &c.Server)
+	}
 }
 
 func expandMap(path string, m map[string]string, one func(string, *string)) {

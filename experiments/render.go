@@ -106,9 +106,19 @@ func (d *Drill) ChaosObjects() map[string]chaosmesh.Chaos {
 // ready for `kubectl apply -f -`.
 func (d *Drill) RenderYAML() ([]byte, []string, error) {
 	objs, skipped := d.Manifests()
+	out, err := YAMLStream(objs...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("render %s: %w", d.Metadata.Name, err)
+	}
+	return out, skipped, nil
+}
+
+// YAMLStream writes objects as one multi-document YAML stream, leaving out
+// the status (and the creation timestamp) a cluster fills in.
+func YAMLStream(objs ...any) ([]byte, error) {
 	var out []byte
 	for i, o := range objs {
-		// Through a map, to leave out the status a cluster fills in.
+		// Through a map, to leave out what a cluster fills in.
 		b, err := yaml.Marshal(o)
 		var m map[string]any
 		if err == nil {
@@ -116,20 +126,22 @@ func (d *Drill) RenderYAML() ([]byte, []string, error) {
 		}
 		if err == nil {
 			delete(m, "status")
+			if meta, ok := m["metadata"].(map[string]any); ok && meta["creationTimestamp"] == nil {
+				delete(meta, "creationTimestamp")
+			}
 			b, err = yaml.Marshal(m)
 		}
 		if err != nil {
-			return nil, nil, fmt.Errorf("render %s: %w", d.Metadata.Name, err)
+			return nil, err
 		}
 		if i > 0 {
 			out = append(out, "---\n"...)
 		}
 		out = append(out, b...)
 	}
-	return out, skipped, nil
+	return out, nil
 }
 
-// objectName is "<drill>-<fault>", cut to a DNS-1123 label's 63 bytes.
 // objectName names a fault's object: readable, and never the same for two
 // drill/fault pairs (a-b/c and a/b-c, or two long names that share their
 // first 63 characters): a hash of the pair ends it.

@@ -12,10 +12,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chaos-mesh/chaos-mesh/api/v1alpha1"
 	"github.com/onsi/gomega/gbytes"
 	"github.com/onsi/gomega/gexec"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/aftershock/aftershock/fixtures/kubetest"
 	"github.com/aftershock/aftershock/fixtures/ports"
+	"github.com/aftershock/aftershock/injectors/chaosmesh"
 	"github.com/aftershock/aftershock/snapshot"
 )
 
@@ -262,17 +267,30 @@ func waitSay(buf *gbytes.Buffer, s string, timeout time.Duration) error {
 	return nil
 }
 
-// TestNoClusterExit3: with no kubeconfig to find, a drill with faults on
-// engine chaos-mesh and `aftershock cleanup` exit 3 and say there is no
-// cluster, before anything runs.
-func TestNoClusterExit3(t *testing.T) {
-	home := t.TempDir()
-	env := map[string]string{"KUBECONFIG": filepath.Join(home, "no-such-kubeconfig"), "HOME": home, "KUBERNETES_SERVICE_HOST": ""}
-	drill := `apiVersion: aftershock.dev/v1alpha1
+// TestWhichCluster: a drill with faults on engine chaos-mesh runs only
+// against the kube context it or --context names, and only with an
+// identity that may do what a drill does; `aftershock cleanup` needs its
+// context named too. Against a real API server (fixtures/kubetest).
+func TestWhichCluster(t *testing.T) {
+	k := kubetest.Start(t)
+	ctx := context.Background()
+	for _, ns := range []string{"shop"} {
+		if err := k.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+	admin := kubetest.Kubeconfig(t, dir, "staging", k.Config)
+	runnerOnly := kubetest.Kubeconfig(t, dir, "no-delete", k.User(t, "drill-runner"))
+	kubeconfig := admin + string(os.PathListSeparator) + runnerOnly
+	env := map[string]string{"KUBECONFIG": kubeconfig, "HOME": dir, "KUBERNETES_SERVICE_HOST": ""}
+	drill := func(cluster string) string {
+		file := filepath.Join(t.TempDir(), "cluster.yaml")
+		data := `apiVersion: aftershock.dev/v1alpha1
 kind: Drill
 metadata: {name: on-a-cluster, namespace: shop}
 spec:
-  target: {url: "http://127.0.0.1:1"}
+` + cluster + `  target: {url: "http://127.0.0.1:1"}
   upstreams: [{name: payments, engine: chaos-mesh}]
   faults:
     - name: cut
@@ -280,17 +298,45 @@ spec:
       duration: 5s
       networkChaos: {action: partition, mode: all, selector: {namespaces: [shop], labelSelectors: {app: payments}}}
 `
-	file := filepath.Join(t.TempDir(), "cluster.yaml")
-	if err := os.WriteFile(file, []byte(drill), 0o644); err != nil {
+		if err := os.WriteFile(file, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return file
+	}
+	unnamed, staging := drill(""), drill("  cluster: {context: staging}\n")
+	elsewhere := drill("  cluster: {context: staging, server: \"https://staging.example:6443\"}\n")
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"a drill that names no cluster", []string{"drill", unnamed}, 2, "names no cluster: set spec.cluster.context"},
+		{"--context other than the drill's", []string{"drill", "--context", "no-delete", staging}, 2, `is for kube context "staging", and --context names "no-delete"`},
+		{"a server other than the context's", []string{"drill", elsewhere}, 2, "spec.cluster.server is https://staging.example:6443"},
+		{"a context the kubeconfig lacks", []string{"drill", "--context", "prod", unnamed}, 3, `kube context "prod"`},
+		{"an identity that may not delete", []string{"drill", "--context", "no-delete", unnamed}, 3, "may not, in namespace shop"},
+		{"cleanup without a context", []string{"cleanup"}, 2, "--context is required"},
+	} {
+		code, out, errs := aftershock(t, env, tc.args...)
+		if code != tc.code || !strings.Contains(out+errs, tc.want) {
+			t.Errorf("%s: aftershock %s: exit %d, want %d saying %q\nstdout:\n%s\nstderr:\n%s", tc.name, strings.Join(tc.args, " "), code, tc.code, tc.want, out, errs)
+		}
+		if strings.Contains(errs, "] inject ") {
+			t.Errorf("%s: something was injected:\n%s", tc.name, errs)
+		}
+	}
+	// cleanup deletes what a dead run left (its lease over), not more.
+	lease := "1ms"
+	dead := &v1alpha1.NetworkChaos{ObjectMeta: metav1.ObjectMeta{Name: "dead", Namespace: "shop", Labels: map[string]string{chaosmesh.LabelDrill: "d"}},
+		Spec: v1alpha1.NetworkChaosSpec{Action: v1alpha1.PartitionAction, Duration: &lease,
+			PodSelector: v1alpha1.PodSelector{Mode: v1alpha1.AllMode, Selector: v1alpha1.PodSelectorSpec{GenericSelectorSpec: v1alpha1.GenericSelectorSpec{Namespaces: []string{"shop"}}}}}}
+	if err := k.Client.Create(ctx, dead); err != nil {
 		t.Fatal(err)
 	}
-	for _, args := range [][]string{{"drill", file}, {"cleanup"}} {
-		code, out, errs := aftershock(t, env, args...)
-		if code != 3 || !strings.Contains(errs, "no cluster") {
-			t.Errorf("aftershock %s: exit %d, want 3 saying there is no cluster\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, out, errs)
-		}
-		if args[0] == "drill" && !strings.Contains(errs, "engine chaos-mesh") {
-			t.Errorf("the drill's error does not say which engine needs the cluster:\n%s", errs)
-		}
+	time.Sleep(10 * time.Millisecond)
+	code, out, errs := aftershock(t, env, "cleanup", "--context", "staging")
+	if code != 0 || !strings.Contains(out, "deleted NetworkChaos/shop/dead") {
+		t.Errorf("cleanup: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 	}
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -11,9 +13,13 @@ import (
 func init() { commands = append(commands, newRenderCommand) }
 
 func newRenderCommand(*globalOptions) *cobra.Command {
-	return &cobra.Command{
+	var (
+		o   experiments.ScheduleOptions
+		env []string
+	)
+	cmd := &cobra.Command{
 		Use:   "render FILE",
-		Short: "Print the Chaos Mesh manifests of a Drill (kubectl-ready YAML)",
+		Short: "Print the Chaos Mesh manifests of a Drill, or with --schedule a CronJob that runs it in the cluster",
 		Long: `Print the drill's networkChaos and httpChaos faults as Chaos Mesh
 NetworkChaos and HTTPChaos objects, as written in the Drill file, each with
 the fault's duration as its Chaos Mesh duration and labels naming the drill
@@ -21,9 +27,24 @@ and the fault. The file is checked for the cluster engine: selector and mode
 are required. Stalled clients have no Chaos Mesh kind (they run from
 aftershock itself) and are named on stderr.
 
-  aftershock render drill.yaml | kubectl apply -f -`,
+  aftershock render drill.yaml | kubectl apply -f -
+
+With --schedule and --image, print instead what runs the drill on that
+schedule inside its cluster, in the drill's namespace: a ServiceAccount, a
+Role granting exactly what a drill does with Chaos Mesh's kinds (create,
+get, delete on networkchaos and httpchaos), its RoleBinding, a ConfigMap
+holding the drill file as written, and a CronJob (batch/v1) whose Job runs
+"aftershock drill --context in-cluster --artifacts /artifacts --output
+json" on it once, never two at a time: the Job fails when the drill does,
+the verdict is its pod's log, the artifacts go to --artifacts-claim. The
+drill's ${VAR}s are expanded in the pod, from --env and their defaults.
+
+  aftershock render --schedule "0 3 * * *" --image registry.example/aftershock:v1 drill.yaml | kubectl apply -f -`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().Changed("schedule") || cmd.Flags().Changed("image") {
+				return renderSchedule(cmd, args[0], o, env)
+			}
 			d, err := experiments.Load(args[0], experiments.WithEngine(experiments.EngineChaosMesh))
 			if err != nil {
 				return withCode(exitBadInput, err)
@@ -39,4 +60,41 @@ aftershock itself) and are named on stderr.
 			return err
 		},
 	}
+	cmd.Flags().StringVar(&o.Schedule, "schedule", "", `run the drill in its cluster on this cron schedule, e.g. "0 3 * * *" (prints a CronJob and its RBAC)`)
+	cmd.Flags().StringVar(&o.Image, "image", "", "with --schedule: a container image with the aftershock command in it")
+	cmd.Flags().StringVar(&o.ArtifactsClaim, "artifacts-claim", "", "with --schedule: a PersistentVolumeClaim for the artifacts (default: the pod's own, gone with it)")
+	cmd.Flags().StringArrayVar(&env, "env", nil, "with --schedule: NAME=VALUE for the drill's ${VAR}s in the pod (repeatable)")
+	return cmd
+}
+
+// renderSchedule prints what runs the drill on a schedule in its cluster.
+// The drill is loaded as the pod will see it: its ${VAR}s from --env and
+// their defaults only, not from this shell's environment.
+func renderSchedule(cmd *cobra.Command, file string, o experiments.ScheduleOptions, env []string) error {
+	o.Env = map[string]string{}
+	for _, kv := range env {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return withCode(exitBadInput, fmt.Errorf("--env %q: want NAME=VALUE", kv))
+		}
+		o.Env[k] = v
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return withCode(exitBadInput, err)
+	}
+	d, err := experiments.Parse(file, data, experiments.WithEngine(experiments.EngineChaosMesh), experiments.WithLookup(func(name string) (string, bool) { v, ok := o.Env[name]; return v, ok }))
+	if err != nil {
+		return withCode(exitBadInput, err)
+	}
+	s, err := d.Schedule(data, o)
+	if err != nil {
+		return withCode(exitBadInput, err)
+	}
+	out, err := experiments.YAMLStream(s.Objects()...)
+	if err != nil {
+		return withCode(exitBadInput, err)
+	}
+	_, err = cmd.OutOrStdout().Write(out)
+	return err
 }

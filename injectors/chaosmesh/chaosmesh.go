@@ -29,6 +29,7 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
@@ -84,9 +85,13 @@ type Cluster struct {
 // path, short enough that a selector matching nothing fails the drill.
 const DefaultWait = time.Minute
 
-// Scheme knows the Chaos Mesh kinds.
+// Scheme knows the Chaos Mesh kinds and Kubernetes' own (the engine asks
+// the server SelfSubjectAccessReviews).
 func Scheme() (*runtime.Scheme, error) {
 	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		return nil, fmt.Errorf("kubernetes scheme: %w", err)
+	}
 	if err := v1alpha1.AddToScheme(s); err != nil {
 		return nil, fmt.Errorf("chaos mesh scheme: %w", err)
 	}

@@ -61,9 +61,14 @@ func standIn(t *testing.T, k *kubetest.Cluster, o chaosmeshtest.Options) *chaosm
 	return s
 }
 
+// engine is the engine as aftershock makes it: its own scheme.
 func engine(t *testing.T, k *kubetest.Cluster) *chaosmesh.Cluster {
 	t.Helper()
-	c, err := client.New(k.Config, client.Options{Scheme: k.Scheme})
+	s, err := chaosmesh.Scheme()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(k.Config, client.Options{Scheme: s})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,7 +276,11 @@ func TestAgainstAPIServer(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		c, err := client.New(k.User(t, "drill-runner"), client.Options{Scheme: k.Scheme})
+		s, err := chaosmesh.Scheme()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := client.New(k.User(t, "drill-runner"), client.Options{Scheme: s})
 		if err != nil {
 			t.Fatal(err)
 		}
