@@ -119,7 +119,7 @@ func TestDrillLabelsCannotTakeAftershocks(t *testing.T) {
 		t.Fatal("the test drill changed: adapt the test")
 	}
 	_, err := Parse("labels.yaml", []byte(bad), WithEngine(EngineChaosMesh))
-	if err == nil || !strings.Contains(err.Error(), "labels.yaml:") || !strings.Contains(err.Error(), `label "aftershock.dev/run" is aftershock's own`) {
+	if err == nil || !strings.Contains(err.Error(), "labels.yaml:6:") || !strings.Contains(err.Error(), `label "aftershock.dev/run" is aftershock's own`) {
 		t.Fatalf("err = %v, want the label refused with its place", err)
 	}
 }

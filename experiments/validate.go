@@ -83,14 +83,14 @@ func validate(d *Drill, r *reporter, o *options) {
 	dnsLabel(r, "metadata.namespace", d.Metadata.Namespace, false)
 	for _, k := range slices.Sorted(maps.Keys(d.Metadata.Labels)) {
 		if strings.HasPrefix(k, chaosmesh.LabelPrefix) {
-			r.add("metadata.labels."+k, nil, "label %q is aftershock's own (it finds and cleans up its objects by %s* labels); a drill may not set it", k, chaosmesh.LabelPrefix)
+			r.add(key("metadata.labels", k), nil, "label %q is aftershock's own (it finds and cleans up its objects by %s* labels); a drill may not set it", k, chaosmesh.LabelPrefix)
 			continue
 		}
 		if msgs := validation.IsQualifiedName(k); len(msgs) > 0 {
-			r.add("metadata.labels."+k, nil, "%q is not a label key: %s", k, strings.Join(msgs, "; "))
+			r.add(key("metadata.labels", k), nil, "%q is not a label key: %s", k, strings.Join(msgs, "; "))
 		}
 		if msgs := validation.IsValidLabelValue(d.Metadata.Labels[k]); len(msgs) > 0 {
-			r.add("metadata.labels."+k, nil, "%q is not a label value: %s", d.Metadata.Labels[k], strings.Join(msgs, "; "))
+			r.add(key("metadata.labels", k), nil, "%q is not a label value: %s", d.Metadata.Labels[k], strings.Join(msgs, "; "))
 		}
 	}
 	if c := d.Spec.Cluster; c != nil {
