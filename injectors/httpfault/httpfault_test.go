@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/http/httptrace"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -411,4 +412,81 @@ func TestShortHTTP10Request(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Errorf("status %d", resp.StatusCode)
 	}
+}
+
+// TestExactWhileFaultsChange: faults that select no call are set and
+// cleared 50 times a second while 2,000 requests flow, most of them on new
+// connections (so that connections open while faults change): no request
+// fails, and under -race nothing races. A fault change wakes every pump by
+// a read deadline in the past, which once landed on a socket the HTTP
+// layer was reading while its connection was being set up.
+func TestExactWhileFaultsChange(t *testing.T) {
+	p, _, url, hits := setup(t)
+	never := httpfault.Fault{Target: httpfault.Response, Selector: httpfault.Selector{Path: "/never"}, Abort: true}
+	stop := make(chan struct{})
+	toggled := make(chan int)
+	go func() {
+		n := 0
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				toggled <- n
+				return
+			case <-tick.C:
+			}
+			if n%2 == 0 {
+				_ = p.Add("never", never, time.Minute)
+				_ = p.Network().Add("wide-open", proxy.Bandwidth{Direction: proxy.Both, Rate: 1 << 30}, time.Minute)
+			} else {
+				_ = p.Remove("never")
+				_ = p.Network().Remove("wide-open")
+			}
+			n++
+		}
+	}()
+	keep := &http.Transport{MaxIdleConnsPerHost: 8}
+	fresh := &http.Transport{DisableKeepAlives: true}
+	t.Cleanup(keep.CloseIdleConnections)
+	var failed atomic.Int64
+	var errs = make(chan error, 1)
+	var wg sync.WaitGroup
+	const calls, workers = 2000, 16
+	for w := range workers {
+		tr := fresh // most open a connection per request, while faults change
+		if w%4 == 0 {
+			tr = keep
+		}
+		c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+		wg.Go(func() {
+			for range calls / workers {
+				resp, err := c.Get(url + "/x")
+				if err == nil {
+					_, err = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if err == nil && resp.StatusCode != http.StatusOK {
+						err = fmt.Errorf("status %s", resp.Status)
+					}
+				}
+				if err != nil {
+					failed.Add(1)
+					select {
+					case errs <- err:
+					default:
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	n := <-toggled
+	if f := failed.Load(); f > 0 {
+		t.Fatalf("%d of %d requests failed while faults that select none changed %d times; one: %v", f, calls, n, <-errs)
+	}
+	if hits.Load() != calls || n < 10 {
+		t.Fatalf("upstream hits %d of %d, %d fault changes", hits.Load(), calls, n)
+	}
+	t.Logf("%d requests, %d fault changes, none failed", calls, n)
 }

@@ -147,12 +147,19 @@ func (p *Proxy) serve(client *net.TCPConn) {
 		return
 	}
 	c := newConn(p, client, uc.(*net.TCPConn))
+	// The handler's streams replace the sockets as what the pumps read
+	// before the connection is tracked: a fault set meanwhile wakes a pump
+	// by a read deadline in the past on what it reads, and must never land
+	// on a socket the handler reads instead (its read would fail).
+	if h := p.opts.handler; h != nil {
+		from, to := h(c)
+		c.mu.Lock()
+		c.src[From], c.src[To] = from, to
+		c.mu.Unlock()
+	}
 	if !p.track(c) {
 		c.close()
 		return
-	}
-	if h := p.opts.handler; h != nil {
-		c.src[From], c.src[To] = h(c)
 	}
 	up := &pump{c: c, d: From, src: c.src[From], dst: c.upstream}
 	p.wg.Go(up.run)
