@@ -19,8 +19,10 @@ import (
 // A partition keeps its direction: to (the default) cuts what the upstream
 // sends, so requests arrive and their answers do not — the partition that
 // leaves callers without deadlines waiting forever. partition with behavior
-// reject maps to Reset: the peers see connections reset instead of
-// hanging.
+// reject maps to Reset in the same direction: new connections are reset,
+// and an open one at the first byte of the rejected direction (both: at
+// once). bandwidth keeps its buffer (the bucket) and limit (the bytes read
+// ahead of the pace; a stream proxy slows the sender rather than dropping).
 func ProxyFault(np NetworkParams) (proxy.Fault, error) {
 	dir, err := proxyDirection(np.Direction)
 	if err != nil {
@@ -32,12 +34,12 @@ func ProxyFault(np NetworkParams) (proxy.Fault, error) {
 		f = proxy.Delay{Direction: dir, Latency: np.Latency, Jitter: np.Jitter}
 	case v1alpha1.PartitionAction:
 		if np.PartitionBehavior == v1alpha1.RejectPartitionBehavior {
-			f = proxy.Reset{}
+			f = proxy.Reset{Direction: dir}
 		} else {
 			f = proxy.Partition{Direction: dir}
 		}
 	case v1alpha1.BandwidthAction:
-		f = proxy.Bandwidth{Direction: dir, Rate: np.BandwidthBytesPerSecond}
+		f = proxy.Bandwidth{Direction: dir, Rate: np.BandwidthBytesPerSecond, Burst: np.BurstBytes, Queue: np.QueueBytes}
 	default:
 		return nil, fmt.Errorf("action %q is not available on the proxy engine; allowed: delay, partition, bandwidth", np.Action)
 	}

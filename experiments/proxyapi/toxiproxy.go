@@ -239,7 +239,7 @@ func parseToxic(data []byte) (Toxic, proxy.Fault, error) {
 		if ms("timeout") != 0 {
 			errs = append(errs, errors.New("attributes.timeout: reset_peer after a timeout is not supported; use 0"))
 		}
-		f = proxy.Reset{}
+		f = proxy.Reset{Direction: proxy.Both}
 	case "limit_data":
 		f = proxy.DataLimit{Direction: dir, Bytes: num("bytes")}
 	default:

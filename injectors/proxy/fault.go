@@ -27,7 +27,11 @@ type plan struct {
 	rate            int64         // Bandwidth: bytes per second, the smallest; 0 = unlimited
 	partitioned     bool          // Partition: hold every byte
 	holdNew         bool          // Partition (any direction; on the To plan): new connections wait
-	reset           bool          // Reset: RST both sockets
+	reset           bool          // Reset both: RST both sockets at once
+	rejected        bool          // Reset one way: RST both sockets at this direction's first byte
+	resetNew        bool          // Reset (any direction; on the To plan): new connections are reset
+	burst           int64         // Bandwidth: the bucket of the limit that wins, in bytes; 0 = paceSlack's worth
+	queue           int64         // Bandwidth: the most bytes read ahead of the pace; 0 = rate/50
 	drop            bool          // Timeout: swallow the bytes
 	timeouts        []timeoutRule // Timeout: close deadlines
 	slowClose       time.Duration // SlowClose: hold the FIN; the longest
@@ -51,7 +55,7 @@ func newPlan() *plan { return &plan{changed: make(chan struct{})} }
 // close only acts at EOF, so it does not need the fault path.
 func (pl *plan) passthrough() bool {
 	return pl.latency == 0 && pl.jitter == 0 && pl.rate == 0 && !pl.partitioned &&
-		!pl.reset && !pl.drop && len(pl.timeouts) == 0 && pl.limit == 0
+		!pl.reset && !pl.rejected && !pl.drop && len(pl.timeouts) == 0 && pl.limit == 0
 }
 
 // closeAt is when a connection started at start must be closed, or zero.
@@ -77,6 +81,7 @@ func (pl *plan) closeAt(start time.Time) time.Time {
 func (pl *plan) same(o *plan) bool {
 	return pl.latency == o.latency && pl.jitter == o.jitter && pl.rate == o.rate &&
 		pl.partitioned == o.partitioned && pl.holdNew == o.holdNew && pl.reset == o.reset && pl.drop == o.drop &&
+		pl.rejected == o.rejected && pl.resetNew == o.resetNew && pl.burst == o.burst && pl.queue == o.queue &&
 		slices.Equal(pl.timeouts, o.timeouts) && pl.slowClose == o.slowClose &&
 		pl.limit == o.limit && pl.limitSeq == o.limitSeq
 }

@@ -126,7 +126,7 @@ func (p *Proxy) acceptLoop() {
 func (p *Proxy) serve(client *net.TCPConn) {
 	for {
 		pl := p.plans[To].Load()
-		if pl.reset {
+		if pl.resetNew {
 			resetTCP(client)
 			return
 		}

@@ -263,7 +263,7 @@ func TestResetBothWaysAndNewConnections(t *testing.T) {
 	u := newUpstream(t)
 	p := newProxy(t, u.addr())
 	client, server := pair(t, p, u)
-	add(t, p, "rst", proxy.Reset{})
+	add(t, p, "rst", proxy.Reset{Direction: proxy.Both})
 	if err := ended(t, client, 2*time.Second); !isReset(err) {
 		t.Errorf("client: %v, want a reset", err)
 	}
@@ -519,5 +519,57 @@ func TestCloseEndsEverything(t *testing.T) {
 	}
 	if err := p.Add("x", proxy.Reset{}, 0); !errors.Is(err, proxy.ErrClosed) {
 		t.Errorf("Add after Close: %v", err)
+	}
+}
+
+// TestResetOneWay: a reset in one direction (a partition that rejects
+// what the upstream sends) resets new connections at once, lets an open
+// connection carry the other direction, and resets it at the first byte
+// of the rejected one.
+func TestResetOneWay(t *testing.T) {
+	noLeaks(t)
+	u := newUpstream(t)
+	p := newProxy(t, u.addr())
+	client, server := pair(t, p, u)
+	add(t, p, "reject-to", proxy.Reset{Direction: proxy.To})
+	write(t, client, []byte("request"))
+	if got := readN(t, server, 7, time.Second); string(got) != "request" {
+		t.Fatalf("the service's bytes did not pass: %q", got)
+	}
+	write(t, server, []byte("answer"))
+	if err := ended(t, client, 2*time.Second); !isReset(err) {
+		t.Errorf("client after the rejected direction's first byte: %v, want a reset", err)
+	}
+	if late, err := net.Dial("tcp", p.Addr().String()); err == nil {
+		defer late.Close()
+		if err := ended(t, late, 2*time.Second); !isReset(err) {
+			t.Errorf("new connection: %v, want a reset", err)
+		}
+	} else if !isReset(err) {
+		t.Errorf("new connection: %v, want a reset", err)
+	}
+}
+
+// TestBandwidthBurst: a limit's bucket lets that many bytes through at
+// once after an idle spell; the rest is paced.
+func TestBandwidthBurst(t *testing.T) {
+	noLeaks(t)
+	u := newUpstream(t)
+	p := newProxy(t, u.addr())
+	client, server := pair(t, p, u)
+	const rate, burst = 10 << 10, 32 << 10 // 10 KiB/s, a 32 KiB bucket
+	add(t, p, "thin", proxy.Bandwidth{Direction: proxy.From, Rate: rate, Burst: burst, Queue: 4 << 10})
+	time.Sleep(3500 * time.Millisecond) // idle long enough to fill the bucket
+	start := time.Now()
+	write(t, client, make([]byte, burst))
+	readN(t, server, burst, 2*time.Second)
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("a full bucket's %d bytes took %s; want them at once", burst, took)
+	}
+	start = time.Now()
+	write(t, client, make([]byte, 5<<10))
+	readN(t, server, 5<<10, 5*time.Second)
+	if took := time.Since(start); took < 300*time.Millisecond {
+		t.Errorf("5 KiB past the bucket took %s at 10 KiB/s; want about 500ms", took)
 	}
 }

@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"io"
+	"math"
 	"net"
 	"os"
 	"sync"
@@ -167,6 +168,12 @@ func (pm *pump) process(pl *plan, b []byte, readAt time.Time) error {
 		pm.c.close()
 		return errFaultEnded
 	}
+	if pl.rejected {
+		// A byte of the rejected direction: the connection is reset, as a
+		// firewall's reject does to a connection that carries traffic.
+		pm.c.reset()
+		return errFaultEnded
+	}
 	if pl.partitioned {
 		pm.held = append(pm.held, append([]byte(nil), b...))
 		pm.heldN += len(b)
@@ -221,9 +228,14 @@ func (pm *pump) pace(pl *plan, n int) error {
 	}
 	// Keep to the schedule rather than restarting it at each chunk, so a
 	// late timer (a busy machine) is made up for by the next chunks; an idle
-	// spell longer than paceSlack does not earn a burst, though.
-	if now.Sub(pm.next) > paceSlack {
-		pm.next = now
+	// spell earns at most the bucket's worth of bytes at once (tbf's
+	// buffer), or paceSlack's worth without one.
+	credit := paceSlack
+	if pl.burst > 0 {
+		credit = pl.paceFor(int(min(pl.burst, int64(math.MaxInt32))))
+	}
+	if now.Sub(pm.next) > credit {
+		pm.next = now.Add(-credit)
 	}
 	pm.next = pm.next.Add(pl.paceFor(n))
 	return nil
