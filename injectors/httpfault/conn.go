@@ -143,7 +143,7 @@ func (h *httpConn) copyRaw(w net.Conn, br *bufio.Reader) {
 // onRequest applies the Request faults that match req, oldest first; it
 // reports whether the connection must be aborted.
 func (h *httpConn) onRequest(req *http.Request) (abort bool, err error) {
-	return h.apply(Request,
+	return h.p.apply(Request, h.c.Done(),
 		func(r *rule) bool { return r.match.request(req) },
 		func(rp *Replace) { rp.request(req) },
 		func(p *Patch) error { return p.request(req) })
@@ -151,38 +151,10 @@ func (h *httpConn) onRequest(req *http.Request) (abort bool, err error) {
 
 // onResponse applies the Response faults that match resp (answering req).
 func (h *httpConn) onResponse(req *http.Request, resp *http.Response) (abort bool, err error) {
-	return h.apply(Response,
+	return h.p.apply(Response, h.c.Done(),
 		func(r *rule) bool { return r.match.response(req, resp) },
 		func(rp *Replace) { rp.response(resp) },
 		func(p *Patch) error { return p.response(resp) })
-}
-
-// apply runs the actions of every fault on target that matches, oldest
-// first, each in the order delay, abort, replace, patch. It reports
-// whether the connection must be aborted (an abort, or the connection ended
-// during a delay).
-func (h *httpConn) apply(target Target, matches func(*rule) bool, replace func(*Replace), patch func(*Patch) error) (abort bool, err error) {
-	for _, r := range *h.p.rules.Load() {
-		f := r.Fault
-		if f.Target != target || !matches(r) {
-			continue
-		}
-		if f.Delay > 0 && !hold(f.Delay, h.c.Done()) {
-			return true, nil
-		}
-		if f.Abort {
-			return true, nil
-		}
-		if f.Replace != nil {
-			replace(f.Replace)
-		}
-		if f.Patch != nil {
-			if err := patch(f.Patch); err != nil {
-				return false, err
-			}
-		}
-	}
-	return false, nil
 }
 
 // isUpgrade reports a request after which the connection may stop being

@@ -3,7 +3,6 @@ package httpfault
 import (
 	"fmt"
 	"net"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -11,15 +10,17 @@ import (
 	"github.com/aftershock/aftershock/injectors/proxy"
 )
 
-// Proxy is a TCP fault proxy that parses HTTP/1.1 and applies HTTP faults
-// per request, besides the network faults of its Network proxy.
+// Proxy is a fault proxy that speaks HTTP and applies HTTP faults per
+// request, besides the network faults of its Network proxy. New makes one
+// for HTTP/1.1 (it parses the messages on the TCP proxy's connections);
+// NewH2 one for HTTP/2 without TLS (h2c, and gRPC on a plaintext port),
+// which also applies gRPC faults per call.
 type Proxy struct {
 	net *proxy.Proxy
+	h2  *h2front // nil for HTTP/1.1
 
-	mu     sync.Mutex
-	closed bool
-	faults injectors.Leases[Fault]
-	rules  atomic.Pointer[[]*rule] // oldest first; read once per message
+	faults *ruleSet[Fault, *rule]
+	calls  *ruleSet[GRPCFault, *grpcRule]
 	// requests counts the requests read from clients: the calls the
 	// service made to the upstream, whether or not a fault answered them.
 	requests atomic.Int64
@@ -42,11 +43,16 @@ type rule struct {
 	match matcher
 }
 
+func newRules() *ruleSet[Fault, *rule] {
+	return newRuleSet("http fault", func(l injectors.Lease[Fault]) *rule {
+		return &rule{Active: Active{Name: l.Name, Fault: l.Fault, Added: l.Added, Expires: l.Expires}, match: newMatcher(l.Fault.Selector)}
+	})
+}
+
 // New starts a proxy from listen to forward (see proxy.New; opts are passed
 // on) that parses HTTP/1.1 on every connection.
 func New(listen, forward string, opts ...proxy.Option) (*Proxy, error) {
-	p := &Proxy{}
-	p.rules.Store(&[]*rule{})
+	p := &Proxy{faults: newRules(), calls: newCallRules()}
 	np, err := proxy.New(listen, forward, append(opts, proxy.WithHandler(p.handle))...)
 	if err != nil {
 		return nil, fmt.Errorf("http fault proxy: %w", err)
@@ -55,25 +61,32 @@ func New(listen, forward string, opts ...proxy.Option) (*Proxy, error) {
 	return p, nil
 }
 
-// Requests is how many HTTP/1.1 requests the proxy has read from its
-// clients so far: the calls the service made to its upstream, counted
-// before any fault acts on them (a circuit breaker that opens stops them).
+// Requests is how many requests the proxy has read from its clients so
+// far: the calls the service made to its upstream, counted before any
+// fault acts on them (a circuit breaker that opens stops them).
 func (p *Proxy) Requests() int64 { return p.requests.Load() }
 
-// Network is the underlying TCP proxy, for network faults (delay,
-// partition, ...) on the same connections.
+// Network is the proxy for network faults (delay, partition, ...): for
+// HTTP/1.1 on the same connections, for HTTP/2 on the connections to the
+// upstream.
 func (p *Proxy) Network() *proxy.Proxy { return p.net }
 
 // Addr is the address the proxy listens on.
-func (p *Proxy) Addr() net.Addr { return p.net.Addr() }
+func (p *Proxy) Addr() net.Addr {
+	if p.h2 != nil {
+		return p.h2.ln.Addr()
+	}
+	return p.net.Addr()
+}
 
 // Close closes the proxy and every connection, cancels the leases and waits
 // for every goroutine.
 func (p *Proxy) Close() error {
-	p.mu.Lock()
-	p.closed = true
-	p.faults.StopAll()
-	p.mu.Unlock()
+	p.faults.close()
+	p.calls.close()
+	if p.h2 != nil {
+		p.h2.close()
+	}
 	return p.net.Close()
 }
 
@@ -81,63 +94,24 @@ func (p *Proxy) Close() error {
 // on open keep-alive connections too. A positive lease makes the fault
 // remove itself when it runs out.
 func (p *Proxy) Add(name string, f Fault, lease time.Duration) error {
-	if err := f.Validate(); err != nil {
-		return fmt.Errorf("add http fault %q: %w", name, err)
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return fmt.Errorf("add http fault %q: %w", name, proxy.ErrClosed)
-	}
-	if _, err := p.faults.Add(name, f, lease, p.expire); err != nil {
-		return fmt.Errorf("add http fault %q: %w", name, err)
-	}
-	p.publishLocked()
-	return nil
-}
-
-func (p *Proxy) expire(name string, seq uint64) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if _, ok := p.faults.Expire(name, seq); ok {
-		p.publishLocked()
-	}
+	return p.faults.Add(name, f, lease)
 }
 
 // Remove clears the HTTP fault name.
-func (p *Proxy) Remove(name string) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if _, err := p.faults.Remove(name); err != nil {
-		return fmt.Errorf("remove http fault %q: %w", name, err)
-	}
-	p.publishLocked()
-	return nil
-}
+func (p *Proxy) Remove(name string) error { return p.faults.Remove(name) }
 
-// RemoveAll clears every HTTP fault (not the network faults).
+// RemoveAll clears every HTTP and gRPC fault (not the network faults).
 func (p *Proxy) RemoveAll() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	p.faults.RemoveAll()
-	p.publishLocked()
+	p.calls.RemoveAll()
 }
 
 // Faults lists the HTTP faults that are set, oldest first.
 func (p *Proxy) Faults() []Active {
-	rs := *p.rules.Load()
+	rs := p.faults.load()
 	out := make([]Active, len(rs))
 	for i, r := range rs {
 		out[i] = r.Active
 	}
 	return out
-}
-
-func (p *Proxy) publishLocked() {
-	ls := p.faults.Sorted()
-	rs := make([]*rule, len(ls))
-	for i, l := range ls {
-		rs[i] = &rule{Active: Active{Name: l.Name, Fault: l.Fault, Added: l.Added, Expires: l.Expires}, match: newMatcher(l.Fault.Selector)}
-	}
-	p.rules.Store(&rs)
 }

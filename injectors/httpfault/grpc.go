@@ -1,0 +1,216 @@
+package httpfault
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/aftershock/aftershock/injectors"
+	"github.com/aftershock/aftershock/injectors/proxy"
+)
+
+// GRPCFault is one fault on gRPC calls, applied per call — per HTTP/2
+// stream — by a proxy of NewH2: the other calls on the same connection are
+// left alone. Chaos Mesh has no such fault (its HTTPChaos is HTTP/1 only);
+// this is aftershock's own, in the spirit of xk6-disruptor's gRPC faults.
+type GRPCFault struct {
+	// Methods selects calls by full method name, "/package.Service/Method";
+	// * matches any run of characters ("/shop.Payments/*"). Empty selects
+	// every call.
+	Methods []string
+	// ExcludeMethods are never selected, whatever Methods says.
+	ExcludeMethods []string
+	// Percent is the share of the selected calls the fault acts on, in
+	// (0, 100]; 0 means every one. The share is exact: of every hundred
+	// selected calls, Percent are acted on.
+	Percent float64
+	// Delay holds the call this long, ± up to Jitter, before it goes on
+	// (or is aborted).
+	Delay, Jitter time.Duration
+	// Abort ends the call with a status, as a trailers-only response: the
+	// upstream never sees it.
+	Abort *Status
+	// Reset resets the call's stream (RST_STREAM): the client sees the
+	// call fail as on a broken stream; the upstream never sees it.
+	Reset bool
+}
+
+// Status is a gRPC status a fault answers with.
+type Status struct {
+	Code    codes.Code
+	Message string
+}
+
+// Validate reports every problem of the fault, each naming its field.
+func (f GRPCFault) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if f.Delay == 0 && f.Abort == nil && !f.Reset {
+		bad("no action: set delay, abort or reset")
+	}
+	if f.Abort != nil && f.Reset {
+		bad("abort and reset: a call ends one way; choose one")
+	}
+	if f.Abort != nil && (f.Abort.Code == codes.OK || f.Abort.Code > codes.Unauthenticated) {
+		bad("abort.code: %d is not a gRPC error code (1..16)", f.Abort.Code)
+	}
+	if f.Delay < 0 || f.Jitter < 0 || f.Jitter > f.Delay {
+		bad("delay: %v ± %v: want a delay ≥ 0 and a jitter between 0 and the delay", f.Delay, f.Jitter)
+	}
+	if f.Percent < 0 || f.Percent > 100 {
+		bad("percent: %v is not in (0, 100]", f.Percent)
+	}
+	for _, m := range append(append([]string(nil), f.Methods...), f.ExcludeMethods...) {
+		if !strings.HasPrefix(m, "/") || strings.Count(m, "/") != 2 {
+			bad("method %q: write it as /package.Service/Method (* allowed)", m)
+		} else if _, err := compileGlob(m); err != nil {
+			bad("method %q: %v", m, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// String describes the fault, e.g. "grpc /shop.Payments/Pay 50% → abort Unavailable".
+func (f GRPCFault) String() string {
+	var acts []string
+	if f.Delay > 0 {
+		d := "delay " + f.Delay.String()
+		if f.Jitter > 0 {
+			d += " ± " + f.Jitter.String()
+		}
+		acts = append(acts, d)
+	}
+	if f.Abort != nil {
+		acts = append(acts, "abort "+f.Abort.Code.String())
+	}
+	if f.Reset {
+		acts = append(acts, "reset stream")
+	}
+	methods := "*"
+	if len(f.Methods) > 0 {
+		methods = strings.Join(f.Methods, ",")
+	}
+	if len(f.ExcludeMethods) > 0 {
+		methods += " except " + strings.Join(f.ExcludeMethods, ",")
+	}
+	share := ""
+	if f.Percent > 0 && f.Percent < 100 {
+		share = fmt.Sprintf(" %v%%", f.Percent)
+	}
+	return fmt.Sprintf("grpc %s%s → %s", methods, share, strings.Join(acts, ", "))
+}
+
+// grpcRule is a gRPC fault as the streams read it.
+type grpcRule struct {
+	name            string
+	f               GRPCFault
+	include, except []*regexp.Regexp
+	selected        atomic.Uint64 // calls selected so far, for the share
+}
+
+func newCallRules() *ruleSet[GRPCFault, *grpcRule] {
+	return newRuleSet("grpc fault", func(l injectors.Lease[GRPCFault]) *grpcRule {
+		r := &grpcRule{name: l.Name, f: l.Fault}
+		for _, m := range l.Fault.Methods {
+			re, _ := compileGlob(m) // validated before
+			r.include = append(r.include, re)
+		}
+		for _, m := range l.Fault.ExcludeMethods {
+			re, _ := compileGlob(m)
+			r.except = append(r.except, re)
+		}
+		return r
+	})
+}
+
+// selects tells whether the rule acts on a call of method: the method is
+// selected, and the call falls in the share.
+func (r *grpcRule) selects(method string) bool {
+	in := len(r.include) == 0
+	for _, re := range r.include {
+		in = in || re.MatchString(method)
+	}
+	for _, re := range r.except {
+		in = in && !re.MatchString(method)
+	}
+	if !in {
+		return false
+	}
+	p := r.f.Percent
+	if p == 0 || p >= 100 {
+		return true
+	}
+	// Exact shares: the n-th selected call is acted on when it raises
+	// floor(n × p / 100).
+	n := r.selected.Add(1)
+	return uint64(float64(n)*p/100) > uint64(float64(n-1)*p/100)
+}
+
+// delay is the rule's delay for one call.
+func (r *grpcRule) delay() time.Duration {
+	d := r.f.Delay
+	if j := r.f.Jitter; j > 0 {
+		d += time.Duration(rand.Int64N(int64(2*j)+1)) - j
+	}
+	return d
+}
+
+// CallFaults are the gRPC faults of a proxy, by name (see Proxy.Calls).
+type CallFaults struct{ p *Proxy }
+
+// Calls is the registry of the proxy's gRPC faults; they act only on a
+// proxy of NewH2.
+func (p *Proxy) Calls() *CallFaults { return &CallFaults{p} }
+
+// Add sets gRPC fault f under name, acting on every call from then on,
+// on open connections too; a positive lease removes it when it runs out.
+func (c *CallFaults) Add(name string, f GRPCFault, lease time.Duration) error {
+	if c.p.h2 == nil {
+		return fmt.Errorf("add grpc fault %q: the proxy on %s speaks HTTP/1.1; gRPC faults need an HTTP/2 proxy (NewH2)", name, c.p.Addr())
+	}
+	return c.p.calls.Add(name, f, lease)
+}
+
+// Remove clears the gRPC fault name.
+func (c *CallFaults) Remove(name string) error { return c.p.calls.Remove(name) }
+
+// GRPCInjector adapts one gRPC fault of p to the injectors.Injector
+// contract.
+func (p *Proxy) GRPCInjector(name string, f GRPCFault) injectors.Injector {
+	return injectors.Named[GRPCFault](p.Calls(), name, f, proxy.ErrNotFound,
+		fmt.Sprintf("%s (%s on %s)", name, f, p.Addr()))
+}
+
+// writeStatus answers a call with a trailers-only response: the status in
+// the response's headers, and the stream ended with them.
+func writeStatus(w http.ResponseWriter, s *Status) {
+	h := w.Header()
+	h.Set("Content-Type", "application/grpc")
+	h.Set("Grpc-Status", fmt.Sprint(int(s.Code)))
+	if s.Message != "" {
+		h.Set("Grpc-Message", encodeGRPCMessage(s.Message))
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// encodeGRPCMessage percent-encodes a status message as the gRPC protocol
+// wants it: every byte outside printable ASCII, and '%'.
+func encodeGRPCMessage(m string) string {
+	var b strings.Builder
+	for i := 0; i < len(m); i++ {
+		c := m[i]
+		if c >= 0x20 && c <= 0x7e && c != '%' {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
+}
