@@ -40,7 +40,9 @@ type Snapshot struct {
 	HeapProfile *profile.Profile
 	// MemStats are the runtime's figures (nil-valued when not read).
 	MemStats MemStats
-	// Cost is how long the capture took, the measure polls are paced by.
+	// Cost is how long the target took to answer the capture's requests
+	// (each from sending it to having its body, not parsing it here): the
+	// measure polls are paced by.
 	Cost time.Duration
 
 	mu      sync.Mutex
@@ -61,7 +63,6 @@ type Snapshot struct {
 // verdict only, CaptureGoroutines where per-goroutine detail is needed
 // without the heap, and poll with CaptureLight.
 func (c *Client) Capture(ctx context.Context) (*Snapshot, error) {
-	t0 := time.Now()
 	s, err := c.captureGoroutines(ctx)
 	if err != nil {
 		return nil, err
@@ -69,7 +70,6 @@ func (c *Client) Capture(ctx context.Context) (*Snapshot, error) {
 	if err := c.collectHeap(ctx, s); err != nil {
 		return nil, err
 	}
-	s.Cost = time.Since(t0)
 	c.tally.add("full", s.Cost, true)
 	return s, nil
 }
@@ -78,22 +78,20 @@ func (c *Client) Capture(ctx context.Context) (*Snapshot, error) {
 // profile and the MemStats figures, forcing no GC: everything a verdict on
 // goroutines and connections needs, and an upper bound of the heap.
 func (c *Client) CaptureGoroutines(ctx context.Context) (*Snapshot, error) {
-	t0 := time.Now()
 	s, err := c.captureGoroutines(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if s.MemStats, err = c.memStats(ctx, false); err != nil {
+	if s.MemStats, err = c.memStats(ctx, false, &s.Cost); err != nil {
 		return nil, err
 	}
-	s.Cost = time.Since(t0)
 	c.tally.add("goroutines", s.Cost, false)
 	return s, nil
 }
 
 func (c *Client) captureGoroutines(ctx context.Context) (*Snapshot, error) {
 	s := &Snapshot{URL: c.BaseURL(), Time: time.Now()}
-	dump, err := c.get(ctx, "goroutine?debug=2")
+	dump, err := c.timedGet(ctx, "goroutine?debug=2", &s.Cost)
 	if err != nil {
 		return nil, fmt.Errorf("capture goroutines: %w", err)
 	}
@@ -108,7 +106,7 @@ func (c *Client) captureGoroutines(ctx context.Context) (*Snapshot, error) {
 		return nil, fmt.Errorf("capture goroutines from %s: %w", c.BaseURL(), err)
 	}
 	s.Goroutines = withoutSelf(all)
-	if s.GoroutineProfile, err = c.profile(ctx, "goroutine"); err != nil {
+	if s.GoroutineProfile, err = c.profile(ctx, "goroutine", &s.Cost); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -119,12 +117,10 @@ func (c *Client) captureGoroutines(ctx context.Context) (*Snapshot, error) {
 // heap profile always reports the last completed GC, so it needs no
 // second one). s is then Collected.
 func (c *Client) CollectHeap(ctx context.Context, s *Snapshot) error {
-	t0 := time.Now()
+	before := s.Cost
 	err := c.collectHeap(ctx, s)
-	cost := time.Since(t0)
-	s.Cost += cost
 	if err == nil {
-		c.tally.add("heap", cost, true)
+		c.tally.add("heap", s.Cost-before, true)
 	}
 	return err
 }
@@ -132,11 +128,11 @@ func (c *Client) CollectHeap(ctx context.Context, s *Snapshot) error {
 // collectHeap completes s only when both figures were read: a failure
 // leaves s as it was.
 func (c *Client) collectHeap(ctx context.Context, s *Snapshot) error {
-	ms, err := c.memStats(ctx, true)
+	ms, err := c.memStats(ctx, true, &s.Cost)
 	if err != nil {
 		return err
 	}
-	hp, err := c.profile(ctx, "heap")
+	hp, err := c.profile(ctx, "heap", &s.Cost)
 	if err != nil {
 		return err
 	}
@@ -150,15 +146,13 @@ func (c *Client) collectHeap(ctx context.Context, s *Snapshot) error {
 // the debug=2 dump, which stops the target's world about ten times
 // longer.
 func (c *Client) CaptureLight(ctx context.Context) (*Snapshot, error) {
-	t0 := time.Now()
 	s, err := c.captureCount(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if s.MemStats, err = c.memStats(ctx, false); err != nil {
+	if s.MemStats, err = c.memStats(ctx, false, &s.Cost); err != nil {
 		return nil, err
 	}
-	s.Cost = time.Since(t0)
 	c.tally.add("light", s.Cost, false)
 	return s, nil
 }
@@ -174,13 +168,11 @@ func (c *Client) CaptureCount(ctx context.Context) (*Snapshot, error) {
 }
 
 func (c *Client) captureCount(ctx context.Context) (*Snapshot, error) {
-	t0 := time.Now()
-	s := &Snapshot{URL: c.BaseURL(), Time: t0, Light: true}
+	s := &Snapshot{URL: c.BaseURL(), Time: time.Now(), Light: true}
 	var err error
-	if s.GoroutineProfile, err = c.profile(ctx, "goroutine"); err != nil {
+	if s.GoroutineProfile, err = c.profile(ctx, "goroutine", &s.Cost); err != nil {
 		return nil, err
 	}
-	s.Cost = time.Since(t0)
 	return s, nil
 }
 
@@ -188,12 +180,13 @@ func (c *Client) captureCount(ctx context.Context) (*Snapshot, error) {
 // that it parses: a preflight for targets that serve goroutines but not
 // the heap.
 func (c *Client) CheckHeapProfile(ctx context.Context) error {
-	_, err := c.profile(ctx, "heap")
+	var cost time.Duration
+	_, err := c.profile(ctx, "heap", &cost)
 	return err
 }
 
-func (c *Client) profile(ctx context.Context, path string) (*profile.Profile, error) {
-	body, err := c.get(ctx, path)
+func (c *Client) profile(ctx context.Context, path string, cost *time.Duration) (*profile.Profile, error) {
+	body, err := c.timedGet(ctx, path, cost)
 	if err != nil {
 		return nil, fmt.Errorf("capture %s profile: %w", path, err)
 	}
@@ -205,12 +198,12 @@ func (c *Client) profile(ctx context.Context, path string) (*profile.Profile, er
 	return p, nil
 }
 
-func (c *Client) memStats(ctx context.Context, gc bool) (MemStats, error) {
+func (c *Client) memStats(ctx context.Context, gc bool, cost *time.Duration) (MemStats, error) {
 	path := "heap?debug=1"
 	if gc {
 		path += "&gc=1"
 	}
-	body, err := c.get(ctx, path)
+	body, err := c.timedGet(ctx, path, cost)
 	if err != nil {
 		return MemStats{}, fmt.Errorf("capture memstats: %w", err)
 	}

@@ -8,8 +8,17 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 	"unsafe"
 )
+
+// timedGet is get, adding the time the answer took to *cost.
+func (c *Client) timedGet(ctx context.Context, path string, cost *time.Duration) ([]byte, error) {
+	t0 := time.Now()
+	b, err := c.get(ctx, path)
+	*cost += time.Since(t0)
+	return b, err
+}
 
 // get fetches one pprof path (e.g. "goroutine?debug=2") and returns its body.
 // Every failure says which URL and why: unreachable, a status other than

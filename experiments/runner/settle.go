@@ -90,13 +90,13 @@ func (r *Runner) settle(ctx context.Context, fr *FaultResult) (*snapshot.Snapsho
 		if err != nil {
 			lastErr = err
 		} else {
-			wait = snapshot.Pace(light.Cost, r.cfg.pollFloor, r.cfg.budget)
+			wait = snapshot.Pace(light.Cost, r.cfg.pollFloor, r.settleBudget())
 			lf, err := judge(light)
 			if err != nil {
 				return light, err
 			}
 			since := time.Since(lastDump)
-			paced := since >= snapshot.Pace(dumpCost, 0, r.cfg.budget)
+			paced := since >= snapshot.Pace(dumpCost, 0, r.settleBudget())
 			var dump bool
 			switch {
 			case heapPending:
@@ -111,7 +111,7 @@ func (r *Runner) settle(ctx context.Context, fr *FaultResult) (*snapshot.Snapsho
 				// Light polls keep failing; a rule on wait states or
 				// creators applies only to a dump: check with one now
 				// and then.
-				dump = since >= max(snapshot.Pace(dumpCost, 0, r.cfg.budget), r.settleTime()/4)
+				dump = since >= max(snapshot.Pace(dumpCost, 0, r.settleBudget()), r.settleTime()/4)
 			}
 			if dump {
 				now, f, forced, err := r.judgeFull(captureCtx, judge, false)
@@ -157,6 +157,12 @@ func (r *Runner) settle(ctx context.Context, fr *FaultResult) (*snapshot.Snapsho
 	fr.Findings, fr.Culprits = f, f.Culprits()
 	return now, nil
 }
+
+// settleBudget is the share of a core the settle's polls may cost the
+// target while it lasts: five times the sampling budget (a verdict is
+// wanted soon, and a settle lasts seconds), the captures' wall time
+// standing for their cost (it overstates it on a busy machine).
+func (r *Runner) settleBudget() float64 { return min(5*r.cfg.budget, 1) }
 
 // judgeFull takes the debug=2 dump and judges goroutines and connections
 // on it; when they are back, or for the final verdict, it forces one GC

@@ -13,7 +13,7 @@ type Bandwidth struct {
 	// Rate is in bytes per second.
 	Rate int64
 	// Burst is the bucket (tbf's buffer): after an idle spell this many
-	// bytes pass at once. Zero allows 100 ms worth of Rate.
+	// bytes pass at once. Zero earns nothing while idle.
 	Burst int64
 	// Queue bounds the bytes the proxy reads ahead of the pace (tbf's
 	// limit, the bytes a link queues): beyond it the sender feels TCP's

@@ -227,15 +227,15 @@ func (pm *pump) pace(pl *plan, n int) error {
 		now = time.Now()
 	}
 	// Keep to the schedule rather than restarting it at each chunk, so a
-	// late timer (a busy machine) is made up for by the next chunks; an idle
-	// spell earns at most the bucket's worth of bytes at once (tbf's
-	// buffer), or paceSlack's worth without one.
-	credit := paceSlack
+	// late timer (a busy machine) is made up for by the next chunks (up to
+	// paceSlack behind); an idle spell earns the bucket's worth of bytes at
+	// once (tbf's buffer), or nothing without one.
 	if pl.burst > 0 {
-		credit = pl.paceFor(int(min(pl.burst, int64(math.MaxInt32))))
-	}
-	if now.Sub(pm.next) > credit {
-		pm.next = now.Add(-credit)
+		if credit := pl.paceFor(int(min(pl.burst, int64(math.MaxInt32)))); now.Sub(pm.next) > credit {
+			pm.next = now.Add(-credit)
+		}
+	} else if now.Sub(pm.next) > paceSlack {
+		pm.next = now
 	}
 	pm.next = pm.next.Add(pl.paceFor(n))
 	return nil
