@@ -95,7 +95,7 @@ func TestBadDrills(t *testing.T) {
 		{"stalledClients bad chunk size", line(31, "      stalledClients: {mode: slow-read, count: 5, path: /stream, chunkSize: 999999}"), nil, "31:77", "spec.faults[2].stalledClients.chunkSize", []string{"out of range"}},
 		{"stalledClients with an upstream", line(30, "      duration: 10s\n      upstream: payments"), nil, "31:17", "spec.faults[2].upstream", []string{"act on spec.target"}},
 		{"two fault kinds in one block", line(28, "      httpChaos: {target: Response, replace: {code: 503}}\n      networkChaos: {action: delay, delay: {latency: 1s}}"), nil, "29:21", "spec.faults[1].networkChaos", []string{"both httpChaos and networkChaos", "exactly one kind"}},
-		{"fault with no kind", edit{31, 31, ""}, nil, "29:7", "spec.faults[2]", []string{"has no kind", "allowed: networkChaos, httpChaos, stalledClients"}},
+		{"fault with no kind", edit{31, 31, ""}, nil, "29:7", "spec.faults[2]", []string{"has no kind", "allowed: networkChaos, httpChaos, grpcChaos, stalledClients"}},
 		{"no faults", edit{20, 31, "  faults: []"}, nil, "20:11", "spec.faults", []string{"at least one fault"}},
 		{"bad metadata.name", line(4, "  name: Payments_Slow"), nil, "4:9", "metadata.name", []string{"DNS-1123 label"}},
 		{"missing metadata.name", line(4, "  namespace: demo"), nil, "4:3", "metadata.name", []string{"name is required"}},

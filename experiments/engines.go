@@ -40,7 +40,7 @@ var (
 	selectorModes      = []string{string(v1alpha1.OneMode), string(v1alpha1.AllMode), string(v1alpha1.FixedMode),
 		string(v1alpha1.FixedPercentMode), string(v1alpha1.RandomMaxPercentMode)}
 	httpTargets = []string{string(v1alpha1.PodHttpRequest), string(v1alpha1.PodHttpResponse)}
-	protocols   = []string{string(ProtocolTCP), string(ProtocolHTTP)}
+	protocols   = []string{string(ProtocolTCP), string(ProtocolHTTP), string(ProtocolH2C), string(ProtocolGRPC)}
 	stallModes  = strs(stall.Modes())
 	httpMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
 )

@@ -24,6 +24,7 @@ type FaultKind string
 const (
 	KindNetwork FaultKind = "network"
 	KindHTTP    FaultKind = "http"
+	KindGRPC    FaultKind = "grpc"
 	KindStall   FaultKind = "stall"
 )
 
@@ -34,6 +35,8 @@ func (f *Fault) Kind() FaultKind {
 		return KindNetwork
 	case f.HTTPChaos != nil:
 		return KindHTTP
+	case f.GRPCChaos != nil:
+		return KindGRPC
 	case f.StalledClients != nil:
 		return KindStall
 	}

@@ -2,6 +2,9 @@ package experiments
 
 import (
 	"fmt"
+	"strings"
+
+	"google.golang.org/grpc/codes"
 
 	"github.com/chaos-mesh/chaos-mesh/api/v1alpha1"
 
@@ -121,4 +124,44 @@ func HTTPFault(hp HTTPParams) httpfault.Fault {
 		f.Patch = pat
 	}
 	return f
+}
+
+// GRPCFault maps a grpcChaos block onto the HTTP/2 proxy's gRPC fault.
+func GRPCFault(g *GRPCChaos) (httpfault.GRPCFault, error) {
+	f := httpfault.GRPCFault{Methods: g.Methods, ExcludeMethods: g.ExcludedMethods, Reset: g.Reset}
+	if g.Percent != nil {
+		f.Percent = g.Percent.Value
+	}
+	if d := g.Delay; d != nil {
+		f.Delay, f.Jitter = d.Latency.Duration, d.Jitter.Duration
+	}
+	if a := g.Abort; a != nil {
+		code, err := GRPCCode(a.Code)
+		if err != nil {
+			return httpfault.GRPCFault{}, err
+		}
+		f.Abort = &httpfault.Status{Code: code, Message: a.Message}
+	}
+	return f, f.Validate()
+}
+
+// GRPCCode reads a gRPC status code by its name, as gRPC's documentation
+// (Unavailable) or its protocol (UNAVAILABLE) writes it; OK is no fault.
+func GRPCCode(name string) (codes.Code, error) {
+	for c := codes.Canceled; c <= codes.Unauthenticated; c++ {
+		n := c.String()
+		if strings.EqualFold(name, n) || strings.EqualFold(strings.ReplaceAll(name, "_", ""), n) {
+			return c, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown gRPC status code %q; allowed: %s", name, strings.Join(GRPCCodeNames(), ", "))
+}
+
+// GRPCCodeNames lists the gRPC error codes by name.
+func GRPCCodeNames() []string {
+	var out []string
+	for c := codes.Canceled; c <= codes.Unauthenticated; c++ {
+		out = append(out, c.String())
+	}
+	return out
 }

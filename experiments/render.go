@@ -70,6 +70,17 @@ func (d *Drill) Manifests() (objects []any, skipped []string) {
 	return objects, skipped
 }
 
+// Unrendered says why a fault has no Chaos Mesh object.
+func (f *Fault) Unrendered() string {
+	switch f.Kind() {
+	case KindGRPC:
+		return "Chaos Mesh cannot fault gRPC calls (its HTTPChaos speaks HTTP/1 only; chaos-mesh#2611): grpcChaos runs on aftershock's proxy engine only"
+	case KindStall:
+		return "stalled clients have no Chaos Mesh kind: they run from aftershock itself"
+	}
+	return "it has no Chaos Mesh kind"
+}
+
 // NeedsCluster reports whether any fault runs on engine chaos-mesh, so
 // that Run needs WithCluster.
 func (d *Drill) NeedsCluster() bool {

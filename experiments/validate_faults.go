@@ -13,7 +13,7 @@ import (
 )
 
 // faultKinds are the blocks of which a fault holds exactly one.
-var faultKinds = []string{"networkChaos", "httpChaos", "stalledClients"}
+var faultKinds = []string{"networkChaos", "httpChaos", "grpcChaos", "stalledClients"}
 
 func validateFaults(d *Drill, r *reporter) {
 	if len(d.Spec.Faults) == 0 {
@@ -53,7 +53,7 @@ func validateFaults(d *Drill, r *reporter) {
 		})
 		switch {
 		case len(kinds) == 0:
-			r.add(p, faultKinds, "fault %q has no kind; give exactly one of networkChaos, httpChaos, stalledClients", f.Name)
+			r.add(p, faultKinds, "fault %q has no kind; give exactly one of networkChaos, httpChaos, grpcChaos, stalledClients", f.Name)
 			continue
 		case len(kinds) > 1:
 			r.add(p+"."+kinds[1], faultKinds, "fault %q has both %s and %s; a fault holds exactly one kind (write two faults to run them one after another)", f.Name, kinds[0], kinds[1])
@@ -62,6 +62,8 @@ func validateFaults(d *Drill, r *reporter) {
 		switch {
 		case f.StalledClients != nil:
 			validateStall(r, p, f)
+		case f.GRPCChaos != nil:
+			validateGRPC(r, p, f, faultUpstream(d, r, p, f))
 		case f.NetworkChaos != nil || f.HTTPChaos != nil:
 			u := faultUpstream(d, r, p, f)
 			enum(r, p+".engine", string(f.Engine), engineNames())
@@ -287,8 +289,8 @@ func validateHTTP(d *Drill, r *reporter, p string, f *Fault, u *Upstream) {
 	h := f.HTTPChaos
 	hp := p + ".httpChaos"
 	e := f.Engine
-	if u != nil && u.Protocol != ProtocolHTTP {
-		r.add(hp, nil, "httpChaos needs an http upstream, and upstream %q is protocol %s; set protocol: http on it (an http upstream also takes networkChaos)", u.Name, u.Protocol)
+	if u != nil && !slices.Contains([]Protocol{ProtocolHTTP, ProtocolH2C, ProtocolGRPC}, u.Protocol) {
+		r.add(hp, nil, "httpChaos needs an http upstream, and upstream %q is protocol %s; set protocol: http on it (or h2c, grpc; each also takes networkChaos)", u.Name, u.Protocol)
 	}
 	if _, ok := httpActions[e]; !ok {
 		var can []string
@@ -476,4 +478,53 @@ func engineFitsUpstream(r *reporter, p string, f *Fault, u *Upstream) bool {
 		return false
 	}
 	return true
+}
+
+// validateGRPC checks a grpcChaos block: aftershock's own, on an upstream
+// of protocol grpc on engine proxy (Chaos Mesh has no gRPC fault).
+func validateGRPC(r *reporter, p string, f *Fault, u *Upstream) {
+	g, gp := f.GRPCChaos, p+".grpcChaos"
+	switch {
+	case f.Engine == EngineChaosMesh || (u != nil && u.Engine == EngineChaosMesh):
+		r.add(gp, []string{string(EngineProxy)}, "Chaos Mesh cannot fault gRPC calls (its HTTPChaos speaks HTTP/1 only; chaos-mesh#2611): grpcChaos runs on engine proxy")
+	case f.Engine == EngineNetns || (u != nil && u.Engine == EngineNetns):
+		r.add(gp, []string{string(EngineProxy)}, "grpcChaos needs the proxy engine's HTTP/2 proxy; a netns upstream's relay forwards TCP as it is")
+	}
+	if u != nil && u.Protocol != ProtocolGRPC {
+		r.add(gp, nil, "grpcChaos needs a grpc upstream, and upstream %q is protocol %s; set protocol: grpc on it (it also takes httpChaos and networkChaos)", u.Name, u.Protocol)
+	}
+	if g.Abort == nil && g.Delay == nil && !g.Reset {
+		r.add(gp, []string{"abort", "delay", "reset"}, "grpcChaos needs an action")
+	}
+	if g.Abort != nil && g.Reset {
+		r.add(gp+".reset", nil, "abort and reset: a call ends one way; choose one")
+	}
+	if a := g.Abort; a != nil {
+		if a.Code == "" {
+			r.add(gp+".abort.code", GRPCCodeNames(), "abort needs a code")
+		} else if _, err := GRPCCode(a.Code); err != nil {
+			r.add(gp+".abort.code", GRPCCodeNames(), "unknown gRPC status code %q%s", a.Code, suggest(a.Code, GRPCCodeNames()))
+		}
+	}
+	if d := g.Delay; d != nil {
+		if d.Latency.Duration <= 0 && !r.seen[gp+".delay.latency"] {
+			r.add(gp+".delay.latency", nil, "latency must be > 0")
+		}
+		if d.Jitter.Duration > d.Latency.Duration {
+			r.add(gp+".delay.jitter", nil, "jitter %s is more than the latency %s", d.Jitter, d.Latency)
+		}
+	}
+	if pc := g.Percent; pc != nil && (pc.Value <= 0 || pc.Value > 100) && !r.seen[gp+".percent"] {
+		r.add(gp+".percent", nil, "percent %s is not in (0%%, 100%%]", pc)
+	}
+	for _, list := range []struct {
+		name string
+		ms   []string
+	}{{"methods", g.Methods}, {"excludedMethods", g.ExcludedMethods}} {
+		for i, m := range list.ms {
+			if !strings.HasPrefix(m, "/") || strings.Count(m, "/") != 2 || strings.HasSuffix(m, "/") {
+				r.add(index(gp+"."+list.name, i), nil, "%q is not a full method name; write /package.Service/Method (* matches any run of characters)", m)
+			}
+		}
+	}
 }

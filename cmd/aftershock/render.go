@@ -25,7 +25,9 @@ NetworkChaos and HTTPChaos objects, as written in the Drill file, each with
 the fault's duration as its Chaos Mesh duration and labels naming the drill
 and the fault. The file is checked for the cluster engine: selector and mode
 are required. Stalled clients have no Chaos Mesh kind (they run from
-aftershock itself) and are named on stderr.
+aftershock itself), and Chaos Mesh cannot fault gRPC calls (grpcChaos runs
+on aftershock's proxy engine only): such faults are named on stderr, with
+why.
 
   aftershock render drill.yaml | kubectl apply -f -
 
@@ -54,7 +56,11 @@ drill's ${VAR}s are expanded in the pod, from --env and their defaults.
 				return withCode(exitBadInput, err)
 			}
 			for _, s := range skipped {
-				fmt.Fprintf(cmd.ErrOrStderr(), "aftershock: fault %s: stalled clients have no Chaos Mesh kind; not rendered\n", s)
+				for i := range d.Spec.Faults {
+					if f := &d.Spec.Faults[i]; f.Name == s {
+						fmt.Fprintf(cmd.ErrOrStderr(), "aftershock: fault %s is not rendered: %s\n", s, f.Unrendered())
+					}
+				}
 			}
 			_, err = cmd.OutOrStdout().Write(out)
 			return err

@@ -57,6 +57,12 @@ func (e *localEngine) start() error {
 				return fmt.Errorf("upstream %s: http fault proxy %s → %s: %w", u.Name, u.Listen, u.Forward, err)
 			}
 			e.http[u.Name], e.tcp[u.Name] = p, p.Network()
+		case experiments.ProtocolH2C, experiments.ProtocolGRPC:
+			p, err := httpfault.NewH2(u.Listen, u.Forward)
+			if err != nil {
+				return fmt.Errorf("upstream %s: %s fault proxy %s → %s: %w", u.Name, u.Protocol, u.Listen, u.Forward, err)
+			}
+			e.http[u.Name], e.tcp[u.Name] = p, p.Network()
 		default:
 			p, err := proxy.New(u.Listen, u.Forward)
 			if err != nil {
@@ -138,6 +144,16 @@ func (e *localEngine) injector(f *experiments.Fault) (injectors.Injector, error)
 			return nil, fmt.Errorf("fault %s: upstream %q is not an http upstream", f.Name, f.Upstream)
 		}
 		return p.Injector(f.Name, hf), nil
+	case experiments.KindGRPC:
+		gf, err := experiments.GRPCFault(f.GRPCChaos)
+		if err != nil {
+			return nil, fmt.Errorf("%s: fault %s: %w", e.d.Where("spec.faults"), f.Name, err)
+		}
+		p := e.http[f.Upstream]
+		if p == nil {
+			return nil, fmt.Errorf("fault %s: upstream %q is not a grpc upstream", f.Name, f.Upstream)
+		}
+		return p.GRPCInjector(f.Name, gf), nil
 	case experiments.KindStall:
 		if s := e.stallers[f.Name]; s != nil {
 			return s, nil
