@@ -79,7 +79,9 @@ type Cluster struct {
 
 // Target is the service under test.
 type Target struct {
-	// URL is the base URL of the service (required); ${VAR} is expanded.
+	// URL is the base URL of the service (required): http(s)://host:port,
+	// or grpc://host:port for a gRPC service (its pprof is then required);
+	// ${VAR} is expanded.
 	URL string `json:"url"`
 	// Pprof is the pprof base URL; after loading it is never empty
 	// (default <url>/debug/pprof). ${VAR} is expanded.
@@ -139,11 +141,28 @@ type Upstream struct {
 
 // LoadSpec is steady traffic at a fixed rate, cycling through Requests.
 type LoadSpec struct {
-	// Rate is requests per second, > 0.
+	// Rate is requests (or calls) per second, > 0.
 	Rate int `json:"rate"`
 	// Timeout bounds each request; zero lets the runner choose.
-	Timeout  Duration  `json:"timeout,omitzero"`
-	Requests []Request `json:"requests"`
+	Timeout Duration `json:"timeout,omitzero"`
+	// Requests are the HTTP requests of the load mix, sent round-robin.
+	Requests []Request `json:"requests,omitempty"`
+	// GRPC calls one unary gRPC method instead, on a target of scheme
+	// grpc://.
+	GRPC *GRPCLoad `json:"grpc,omitempty"`
+}
+
+// GRPCLoad is the unary gRPC method a steady load calls.
+type GRPCLoad struct {
+	// Method is the full method name, /package.Service/Method.
+	Method string `json:"method"`
+	// Message is the request in protobuf's JSON form (default {}).
+	Message string `json:"message,omitempty"`
+	// DescriptorSet is a FileDescriptorSet file with the method's types;
+	// without one they are read from the server's reflection service.
+	DescriptorSet string `json:"descriptorSet,omitempty"`
+	// Metadata is sent with every call.
+	Metadata map[string]string `json:"metadata,omitempty"`
 }
 
 // Request is one request of the load mix, sent to the target.

@@ -2,6 +2,7 @@ package experiments
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"net"
@@ -27,7 +28,7 @@ const MaxRate = 10000
 // written 0 is not an absent field) look at the positions.
 func setDefaults(d *Drill, o *options) {
 	s := &d.Spec
-	if s.Target.Pprof == "" && s.Target.URL != "" {
+	if s.Target.Pprof == "" && s.Target.URL != "" && !strings.HasPrefix(s.Target.URL, "grpc://") {
 		s.Target.Pprof = strings.TrimRight(s.Target.URL, "/") + "/debug/pprof"
 	}
 	for i := range s.Upstreams {
@@ -140,12 +141,46 @@ func validateTarget(d *Drill, r *reporter) {
 		}
 		return
 	}
-	httpURL(r, "spec.target.url", t.URL)
+	if strings.HasPrefix(t.URL, "grpc://") {
+		grpcURL(r, "spec.target.url", t.URL)
+		if !d.pos.has("spec.target.pprof") {
+			r.add("spec.target.pprof", nil, "a gRPC target needs its pprof base URL (an HTTP port of the service, e.g. http://127.0.0.1:6060/debug/pprof)")
+		}
+		for i, f := range d.Spec.Faults {
+			if f.StalledClients != nil {
+				r.add(index("spec.faults", i)+".stalledClients", nil, "stalled clients speak HTTP/1.1 to the target, and the target %s is gRPC", t.URL)
+			}
+		}
+		if l := d.Spec.Load; l != nil && l.GRPC == nil && len(l.Requests) > 0 {
+			r.add("spec.load.requests", nil, "the target is gRPC: its load is spec.load.grpc, a unary method to call")
+		}
+	} else {
+		httpURL(r, "spec.target.url", t.URL)
+		if l := d.Spec.Load; l != nil && l.GRPC != nil {
+			r.add("spec.load.grpc", nil, "a gRPC load needs a gRPC target: write spec.target.url as grpc://host:port")
+		}
+	}
 	if d.pos.has("spec.target.pprof") {
 		// A default pprof URL is derived from url: it is as good as url.
 		httpURL(r, "spec.target.pprof", t.Pprof)
 	}
 	headers(r, "spec.target.headers", t.Headers)
+}
+
+// grpcURL checks a grpc://host:port URL.
+func grpcURL(r *reporter, path, s string) {
+	if r.seen[path] {
+		return
+	}
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		r.add(path, nil, "bad URL %q: %v", s, err)
+	case u.Hostname() == "" || u.Port() == "" || !validPort(u.Port()):
+		r.add(path, []string{"grpc://host:port"}, "URL %q needs a host and a port", s)
+	case u.Path != "" && u.Path != "/":
+		r.add(path, []string{"grpc://host:port"}, "URL %q has a path; a gRPC target is a host and a port", s)
+	}
 }
 
 // httpURL checks an absolute http(s) URL with a host.
@@ -258,7 +293,18 @@ func validateLoad(d *Drill, r *reporter) {
 	case l.Rate > MaxRate:
 		r.add("spec.load.rate", nil, "rate %d is above %d requests per second; steady load is a heartbeat, not a load test", l.Rate, MaxRate)
 	}
-	if len(l.Requests) == 0 && !r.seen["spec.load.requests"] {
+	if g := l.GRPC; g != nil {
+		if len(l.Requests) > 0 {
+			r.add("spec.load.grpc", nil, "a load sends HTTP requests or calls a gRPC method, not both")
+		}
+		if !strings.HasPrefix(g.Method, "/") || strings.Count(g.Method, "/") != 2 || strings.HasSuffix(g.Method, "/") {
+			r.add("spec.load.grpc.method", nil, "%q is not a full method name; write /package.Service/Method", g.Method)
+		}
+		if g.Message != "" && !json.Valid([]byte(g.Message)) {
+			r.add("spec.load.grpc.message", nil, "message is not JSON (protobuf's JSON form of the request)")
+		}
+		headers(r, "spec.load.grpc.metadata", g.Metadata)
+	} else if len(l.Requests) == 0 && !r.seen["spec.load.requests"] {
 		r.add("spec.load.requests", nil, "at least one request is required, e.g. [{method: GET, path: /checkout}]")
 	}
 	for i, q := range l.Requests {

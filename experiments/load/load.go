@@ -46,6 +46,10 @@ type Config struct {
 	MaxInFlight int
 	// Bucket is the width of one timeline bucket (default 250ms).
 	Bucket time.Duration
+	// GRPC, when set, makes the load call one unary gRPC method instead of
+	// sending HTTP requests (Requests is then unused); Target is the gRPC
+	// server's base URL, grpc://host:port.
+	GRPC *GRPCCall
 }
 
 func (c *Config) setDefaults() error {
@@ -53,7 +57,10 @@ func (c *Config) setDefaults() error {
 		return fmt.Errorf("load rate must be positive, got %d", c.Rate)
 	}
 	u, err := url.Parse(c.Target)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	switch {
+	case c.GRPC != nil && (err != nil || u.Scheme != "grpc" || u.Host == ""):
+		return fmt.Errorf("load target %q is not a grpc://host:port URL", c.Target)
+	case c.GRPC == nil && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == ""):
 		return fmt.Errorf("load target %q is not an http(s) URL", c.Target)
 	}
 	if c.Timeout <= 0 {
@@ -78,12 +85,13 @@ type Generator struct {
 	cfg     Config
 	client  *http.Client
 	targets []vegeta.Target
+	grpc    *grpcCaller // the method the load calls, for a gRPC load
 
-	mu       sync.Mutex
-	attacker *vegeta.Attacker
-	done     chan struct{}
-	marks    []mark // phase boundaries, in time order
-	results  []result
+	mu      sync.Mutex
+	stop    func() // stops the running attack; nil while paused
+	done    chan struct{}
+	marks   []mark // phase boundaries, in time order
+	results []result
 }
 
 type mark struct {
@@ -98,13 +106,23 @@ type result struct {
 	err     bool
 }
 
-// New checks the configuration and prepares a generator; it sends nothing.
+// New checks the configuration and prepares a generator; it sends nothing
+// (a gRPC load resolves its method now: from the descriptor set, or by
+// asking the server's reflection).
 func New(cfg Config) (*Generator, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	base := strings.TrimRight(cfg.Target, "/")
 	g := &Generator{cfg: cfg}
+	if cfg.GRPC != nil {
+		c, err := newGRPCCaller(cfg)
+		if err != nil {
+			return nil, err
+		}
+		g.grpc = c
+		return g, nil
+	}
+	base := strings.TrimRight(cfg.Target, "/")
 	for i, r := range cfg.Requests {
 		m := r.Method
 		if m == "" {
@@ -135,7 +153,13 @@ func (g *Generator) Start(phase string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.marks = append(g.marks, mark{time.Now(), phase})
-	if g.attacker != nil {
+	if g.stop != nil {
+		return
+	}
+	done := make(chan struct{})
+	g.done = done
+	if g.grpc != nil {
+		g.stop = g.grpc.attack(g.cfg, g.add, done)
 		return
 	}
 	a := vegeta.NewAttacker(
@@ -145,12 +169,14 @@ func (g *Generator) Start(phase string) {
 	)
 	rate := vegeta.Rate{Freq: g.cfg.Rate, Per: time.Second}
 	ch := a.Attack(vegeta.NewStaticTargeter(g.targets...), rate, 0, "aftershock")
-	done := make(chan struct{})
-	g.attacker, g.done = a, done
+	g.stop = func() { a.Stop() }
 	go func() {
 		defer close(done)
 		for r := range ch {
-			g.record(r)
+			g.add(result{
+				at: r.Timestamp, latency: r.Latency, code: r.Code,
+				err: r.Error != "" || r.Code < 200 || r.Code >= 400,
+			})
 		}
 	}()
 }
@@ -167,26 +193,28 @@ func (g *Generator) Mark(phase string) {
 // service is quiet for a snapshot. It is a no-op when the load is paused.
 func (g *Generator) Pause() {
 	g.mu.Lock()
-	a, done := g.attacker, g.done
-	g.attacker, g.done = nil, nil
+	stop, done := g.stop, g.done
+	g.stop, g.done = nil, nil
 	g.mu.Unlock()
-	if a == nil {
+	if stop == nil {
 		return
 	}
-	a.Stop()
+	stop()
 	<-done
+	if g.grpc != nil {
+		g.grpc.closeConn()
+		return
+	}
 	g.client.CloseIdleConnections()
 }
 
-func (g *Generator) record(r *vegeta.Result) {
+// Close releases what the generator holds: it pauses the load.
+func (g *Generator) Close() { g.Pause() }
+
+func (g *Generator) add(r result) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.results = append(g.results, result{
-		at:      r.Timestamp,
-		latency: r.Latency,
-		code:    r.Code,
-		err:     r.Error != "" || r.Code < 200 || r.Code >= 400,
-	})
+	g.results = append(g.results, r)
 }
 
 // ErrNoRequests is returned by statistics over a span that saw no request.

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/aftershock/aftershock/experiments"
@@ -89,7 +91,7 @@ func (r *Runner) preflight(ctx context.Context) error {
 	r.client = client
 	r.onCleanup(func(context.Context) error { client.Close(); return nil })
 	if err := reachable(ctx, d.Spec.Target.URL); err != nil {
-		return couldNotRun("target %s does not answer HTTP: %w", d.Spec.Target.URL, err)
+		return couldNotRun("target %s does not answer: %w", d.Spec.Target.URL, err)
 	}
 	// Every profile a drill reads, without forcing a GC: the goroutine
 	// profile and MemStats (light), the heap profile.
@@ -128,9 +130,12 @@ func (r *Runner) preflight(ctx context.Context) error {
 		for _, q := range l.Requests {
 			cfg.Requests = append(cfg.Requests, load.Request{Method: q.Method, Path: q.Path, Header: header(q.Headers), Body: []byte(q.Body)})
 		}
+		if g := l.GRPC; g != nil {
+			cfg.GRPC = &load.GRPCCall{Method: g.Method, Message: g.Message, DescriptorSet: g.DescriptorSet, Metadata: g.Metadata}
+		}
 		gen, err := load.New(cfg)
 		if err != nil {
-			return fmt.Errorf("load: %w", err)
+			return couldNotRun("%w", err)
 		}
 		r.gen = gen
 		r.onCleanup(func(context.Context) error { gen.Pause(); return nil })
@@ -348,10 +353,18 @@ func (r *Runner) mark(phase string) {
 	}
 }
 
-// reachable checks that something answers HTTP at url.
+// reachable checks that something answers HTTP at url (for a grpc://
+// target: that it accepts a connection).
 func reachable(ctx context.Context, url string) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
+	if addr, ok := strings.CutPrefix(url, "grpc://"); ok {
+		c, err := (&net.Dialer{}).DialContext(ctx, "tcp", strings.TrimSuffix(addr, "/"))
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
