@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // edit replaces lines from..to (1-based, inclusive) of testdata/good.yaml
@@ -56,16 +57,7 @@ func TestBadDrills(t *testing.T) {
 	if _, err := Parse("good.yaml", base); err != nil {
 		t.Fatalf("the base of the table must load: %v", err)
 	}
-	cases := []struct {
-		name string
-		edit edit
-		opts []Option
-		// at is "line" or "line:col"; path is the field path; want are
-		// further substrings of that same problem line.
-		at   string
-		path string
-		want []string
-	}{
+	cases := []badCase{
 		{"yaml syntax error", line(17, "    rate: 50: 3"), nil, "17", "", []string{"yaml syntax"}},
 		{"unknown field", line(23, "      durations: 10s"), nil, "23:7", "spec.faults[0].durations", []string{`unknown field "durations"`, `did you mean "duration"`, "allowed: name, upstream, duration"}},
 		{"unknown field in chaos mesh block", line(24, "      networkChaos: {action: delay, delay: {latency: 500ms, jiter: 5ms}}"), nil, "24:61", "spec.faults[0].networkChaos.delay.jiter", []string{`did you mean "jitter"`}},
@@ -128,10 +120,28 @@ func TestBadDrills(t *testing.T) {
 	if len(cases) < 20 {
 		t.Fatalf("the table needs at least 20 cases, has %d", len(cases))
 	}
+	runBad(t, string(base), cases)
+}
+
+// badCase is one bad file of a table: an edit of a good file.
+type badCase struct {
+	name string
+	edit edit
+	opts []Option
+	// at is "line" or "line:col"; path is the field path; want are
+	// further substrings of that same problem line.
+	at   string
+	path string
+	want []string
+}
+
+// runBad loads each case's edit of base, which must fail with a problem
+// line at the case's place and path that says what the case wants.
+func runBad(t *testing.T, base string, cases []badCase) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			data := c.edit.apply(t, string(base))
+			data := c.edit.apply(t, base)
 			d, err := Parse("bad.yaml", []byte(data), c.opts...)
 			if err == nil {
 				t.Fatalf("loaded without error:\n%s\nas %+v", data, d.Spec)
@@ -170,4 +180,43 @@ func numbered(s string) string {
 		b.WriteString(strconv.Itoa(i+1) + "\t" + l + "\n")
 	}
 	return b.String()
+}
+
+// TestBadGRPCDrills is the table of bad gRPC drills, edits of
+// testdata/grpc.yaml: the gRPC target, its load and grpcChaos.
+func TestBadGRPCDrills(t *testing.T) {
+	base, err := os.ReadFile("testdata/grpc.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := Parse("grpc.yaml", base)
+	if err != nil {
+		t.Fatalf("the base of the table must load: %v", err)
+	}
+	if len(d.Spec.Load.GRPC) != 2 || d.Spec.Faults[0].GRPCChaos.Abort.Code != "Unavailable" || d.Spec.Faults[1].GRPCChaos.Delay.Jitter.Duration != 100*time.Millisecond {
+		t.Fatalf("the base loaded as %+v", d.Spec)
+	}
+	runBad(t, string(base), []badCase{
+		{"grpc target without pprof", edit{8, 8, ""}, nil, "7:5", "spec.target.pprof", []string{"needs its pprof"}},
+		{"grpc target with a path", line(7, "    url: grpc://127.0.0.1:8443/shop"), nil, "7:10", "spec.target.url", []string{"has a path"}},
+		{"grpc target without a port", line(7, "    url: grpc://127.0.0.1"), nil, "7:10", "spec.target.url", []string{"needs a host and a port"}},
+		{"http requests to a grpc target", edit{16, 18, "    requests: [{method: GET, path: /}]"}, nil, "16:15", "spec.load.requests", []string{"its load is spec.load.grpc"}},
+		{"grpc load on an http target", edit{7, 8, "    url: http://127.0.0.1:8080"}, nil, "16:7", "spec.load.grpc", []string{"needs a gRPC target"}},
+		{"grpc load and requests", line(15, "    rate: 40\n    requests: [{method: GET, path: /}]"), nil, "18:7", "spec.load.grpc", []string{"not both"}},
+		{"grpc load method not full", line(18, "      - {method: Watch}"), nil, "18:18", "spec.load.grpc[1].method", []string{`"Watch" is not a full method name`}},
+		{"grpc load message not json", line(17, "      - {method: /shop.Shop/Checkout, message: '{sku'}"), nil, "17:48", "spec.load.grpc[0].message", []string{"not JSON"}},
+		{"stalled clients of a grpc target", edit{26, 28, "      duration: 5s\n      stalledClients: {mode: idle, count: 5}"}, nil, "27:23", "spec.faults[1].stalledClients", []string{"target grpc://127.0.0.1:8443 is gRPC"}},
+		{"grpcChaos on an http upstream", line(13, "      protocol: http"), nil, "24:18", "spec.faults[0].grpcChaos", []string{"needs a grpc upstream", `"inventory" is protocol http`}},
+		{"grpcChaos on the cluster engine", line(13, "      protocol: grpc\n      engine: chaos-mesh"), nil, "25:18", "spec.faults[0].grpcChaos", []string{"Chaos Mesh cannot fault gRPC calls", "chaos-mesh#2611"}},
+		{"grpcChaos on netns", line(13, "      protocol: grpc\n      engine: netns"), nil, "25:18", "spec.faults[0].grpcChaos", []string{"relay forwards TCP"}},
+		{"grpcChaos without action", line(24, "      grpcChaos: {methods: [/inventory.Inventory/*]}"), nil, "24:18", "spec.faults[0].grpcChaos", []string{"needs an action", "allowed: abort, delay, reset"}},
+		{"grpcChaos abort and reset", line(24, "      grpcChaos: {abort: {code: Unavailable}, reset: true}"), nil, "24:54", "spec.faults[0].grpcChaos.reset", []string{"choose one"}},
+		{"grpcChaos unknown code", line(24, "      grpcChaos: {abort: {code: Unavailabel}}"), nil, "24:33", "spec.faults[0].grpcChaos.abort.code", []string{`unknown gRPC status code "Unavailabel"`, `did you mean "Unavailable"`}},
+		{"grpcChaos abort without code", line(24, "      grpcChaos: {abort: {message: down}}"), nil, "24:26", "spec.faults[0].grpcChaos.abort.code", []string{"needs a code"}},
+		{"grpcChaos jitter over latency", line(28, "      grpcChaos: {delay: {latency: 100ms, jitter: 1s}}"), nil, "28:51", "spec.faults[1].grpcChaos.delay.jitter", []string{"more than the latency"}},
+		{"grpcChaos zero latency", line(28, "      grpcChaos: {delay: {latency: 0s}}"), nil, "28:36", "spec.faults[1].grpcChaos.delay.latency", []string{"must be > 0"}},
+		{"grpcChaos percent over 100", line(24, "      grpcChaos: {percent: 150%, abort: {code: Unavailable}}"), nil, "24:28", "spec.faults[0].grpcChaos.percent", []string{"outside 0%..100%"}},
+		{"grpcChaos method not full", line(24, "      grpcChaos: {excludedMethods: [Check], abort: {code: Unavailable}}"), nil, "24:37", "spec.faults[0].grpcChaos.excludedMethods[0]", []string{`"Check" is not a full method name`}},
+		{"grpcChaos unknown field", line(24, "      grpcChaos: {abort: {code: Unavailable}, delai: {latency: 1s}}"), nil, "24:47", "spec.faults[0].grpcChaos.delai", []string{`did you mean "delay"`}},
+	})
 }

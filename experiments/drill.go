@@ -147,12 +147,13 @@ type LoadSpec struct {
 	Timeout Duration `json:"timeout,omitzero"`
 	// Requests are the HTTP requests of the load mix, sent round-robin.
 	Requests []Request `json:"requests,omitempty"`
-	// GRPC calls one unary gRPC method instead, on a target of scheme
-	// grpc://.
-	GRPC *GRPCLoad `json:"grpc,omitempty"`
+	// GRPC are the gRPC calls of the load mix instead, made round-robin,
+	// on a target of scheme grpc://.
+	GRPC []GRPCLoad `json:"grpc,omitempty"`
 }
 
-// GRPCLoad is the unary gRPC method a steady load calls.
+// GRPCLoad is one gRPC call of a steady load: a unary method, or a
+// server-streaming one read to its end.
 type GRPCLoad struct {
 	// Method is the full method name, /package.Service/Method.
 	Method string `json:"method"`

@@ -74,6 +74,10 @@ func FuzzParse(f *testing.F) {
 				if _, err := f.HTTP(); err != nil {
 					t.Fatalf("accessor fails on a loaded drill: %v", err)
 				}
+			case KindGRPC:
+				if _, err := GRPCFault(f.GRPCChaos); err != nil {
+					t.Fatalf("accessor fails on a loaded drill: %v", err)
+				}
 			case KindStall:
 				if err := f.StalledClients.Config().Validate(); err != nil {
 					t.Fatalf("stall refuses a loaded drill: %v", err)

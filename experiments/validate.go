@@ -151,12 +151,12 @@ func validateTarget(d *Drill, r *reporter) {
 				r.add(index("spec.faults", i)+".stalledClients", nil, "stalled clients speak HTTP/1.1 to the target, and the target %s is gRPC", t.URL)
 			}
 		}
-		if l := d.Spec.Load; l != nil && l.GRPC == nil && len(l.Requests) > 0 {
-			r.add("spec.load.requests", nil, "the target is gRPC: its load is spec.load.grpc, a unary method to call")
+		if l := d.Spec.Load; l != nil && len(l.GRPC) == 0 && len(l.Requests) > 0 {
+			r.add("spec.load.requests", nil, "the target is gRPC: its load is spec.load.grpc, the gRPC methods to call")
 		}
 	} else {
 		httpURL(r, "spec.target.url", t.URL)
-		if l := d.Spec.Load; l != nil && l.GRPC != nil {
+		if l := d.Spec.Load; l != nil && len(l.GRPC) > 0 {
 			r.add("spec.load.grpc", nil, "a gRPC load needs a gRPC target: write spec.target.url as grpc://host:port")
 		}
 	}
@@ -293,17 +293,20 @@ func validateLoad(d *Drill, r *reporter) {
 	case l.Rate > MaxRate:
 		r.add("spec.load.rate", nil, "rate %d is above %d requests per second; steady load is a heartbeat, not a load test", l.Rate, MaxRate)
 	}
-	if g := l.GRPC; g != nil {
+	if len(l.GRPC) > 0 {
 		if len(l.Requests) > 0 {
-			r.add("spec.load.grpc", nil, "a load sends HTTP requests or calls a gRPC method, not both")
+			r.add("spec.load.grpc", nil, "a load sends HTTP requests or makes gRPC calls, not both")
 		}
-		if !strings.HasPrefix(g.Method, "/") || strings.Count(g.Method, "/") != 2 || strings.HasSuffix(g.Method, "/") {
-			r.add("spec.load.grpc.method", nil, "%q is not a full method name; write /package.Service/Method", g.Method)
+		for i, g := range l.GRPC {
+			p := index("spec.load.grpc", i)
+			if !strings.HasPrefix(g.Method, "/") || strings.Count(g.Method, "/") != 2 || strings.HasSuffix(g.Method, "/") {
+				r.add(p+".method", nil, "%q is not a full method name; write /package.Service/Method", g.Method)
+			}
+			if g.Message != "" && !json.Valid([]byte(g.Message)) {
+				r.add(p+".message", nil, "message is not JSON (protobuf's JSON form of the request)")
+			}
+			headers(r, p+".metadata", g.Metadata)
 		}
-		if g.Message != "" && !json.Valid([]byte(g.Message)) {
-			r.add("spec.load.grpc.message", nil, "message is not JSON (protobuf's JSON form of the request)")
-		}
-		headers(r, "spec.load.grpc.metadata", g.Metadata)
 	} else if len(l.Requests) == 0 && !r.seen["spec.load.requests"] {
 		r.add("spec.load.requests", nil, "at least one request is required, e.g. [{method: GET, path: /checkout}]")
 	}

@@ -2,11 +2,14 @@ package load
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -23,10 +26,11 @@ import (
 	"google.golang.org/protobuf/types/dynamicpb"
 )
 
-// GRPCCall is the unary gRPC method a load calls, with the request it
-// sends. The method's types come from a descriptor set file or, without
-// one, from the server's reflection service: nothing is generated or
-// compiled in.
+// GRPCCall is a gRPC method a load calls, with the request it sends: a
+// unary method, or a server-streaming one whose stream is read to its end
+// (the call's latency is the whole stream's). The method's types come from
+// a descriptor set file or, without one, from the server's reflection
+// service: nothing is generated or compiled in.
 type GRPCCall struct {
 	// Method is the full method name, "/package.Service/Method".
 	Method string
@@ -41,29 +45,48 @@ type GRPCCall struct {
 	Metadata map[string]string
 }
 
-// grpcCaller calls one unary method with dynamic messages.
+// grpcCaller calls the methods of a load, round-robin, with dynamic
+// messages, over one client connection.
 type grpcCaller struct {
 	addr    string
-	method  string
-	req     proto.Message
-	out     protoreflect.MessageDescriptor
-	md      metadata.MD
+	methods []*grpcMethod
+	next    atomic.Uint64
 	mu      sync.Mutex
 	cc      *grpc.ClientConn // nil while paused
 	timeout time.Duration
 }
 
+// grpcMethod is one method of the mix, resolved.
+type grpcMethod struct {
+	name   string
+	stream bool // server-streaming
+	req    proto.Message
+	out    protoreflect.MessageDescriptor
+	md     metadata.MD
+}
+
 func newGRPCCaller(cfg Config) (*grpcCaller, error) {
 	u, _ := url.Parse(cfg.Target) // checked by setDefaults
-	call := cfg.GRPC
+	c := &grpcCaller{addr: u.Host, timeout: cfg.Timeout}
+	for _, call := range cfg.GRPC {
+		m, err := c.resolve(call)
+		if err != nil {
+			return nil, err
+		}
+		c.methods = append(c.methods, m)
+	}
+	return c, nil
+}
+
+// resolve finds a method's types and reads its request.
+func (c *grpcCaller) resolve(call GRPCCall) (*grpcMethod, error) {
 	service, method, ok := strings.Cut(strings.TrimPrefix(call.Method, "/"), "/")
 	if !strings.HasPrefix(call.Method, "/") || !ok || service == "" || method == "" || strings.Contains(method, "/") {
 		return nil, fmt.Errorf("load: grpc method %q: write /package.Service/Method", call.Method)
 	}
-	c := &grpcCaller{addr: u.Host, method: call.Method, timeout: cfg.Timeout, md: metadata.New(call.Metadata)}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	files, err := c.descriptors(ctx, call, service)
+	files, err := c.descriptors(ctx, &call, service)
 	if err != nil {
 		return nil, err
 	}
@@ -79,8 +102,8 @@ func newGRPCCaller(cfg Config) (*grpcCaller, error) {
 	if md == nil {
 		return nil, fmt.Errorf("load: service %s has no method %s", service, method)
 	}
-	if md.IsStreamingClient() || md.IsStreamingServer() {
-		return nil, fmt.Errorf("load: %s streams; the steady load calls unary methods", call.Method)
+	if md.IsStreamingClient() {
+		return nil, fmt.Errorf("load: %s streams from the client; the steady load calls unary and server-streaming methods", call.Method)
 	}
 	req := dynamicpb.NewMessage(md.Input())
 	if call.Message != "" {
@@ -88,8 +111,7 @@ func newGRPCCaller(cfg Config) (*grpcCaller, error) {
 			return nil, fmt.Errorf("load: grpc message for %s (%s): %w", call.Method, md.Input().FullName(), err)
 		}
 	}
-	c.req, c.out = req, md.Output()
-	return c, nil
+	return &grpcMethod{name: call.Method, stream: md.IsStreamingServer(), req: req, out: md.Output(), md: metadata.New(call.Metadata)}, nil
 }
 
 // descriptors reads the files that define service: from the descriptor
@@ -197,15 +219,43 @@ func (c *grpcCaller) closeConn() {
 	}
 }
 
-// call makes one call and says what it got: the status code (0 is OK),
-// and whether it failed.
+// call makes the next call of the mix and says what it got: the status
+// code (0 is OK), and whether it failed.
 func (c *grpcCaller) call(ctx context.Context, cc *grpc.ClientConn) result {
-	ctx, cancel := context.WithTimeout(metadata.NewOutgoingContext(ctx, c.md), c.timeout)
+	m := c.methods[int(c.next.Add(1)-1)%len(c.methods)]
+	ctx, cancel := context.WithTimeout(metadata.NewOutgoingContext(ctx, m.md), c.timeout)
 	defer cancel()
 	start := time.Now()
-	err := cc.Invoke(ctx, c.method, c.req, dynamicpb.NewMessage(c.out))
-	code := status.Code(err)
-	return result{at: start, latency: time.Since(start), code: uint16(code), err: err != nil}
+	var err error
+	if m.stream {
+		err = readStream(ctx, cc, m)
+	} else {
+		err = cc.Invoke(ctx, m.name, m.req, dynamicpb.NewMessage(m.out))
+	}
+	return result{at: start, latency: time.Since(start), code: uint16(status.Code(err)), err: err != nil}
+}
+
+// readStream calls a server-streaming method and reads its stream to the
+// end.
+func readStream(ctx context.Context, cc *grpc.ClientConn, m *grpcMethod) error {
+	s, err := cc.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true}, m.name)
+	if err != nil {
+		return err
+	}
+	if err := s.SendMsg(m.req); err != nil {
+		return err
+	}
+	if err := s.CloseSend(); err != nil {
+		return err
+	}
+	for {
+		if err := s.RecvMsg(dynamicpb.NewMessage(m.out)); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+	}
 }
 
 // attack calls the method at the configured rate, at most MaxInFlight at

@@ -46,10 +46,10 @@ type Config struct {
 	MaxInFlight int
 	// Bucket is the width of one timeline bucket (default 250ms).
 	Bucket time.Duration
-	// GRPC, when set, makes the load call one unary gRPC method instead of
-	// sending HTTP requests (Requests is then unused); Target is the gRPC
-	// server's base URL, grpc://host:port.
-	GRPC *GRPCCall
+	// GRPC, when set, makes the load call gRPC methods, round-robin,
+	// instead of sending HTTP requests (Requests is then unused); Target is
+	// the gRPC server's base URL, grpc://host:port.
+	GRPC []GRPCCall
 }
 
 func (c *Config) setDefaults() error {
@@ -58,9 +58,9 @@ func (c *Config) setDefaults() error {
 	}
 	u, err := url.Parse(c.Target)
 	switch {
-	case c.GRPC != nil && (err != nil || u.Scheme != "grpc" || u.Host == ""):
+	case len(c.GRPC) > 0 && (err != nil || u.Scheme != "grpc" || u.Host == ""):
 		return fmt.Errorf("load target %q is not a grpc://host:port URL", c.Target)
-	case c.GRPC == nil && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == ""):
+	case len(c.GRPC) == 0 && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == ""):
 		return fmt.Errorf("load target %q is not an http(s) URL", c.Target)
 	}
 	if c.Timeout <= 0 {
@@ -114,7 +114,7 @@ func New(cfg Config) (*Generator, error) {
 		return nil, err
 	}
 	g := &Generator{cfg: cfg}
-	if cfg.GRPC != nil {
+	if len(cfg.GRPC) > 0 {
 		c, err := newGRPCCaller(cfg)
 		if err != nil {
 			return nil, err

@@ -130,8 +130,8 @@ func (r *Runner) preflight(ctx context.Context) error {
 		for _, q := range l.Requests {
 			cfg.Requests = append(cfg.Requests, load.Request{Method: q.Method, Path: q.Path, Header: header(q.Headers), Body: []byte(q.Body)})
 		}
-		if g := l.GRPC; g != nil {
-			cfg.GRPC = &load.GRPCCall{Method: g.Method, Message: g.Message, DescriptorSet: g.DescriptorSet, Metadata: g.Metadata}
+		for _, g := range l.GRPC {
+			cfg.GRPC = append(cfg.GRPC, load.GRPCCall{Method: g.Method, Message: g.Message, DescriptorSet: g.DescriptorSet, Metadata: g.Metadata})
 		}
 		gen, err := load.New(cfg)
 		if err != nil {
