@@ -40,23 +40,56 @@ func isMachinery(pkg string) bool {
 		strings.Contains(pkg, "/internal/")
 }
 
+// libraries are the modules whose frames the culprit looks past as it
+// does past the standard library's: the transports a service speaks
+// through, which never explain why a goroutine of the service's own
+// exists. A gRPC stream's reader is parked deep in gRPC's transport; the
+// service's function that reads the stream is what an engineer wants to
+// see.
+var libraries = []string{
+	"google.golang.org/grpc",
+	"google.golang.org/protobuf",
+	"github.com/golang/protobuf",
+	"golang.org/x/net",
+}
+
+// isLibrary tells whether a package belongs to one of the libraries.
+func isLibrary(pkg string) bool {
+	for _, l := range libraries {
+		if pkg == l || strings.HasPrefix(pkg, l+"/") {
+			return true
+		}
+	}
+	return false
+}
+
 // Culprit is the frame an engineer wants to see for a goroutine: the
-// innermost frame of application code (for a net/http handler goroutine,
-// the handler's frame, not net/http.(*conn).serve); for a goroutine made of
-// standard-library frames only, its outermost non-machinery frame, which
-// names what it is (net/http.(*persistConn).readLoop, net/http.(*conn).serve).
+// innermost frame of application code (for a net/http or gRPC handler
+// goroutine, the handler's frame, not net/http.(*conn).serve; for a
+// goroutine reading a gRPC stream, the function that reads it); for a
+// goroutine of a transport library only, its outermost frame, the
+// function it was started to run
+// (google.golang.org/grpc/internal/transport.(*http2Client).reader); for
+// one of standard-library frames only, its outermost non-machinery frame,
+// which names what it is (net/http.(*persistConn).readLoop).
 func (g *Goroutine) Culprit() Frame {
 	return culprit(g.Frames)
 }
 
 func culprit(frames []Frame) Frame {
+	library := false
 	for i := range frames {
-		if !isStdlib(packagePath(frames[i].Function)) {
+		pkg := packagePath(frames[i].Function)
+		switch {
+		case isLibrary(pkg):
+			library = true
+		case !isStdlib(pkg):
 			return frames[i]
 		}
 	}
 	for i := len(frames) - 1; i >= 0; i-- {
-		if !isMachinery(packagePath(frames[i].Function)) {
+		pkg := packagePath(frames[i].Function)
+		if (library && isLibrary(pkg)) || (!library && !isMachinery(pkg)) {
 			return frames[i]
 		}
 	}

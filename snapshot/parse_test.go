@@ -108,3 +108,37 @@ func TestCulpritSkipsMachinery(t *testing.T) {
 		t.Errorf("app culprit %q", c.Function)
 	}
 }
+
+// TestCulpritLooksPastTransports: a goroutine parked in gRPC's transport
+// is explained by the service's function that called it; one of gRPC's
+// own by the function it runs, not by an internal reader it is parked in.
+func TestCulpritLooksPastTransports(t *testing.T) {
+	reader := []snapshot.Frame{
+		{Function: "runtime.gopark"},
+		{Function: "google.golang.org/grpc/internal/transport.(*recvBufferReader).readMessageHeaderClient"},
+		{Function: "google.golang.org/grpc.(*clientStream).RecvMsg"},
+		{Function: "google.golang.org/grpc.(*GenericClientStream[...]).Recv"},
+		{Function: "github.com/acme/shop.(*Server).readReservations"},
+	}
+	transport := []snapshot.Frame{
+		{Function: "internal/poll.runtime_pollWait"}, {Function: "net.(*conn).Read"},
+		{Function: "google.golang.org/grpc/internal/transport/readyreader.(*nonBlockingReader).ReadOnReady"},
+		{Function: "bufio.(*Reader).Read"}, {Function: "io.ReadAtLeast"},
+		{Function: "golang.org/x/net/http2.(*Framer).ReadFrame"},
+		{Function: "google.golang.org/grpc/internal/transport.(*http2Client).reader"},
+	}
+	for _, c := range []struct {
+		frames []snapshot.Frame
+		want   string
+	}{
+		{reader, "github.com/acme/shop.(*Server).readReservations"},
+		{transport, "google.golang.org/grpc/internal/transport.(*http2Client).reader"},
+		// An application frame under a library: the application's still.
+		{append(reader[:1:1], snapshot.Frame{Function: "github.com/acme/shop.wait"}, reader[1]), "github.com/acme/shop.wait"},
+	} {
+		g := snapshot.Goroutine{Frames: c.frames}
+		if got := g.Culprit().Function; got != c.want {
+			t.Errorf("culprit %q, want %q", got, c.want)
+		}
+	}
+}

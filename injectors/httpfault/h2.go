@@ -3,6 +3,8 @@ package httpfault
 import (
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -61,6 +63,9 @@ func NewH2(listen, forward string, opts ...proxy.Option) (*Proxy, error) {
 		Transport:      tr,
 		FlushInterval:  -1, // streams: every write goes on at once
 		ModifyResponse: p.onH2Response,
+		// A client that goes away mid-stream is what faults cause; it
+		// is not news worth the process's log.
+		ErrorLog: log.New(io.Discard, "", 0),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if errors.Is(err, errAbortStream) {
 				panic(http.ErrAbortHandler) // resets the stream, not the connection
