@@ -11,9 +11,11 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/aftershock/aftershock/experiments"
+	"github.com/aftershock/aftershock/fixtures/grpcshop"
 	"github.com/aftershock/aftershock/fixtures/launch"
 	"github.com/aftershock/aftershock/fixtures/shop"
 	"github.com/aftershock/aftershock/fixtures/stack"
+	"github.com/aftershock/aftershock/fixtures/switches"
 )
 
 // DemoSlowReadPath is the demo shop's big stream: 4 MiB, far more than the
@@ -46,25 +48,35 @@ var hiddenBy = map[string][]string{
 // --demo-leaks (none by default) and every fix but those leaks' own and
 // those that would hide them, unless --demo-fixes names the fixes.
 func DemoSwitches() (leaks, fixes []string, err error) {
+	return demoSwitches("demo shop", shop.Leaks(), shop.Fixes(), hiddenBy)
+}
+
+// GRPCDemoSwitches returns the gRPC demo shop's leaks and fixes, read as
+// DemoSwitches reads the shop's.
+func GRPCDemoSwitches() (leaks, fixes []string, err error) {
+	return demoSwitches("gRPC demo shop", grpcshop.Leaks(), grpcshop.Fixes(), nil)
+}
+
+func demoSwitches(demo string, allLeaks, allFixes []string, hidden map[string][]string) (leaks, fixes []string, err error) {
 	leaks = splitList(setting(flags.demoLeaks, EnvDemoLeaks))
-	if slices.Contains(leaks, shop.All) {
-		leaks = shop.Leaks()
+	if slices.Contains(leaks, switches.All) {
+		leaks = allLeaks
 	}
 	for _, l := range leaks {
-		if !slices.Contains(shop.Leaks(), l) {
-			return nil, nil, fmt.Errorf("unknown demo leak %q (%s / --demo-leaks); allowed: %s, all",
-				l, EnvDemoLeaks, strings.Join(shop.Leaks(), ", "))
+		if !slices.Contains(allLeaks, l) {
+			return nil, nil, fmt.Errorf("unknown %s leak %q (%s / --demo-leaks); allowed: %s, all",
+				demo, l, EnvDemoLeaks, strings.Join(allLeaks, ", "))
 		}
 	}
 	if f := setting(flags.demoFixes, EnvDemoFixes); f != "" {
 		fixes = splitList(f)
-		if slices.Contains(fixes, shop.All) {
-			fixes = shop.Fixes()
+		if slices.Contains(fixes, switches.All) {
+			fixes = allFixes
 		}
 		for _, x := range fixes {
-			if !slices.Contains(shop.Fixes(), x) {
-				return nil, nil, fmt.Errorf("unknown demo fix %q (%s / --demo-fixes); allowed: %s, all",
-					x, EnvDemoFixes, strings.Join(shop.Fixes(), ", "))
+			if !slices.Contains(allFixes, x) {
+				return nil, nil, fmt.Errorf("unknown %s fix %q (%s / --demo-fixes); allowed: %s, all",
+					demo, x, EnvDemoFixes, strings.Join(allFixes, ", "))
 			}
 		}
 		return leaks, fixes, nil
@@ -72,11 +84,11 @@ func DemoSwitches() (leaks, fixes []string, err error) {
 	off := map[string]bool{}
 	for _, l := range leaks {
 		off[l] = true
-		for _, h := range hiddenBy[l] {
+		for _, h := range hidden[l] {
 			off[h] = true
 		}
 	}
-	for _, x := range shop.Fixes() {
+	for _, x := range allFixes {
 		if !off[x] {
 			fixes = append(fixes, x)
 		}

@@ -21,8 +21,8 @@ func TestDemoSwitches(t *testing.T) {
 		{"all", "", "body,ticker,context,cache,goroutine,stream", "", ""},
 		{"body", "timeouts,breaker", "body", "timeouts,breaker", ""},
 		{"body", "all", "body", "body,ticker,context,cache,goroutine,stream,timeouts,breaker", ""},
-		{"bodies", "", "", "", `unknown demo leak "bodies"`},
-		{"", "breakers", "", "", `unknown demo fix "breakers"`},
+		{"bodies", "", "", "", `unknown demo shop leak "bodies"`},
+		{"", "breakers", "", "", `unknown demo shop fix "breakers"`},
 	} {
 		t.Run(tc.leaks+"/"+tc.fixes, func(t *testing.T) {
 			t.Setenv(EnvDemoLeaks, tc.leaks)
@@ -44,6 +44,21 @@ func TestDemoSwitches(t *testing.T) {
 				t.Errorf("fixes = %q, want %q", got, tc.wantFix)
 			}
 		})
+	}
+}
+
+// TestGRPCDemoSwitches: the gRPC demo reads the same settings with its
+// own names, and no fix of it hides another's leak.
+func TestGRPCDemoSwitches(t *testing.T) {
+	t.Setenv(EnvDemoLeaks, "conn")
+	t.Setenv(EnvDemoFixes, "")
+	leaks, fixes, err := GRPCDemoSwitches()
+	if err != nil || strings.Join(leaks, ",") != "conn" || strings.Join(fixes, ",") != "stream,retry,producer" {
+		t.Errorf("leaks %q, fixes %q, err %v", leaks, fixes, err)
+	}
+	t.Setenv(EnvDemoLeaks, "body")
+	if _, _, err := GRPCDemoSwitches(); err == nil || !strings.Contains(err.Error(), `unknown gRPC demo shop leak "body"`) || !strings.Contains(err.Error(), "allowed: stream, conn, retry, producer, all") {
+		t.Errorf("err = %v", err)
 	}
 }
 

@@ -18,10 +18,12 @@ import (
 // Timing says how long the phases around a fault last; the fault's own
 // hold is its duration, as its block writes it.
 type Timing struct {
-	// Warmup is the load before the first baseline taken in a process, so
-	// that what a service sets up once (caches, lazily started workers,
-	// connection pools) is in every baseline. Later drills skip it: the
-	// target has been warm since.
+	// Warmup is the load before the baseline, so that what a service sets
+	// up once (caches, lazily started workers, connection pools) is in
+	// every baseline. For a target without upstreams only the first drill
+	// in a process warms it up: it has been warm since. One with upstreams
+	// is warmed up for every drill, since its upstream connections go with
+	// each drill's fault proxies.
 	Warmup time.Duration
 	// Lead is how long the load runs on the healthy service between the
 	// baseline and the fault, so that the fault meets a service in its
@@ -66,7 +68,14 @@ type Outcome struct {
 func Drive(ctx context.Context, t *Target, fault string, tm Timing) *Outcome {
 	GinkgoHelper()
 	warmup := tm.Warmup
-	if t.warm {
+	if t.warm && len(t.Upstreams) == 0 {
+		// Without upstreams nothing of the service went with the last
+		// drill: it is warm still. With upstreams it is not: every drill
+		// starts fault proxies of its own, and the connections the service
+		// held to its upstreams closed with the last drill's. A baseline
+		// before they are open again would count them as growth (a gRPC
+		// client's transport is no idle HTTP/1 connection the idle
+		// allowance could absorb).
 		warmup = 0
 	}
 	d, doc, err := t.Drill(fault, warmup)

@@ -51,8 +51,10 @@ type Target struct {
 	// Vars are the ${VAR} values Drill files are loaded with.
 	Vars map[string]string
 
-	// Demo is the demo stack, nil for a service named by an env file.
-	Demo *stack.Stack
+	// Demo is the demo stack, GRPCDemo the gRPC demo stack; both are nil
+	// for a service named by an env file.
+	Demo     *stack.Stack
+	GRPCDemo *stack.GRPCStack
 	// Leaks and Fixes are the demo shop's switches.
 	Leaks, Fixes []string
 
@@ -89,6 +91,13 @@ func CleanupBuild() { launch.CleanupBuildArtifacts() }
 // suite ends.
 func Start(ctx context.Context, shopBin []byte) *Target {
 	GinkgoHelper()
+	return start(ctx, func() *Target { return startDemo(ctx, string(shopBin)) })
+}
+
+// start selects the target: the env file's service, else the demo
+// startDemo starts.
+func start(ctx context.Context, startDemo func() *Target) *Target {
+	GinkgoHelper()
 	var t *Target
 	if file := TargetFile(); file != "" {
 		path, err := ResolvePath(file)
@@ -97,9 +106,12 @@ func Start(ctx context.Context, shopBin []byte) *Target {
 		if err != nil {
 			Fail(fmt.Sprintf("env file (%s / --target):\n%v", EnvTarget, err))
 		}
-		t = fromEnv(env)
+		t, err = fromEnv(env)
+		if err != nil {
+			Fail(fmt.Sprintf("env file (%s / --target): %v", EnvTarget, err))
+		}
 	} else {
-		t = startDemo(ctx, string(shopBin))
+		t = startDemo()
 	}
 	if p := setting(flags.slowRead, EnvSlowRead); p != "" {
 		Expect(p).To(HavePrefix("/"), "slow-read path (%s / --slow-read-path) must be absolute", EnvSlowRead)
@@ -115,7 +127,7 @@ func Start(ctx context.Context, shopBin []byte) *Target {
 }
 
 // fromEnv makes the target of an env file.
-func fromEnv(env *Env) *Target {
+func fromEnv(env *Env) (*Target, error) {
 	t := &Target{
 		Name: "the service of " + env.File, URL: env.Target.URL, Pprof: env.Target.Pprof, Headers: env.Target.Headers,
 		Upstreams: env.Upstreams, Verify: env.Verify, Settle: DefaultSettle, AllowHosts: env.AllowHosts,
@@ -131,7 +143,12 @@ func fromEnv(env *Env) *Target {
 			t.Load.Timeout = experiments.D(5 * time.Second)
 		}
 	}
-	t.SlowReadPath = t.Load.Requests[0].Path
+	if strings.HasPrefix(t.URL, "grpc://") && len(t.Load.GRPC) == 0 {
+		return nil, fmt.Errorf("%s: the target %s is gRPC: write load.grpc, the methods the steady load calls (e.g. [{method: /pkg.Service/Method, message: '{}'}])", env.File, t.URL)
+	}
+	if len(t.Load.Requests) > 0 {
+		t.SlowReadPath = t.Load.Requests[0].Path
+	}
 	t.Vars = map[string]string{
 		"TARGET_URL": t.URL, "TARGET_PPROF": t.Pprof,
 		// The names the shipped drills use, so they run against it too.
@@ -141,12 +158,12 @@ func fromEnv(env *Env) *Target {
 		name := strings.ToUpper(strings.ReplaceAll(u.Name, "-", "_"))
 		t.Vars[name+"_PROXY"], t.Vars[name+"_ADDR"] = u.Listen, u.Forward
 	}
-	return t
+	return t, nil
 }
 
 // External tells whether the target is a running service named by an env
 // file.
-func (t *Target) External() bool { return t.Demo == nil }
+func (t *Target) External() bool { return t.Demo == nil && t.GRPCDemo == nil }
 
 // Drill composes the drill of one fault against the target: the target's
 // address, upstreams, load and verify block (tolerances, settle, quiesce
