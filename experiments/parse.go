@@ -25,8 +25,9 @@ const MaxFileSize = 1 << 20
 type Option interface{ apply(*options) }
 
 type options struct {
-	lookup func(string) (string, bool)
-	engine Engine
+	lookup   func(string) (string, bool)
+	engine   Engine
+	noFaults bool
 }
 
 type optionFunc func(*options)
@@ -67,6 +68,13 @@ func WithLookup(lookup func(name string) (string, bool)) Option {
 // `aftershock render` need: the same file then runs on a cluster.
 func WithEngine(e Engine) Option {
 	return optionFunc(func(o *options) { o.engine = e })
+}
+
+// WithoutFaults loads a spec that holds no faults, checked as strictly as
+// a Drill otherwise: the env file of a service, to which the suites bring
+// their own faults.
+func WithoutFaults() Option {
+	return optionFunc(func(o *options) { o.noFaults = true })
 }
 
 // Load reads, checks and defaults the Drill file at path. Bad input yields

@@ -111,7 +111,7 @@ func validate(d *Drill, r *reporter, o *options) {
 	validateTarget(d, r)
 	validateUpstreams(d, r, o)
 	validateLoad(d, r)
-	validateFaults(d, r)
+	validateFaults(d, r, o)
 	validateVerify(d, r)
 	for i, h := range d.Spec.AllowHosts {
 		if _, err := parseAllowed(h); err != nil {

@@ -15,9 +15,9 @@ import (
 // faultKinds are the blocks of which a fault holds exactly one.
 var faultKinds = []string{"networkChaos", "httpChaos", "grpcChaos", "stalledClients"}
 
-func validateFaults(d *Drill, r *reporter) {
+func validateFaults(d *Drill, r *reporter, o *options) {
 	if len(d.Spec.Faults) == 0 {
-		if !r.seen["spec.faults"] {
+		if !r.seen["spec.faults"] && !o.noFaults {
 			r.add("spec.faults", faultKinds, "at least one fault is required")
 		}
 		return

@@ -1,12 +1,12 @@
 // Package leakmatrix_test is the leak matrix CI runs: for each leak of the
-// demo shop, the suite whose fault provokes it runs as a subprocess
+// demo shops (HTTP, and gRPC with rows labelled grpc-<leak>), the suite whose fault provokes it runs as a subprocess
 // against a demo with that leak on (AFTERSHOCK_DEMO_LEAKS), and must fail
 // with the leak's culprit named in its output. It proves the suites catch
 // what they claim to, and that their failures say where to look.
 //
 // Beside it, and in the same CI run, it drills a separately started shop
-// through an env file (AFTERSHOCK_TARGET) and checks that the suite
-// drilled that shop, not a demo of its own.
+// through an env file (AFTERSHOCK_TARGET), HTTP and gRPC, and checks that
+// the suite drilled that shop, not a demo of its own.
 //
 // It runs only when selected, since it takes a few minutes:
 //
@@ -26,6 +26,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/aftershock/aftershock/fixtures/grpcshop"
 	"github.com/aftershock/aftershock/fixtures/launch"
 	"github.com/aftershock/aftershock/fixtures/shop"
 )
@@ -58,10 +59,17 @@ func matrixSelectedBy(filter string) bool {
 			return true
 		}
 	}
+	for _, leak := range grpcshop.Leaks() {
+		if selectedBy(filter, MatrixLabel, grpcLabel(leak)) {
+			return true
+		}
+	}
 	return false
 }
 
-func externalSelectedBy(filter string) bool { return selectedBy(filter, MatrixLabel, ExternalLabel) }
+func externalSelectedBy(filter string) bool {
+	return selectedBy(filter, MatrixLabel, ExternalLabel) || selectedBy(filter, MatrixLabel, ExternalLabel, "grpc")
+}
 
 // ParityLabel selects the specs that run one Drill file through
 // `aftershock drill` and through the drills suite; they carry MatrixLabel
@@ -77,10 +85,10 @@ func selectedBy(filter string, labels ...string) bool {
 }
 
 // suites are the suite packages the matrix runs, by directory under suites/.
-var suites = []string{"slowupstream", "partition", "httpfaults", "stalledclients"}
+var suites = []string{"slowupstream", "partition", "httpfaults", "stalledclients", "grpc"}
 
 // externalSuites are the suites the external-target specs run.
-var externalSuites = []string{"slowupstream", "partition"}
+var externalSuites = []string{"slowupstream", "partition", "grpc"}
 
 // needed are the suites to compile for the label filter: those of the
 // matrix's rows, of the external-target specs and of the parity specs
@@ -112,6 +120,7 @@ func needed() []string {
 type binaries struct {
 	Suites     map[string]string `json:"suites"`
 	Shop       string            `json:"shop"`
+	GRPCShop   string            `json:"grpcShop"`
 	Upstream   string            `json:"upstream"`
 	Aftershock string            `json:"aftershock"`
 	Dir        string            `json:"dir"`
@@ -138,6 +147,11 @@ var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 	By("building the demo shop")
 	b.Shop, err = launch.Build(launch.ShopPackage)
 	Expect(err).NotTo(HaveOccurred())
+	if matrixSelected() || externalSelected() {
+		By("building the gRPC demo shop")
+		b.GRPCShop, err = launch.Build(launch.GRPCShopPackage)
+		Expect(err).NotTo(HaveOccurred())
+	}
 	if paritySelected() {
 		By("building the aftershock command")
 		b.Aftershock = filepath.Join(dir, "aftershock")

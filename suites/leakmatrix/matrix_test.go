@@ -14,6 +14,7 @@ import (
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gexec"
 
+	"github.com/aftershock/aftershock/fixtures/grpcshop"
 	"github.com/aftershock/aftershock/suites/internal/suitekit"
 )
 
@@ -54,7 +55,7 @@ var _ = Describe("The leak matrix", Label(MatrixLabel), func() {
 			for _, c := range r.culprits {
 				Expect(out).To(ContainSubstring(c), "the failure must name the culprit %s", c)
 			}
-			Expect(out).To(MatchRegexp(`demo shop \(fixes: [^;]*; leaks: %s\)`, leak), "the run must have drilled the leaky demo")
+			Expect(out).To(MatchRegexp(`demo (gRPC )?shop \(fixes: [^;]*; leaks: %s\)`, leak), "the run must have drilled the leaky demo")
 		},
 		entry("body: a 503 storm leaves connections with unread bodies", "body", run{"httpfaults", "http-faults && connections", "503 storm", []string{"http1-client-body-pending", "net/http.(*persistConn).readLoop"}}),
 		entry("cache: a 503 storm fills the retry cache", "cache", run{"httpfaults", "http-faults && heap", "503 storm", []string{"shop.(*retryCache).add"}}),
@@ -62,6 +63,10 @@ var _ = Describe("The leak matrix", Label(MatrixLabel), func() {
 		entry("goroutine: an upstream slower than the give-up strands payment senders", "goroutine", run{"slowupstream", "slow-upstream && goroutines", "slower than the service's give-up", []string{"shop.(*Server).callPayments.func1"}}),
 		entry("context: a partition leaves calls without a deadline hung", "context", run{"partition", "partition && goroutines", "drops packets", []string{"shop.(*Server).postPayment"}}),
 		entry("stream: slow readers that leave strand the stream producers", "stream", run{"stalledclients", "stalled-clients && goroutines", "Slow readers", []string{"shop.(*Server).produceStream"}}),
+		grpcEntry("gRPC stream: upstream calls held past the give-up leave reservation streams open", grpcshop.LeakStream, run{"grpc", "grpc && goroutines", "slower than the service's give-up", []string{"grpcshop.(*Server).readReservations"}}),
+		grpcEntry("gRPC producer: quote streams given up on strand their producers", grpcshop.LeakProducer, run{"grpc", "grpc && goroutines", "slower than the service's give-up", []string{"grpcshop.(*Server).produceQuotes"}}),
+		grpcEntry("gRPC conn: failed calls leave their ClientConns open", grpcshop.LeakConn, run{"grpc", "grpc && connections", "answers Unavailable", []string{"grpc-client", "a ClientConn never closed", "transport.(*http2Client).reader"}}),
+		grpcEntry("gRPC retry: releases retried on a cancelled context pile up", grpcshop.LeakRetry, run{"grpc", "grpc && goroutines", "answers Unavailable", []string{"grpcshop.(*Server).releaseReservation"}}),
 	)
 })
 
@@ -71,6 +76,13 @@ func entry(description, leak string, r run) TableEntry {
 	return Entry(description, Label(leak), leak, r, SpecTimeout(runTimeout+30*time.Second))
 }
 
+// grpcEntry is a row of the gRPC demo's leaks, labelled grpc-<leak>.
+func grpcEntry(description, leak string, r run) TableEntry {
+	return Entry(description, Label(grpcLabel(leak)), leak, r, SpecTimeout(runTimeout+30*time.Second))
+}
+
+func grpcLabel(leak string) string { return "grpc-" + leak }
+
 // runSuite runs a compiled suite against a demo with leak on and returns
 // its output and exit code. The run gets a process group of its own, so
 // that an interrupted matrix stops it and the shop it started.
@@ -78,7 +90,7 @@ func runSuite(ctx context.Context, bin string, r run, leak string) (string, int)
 	return runBinary(ctx, bin, r, nil,
 		suitekit.EnvDemoLeaks+"="+leak, suitekit.EnvDemoFixes+"=",
 		suitekit.EnvTarget+"=", suitekit.EnvSettle+"="+settle,
-		suitekit.EnvShopBinary+"="+bins.Shop)
+		suitekit.EnvShopBinary+"="+bins.Shop, suitekit.EnvGRPCShopBinary+"="+bins.GRPCShop)
 }
 
 // runBinary runs a compiled suite in its package directory with r's label

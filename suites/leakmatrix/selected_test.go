@@ -20,5 +20,7 @@ var _ = Describe("Selecting the matrix by label filter", func() {
 		Entry("the external target alone", ExternalLabel, false, true),
 		Entry("the matrix or anything", MatrixLabel+" || slow-upstream", true, true),
 		Entry("the matrix without the external target", MatrixLabel+" && !"+ExternalLabel, true, false),
+		Entry("the matrix, one gRPC leak", MatrixLabel+" && grpc-conn", true, false),
+		Entry("the external gRPC target alone", ExternalLabel+" && grpc", false, true),
 	)
 })

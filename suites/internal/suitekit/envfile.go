@@ -40,12 +40,11 @@ type Env struct {
 
 // envHeader is how an env file is wrapped into a Drill document: its lines
 // become the spec (indented by envIndent columns, one line below the top),
-// and the fields a Drill requires besides come after it. The placeholder
-// fault names no upstream, so it constrains nothing the env declares.
+// and the fields a Drill requires besides come after it. It is loaded
+// without faults (experiments.WithoutFaults): the suites bring their own.
 const (
 	envIndent = 2
-	envTail   = `  faults: [{name: env-file, duration: 1s, stalledClients: {mode: idle, count: 1}}]
-apiVersion: aftershock.dev/v1alpha1
+	envTail   = `apiVersion: aftershock.dev/v1alpha1
 kind: Drill
 metadata: {name: env-file}
 `
@@ -83,7 +82,7 @@ func ParseEnv(name string, data []byte, opts ...experiments.Option) (*Env, error
 		doc.WriteString(line + "\n")
 	}
 	doc.WriteString(envTail)
-	d, err := experiments.Parse(name, doc.Bytes(), opts...)
+	d, err := experiments.Parse(name, doc.Bytes(), append(opts, experiments.WithoutFaults())...)
 	if err != nil {
 		more, ok := experiments.AsProblems(err)
 		if !ok {
@@ -159,9 +158,6 @@ func envKeys(name string, data []byte) (written map[string]bool, refused map[int
 func unwrapProblems(name string, ps experiments.Problems) experiments.Problems {
 	out := make(experiments.Problems, 0, len(ps))
 	for _, p := range ps {
-		if strings.HasPrefix(p.Path, "spec.faults") {
-			continue // the placeholder's (an env file holds no faults)
-		}
 		q := *p
 		q.File = name
 		if q.Pos.Line > 1 {

@@ -91,3 +91,29 @@ warmup: 2s
 		})
 	}
 }
+
+// TestGRPCEnv: the env file of a gRPC service loads, its load a list of
+// gRPC calls; one without load.grpc is refused saying what to write.
+func TestGRPCEnv(t *testing.T) {
+	const head = `target:
+  url: grpc://127.0.0.1:8443
+  pprof: http://127.0.0.1:6060/debug/pprof
+upstreams:
+  - {name: inventory, listen: 127.0.0.1:9100, forward: 127.0.0.1:9200, protocol: grpc}
+`
+	env, err := ParseEnv("grpc.yaml", []byte(head+"load:\n  rate: 10\n  grpc: [{method: /shop.Shop/Checkout}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tgt, err := fromEnv(env)
+	if err != nil || tgt.URL != "grpc://127.0.0.1:8443" || len(tgt.Load.GRPC) != 1 || tgt.Upstreams[0].Protocol != experiments.ProtocolGRPC {
+		t.Fatalf("target %+v, err %v", tgt, err)
+	}
+	env, err = ParseEnv("grpc.yaml", []byte(head))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fromEnv(env); err == nil || !strings.Contains(err.Error(), "grpc.yaml: the target grpc://127.0.0.1:8443 is gRPC: write load.grpc") {
+		t.Errorf("err = %v", err)
+	}
+}
