@@ -13,7 +13,15 @@ const (
 	VarPaymentsAddr  = "PAYMENTS_ADDR"
 )
 
-//go:embed drills/*.yaml drills/cluster/*.yaml
+// The variables the gRPC demo drills name.
+const (
+	VarGRPCURL        = "GRPC_URL"
+	VarGRPCPprof      = "GRPC_PPROF"
+	VarInventoryProxy = "INVENTORY_PROXY"
+	VarInventoryAddr  = "INVENTORY_ADDR"
+)
+
+//go:embed drills/*.yaml drills/cluster/*.yaml drills/grpc/*.yaml
 var demoFiles embed.FS
 
 // DemoFS holds the demo drills (drills/*.yaml), embedded so that the
@@ -44,4 +52,15 @@ var ClusterFS fs.FS = mustSub(demoFiles, "drills/cluster")
 // ClusterDrills loads the shipped cluster drills, in file name order.
 func ClusterDrills(opts ...Option) ([]*Drill, error) {
 	return LoadFS(ClusterFS, "drills/cluster", opts...)
+}
+
+// GRPCFS holds the gRPC demo drills (drills/grpc/*.yaml): upstream calls
+// answered Unavailable, and held past the gRPC demo shop's give-up.
+var GRPCFS fs.FS = mustSub(demoFiles, "drills/grpc")
+
+// GRPCDrills loads the gRPC demo drills, in file name order. Pass the
+// addresses with WithVars (VarGRPCURL, VarGRPCPprof, VarInventoryProxy,
+// VarInventoryAddr).
+func GRPCDrills(opts ...Option) ([]*Drill, error) {
+	return LoadFS(GRPCFS, "drills/grpc", opts...)
 }

@@ -172,3 +172,33 @@ func TestEveryProblemInOneReport(t *testing.T) {
 		}
 	}
 }
+
+// TestGRPCDrillsLoad: the shipped gRPC drills load, embedded and from
+// disk, with their per-call faults on a grpc upstream and a gRPC load.
+func TestGRPCDrillsLoad(t *testing.T) {
+	vars := map[string]string{VarGRPCURL: "grpc://127.0.0.1:1", VarGRPCPprof: "http://127.0.0.1:2/debug/pprof",
+		VarInventoryProxy: "127.0.0.1:3", VarInventoryAddr: "127.0.0.1:4"}
+	embedded, err := GRPCDrills(WithVars(vars))
+	if err != nil {
+		t.Fatal(err)
+	}
+	onDisk, err := Drills("drills/grpc", WithVars(vars))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(embedded) != 2 || len(onDisk) != 2 {
+		t.Fatalf("want 2 gRPC drills, embedded %d, on disk %d", len(embedded), len(onDisk))
+	}
+	for _, d := range embedded {
+		f := d.Spec.Faults[0]
+		if d.Spec.Target.URL != vars[VarGRPCURL] || f.Kind() != KindGRPC || d.Upstream("inventory").Protocol != ProtocolGRPC || len(d.Spec.Load.GRPC) != 2 {
+			t.Errorf("%s: %+v", d.File, d.Spec)
+		}
+		if _, err := GRPCFault(f.GRPCChaos); err != nil {
+			t.Errorf("%s: %v", d.File, err)
+		}
+	}
+	if _, err := GRPCDrills(); err == nil || !strings.Contains(err.Error(), "${GRPC_URL} is not set") {
+		t.Errorf("without the variables: %v", err)
+	}
+}

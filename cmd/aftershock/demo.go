@@ -17,6 +17,7 @@ import (
 
 	"github.com/aftershock/aftershock/experiments"
 	"github.com/aftershock/aftershock/experiments/runner"
+	"github.com/aftershock/aftershock/fixtures/grpcshop"
 	"github.com/aftershock/aftershock/fixtures/launch"
 	"github.com/aftershock/aftershock/fixtures/shop"
 	"github.com/aftershock/aftershock/fixtures/stack"
@@ -26,9 +27,11 @@ func init() { commands = append(commands, newDemoCommand) }
 
 func newDemoCommand(g *globalOptions) *cobra.Command {
 	var (
-		settle time.Duration
-		leaks  []string
-		dir    string
+		settle    time.Duration
+		leaks     []string
+		grpcLeaks []string
+		noGRPC    bool
+		dir       string
 	)
 	cmd := &cobra.Command{
 		Use:   "demo",
@@ -36,35 +39,42 @@ func newDemoCommand(g *globalOptions) *cobra.Command {
 		Long: `Start the demo shop twice — once with every leak switched on, once with
 every leak and every fix — each with its own payments upstream, run the
 shipped drills (slow upstream, partition, 503 storm, stalled clients)
-against both at the same time, and print the verdicts and culprits side by
-side. Exit 0 when every drill fails on the leaky shop and passes on the
-fixed one.`,
+against both at the same time; then the same with the gRPC demo shop and
+its inventory upstream (inventory unavailable, slow inventory; faults per
+gRPC call). Print the verdicts and culprits side by side. Exit 0 when
+every drill fails on the leaky shop and passes on the fixed one.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signalContext(cmd.Context(), cmd.ErrOrStderr())
 			defer stop()
-			return runDemo(ctx, g, demoOptions{settle: settle, leaks: leaks, dir: dir}, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			o := demoOptions{settle: settle, leaks: leaks, grpcLeaks: grpcLeaks, grpc: !noGRPC, dir: dir}
+			return runDemo(ctx, g, o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	cmd.Flags().DurationVar(&settle, "settle", 8*time.Second, "settle deadline of every drill (the leaky shop waits it out)")
 	cmd.Flags().StringSliceVar(&leaks, "leaks", []string{shop.All}, "leaks to switch on in the leaky shop")
-	cmd.Flags().StringVar(&dir, "drills", "", "directory of drills to run instead of the shipped ones")
+	cmd.Flags().StringSliceVar(&grpcLeaks, "grpc-leaks", []string{grpcshop.All}, "leaks to switch on in the leaky gRPC shop")
+	cmd.Flags().BoolVar(&noGRPC, "no-grpc", false, "drill the HTTP shop only")
+	cmd.Flags().StringVar(&dir, "drills", "", "directory of drills to run against the HTTP shop instead of the shipped ones")
 	return cmd
 }
 
 type demoOptions struct {
-	settle time.Duration
-	leaks  []string
-	dir    string
+	settle    time.Duration
+	leaks     []string
+	grpcLeaks []string
+	grpc      bool
+	dir       string
 }
 
-// demoSide is one of the two shops and what its drills found.
+// demoSide is one of the two sides, leaky or fixed: its shops' switches
+// and what its drills found.
 type demoSide struct {
-	name    string
-	leaks   []string
-	fixes   []string
-	results []*runner.Result
-	err     error
+	name                 string
+	leaks, fixes         []string
+	grpcLeaks, grpcFixes []string
+	results              []*runner.Result
+	err                  error
 }
 
 func runDemo(ctx context.Context, g *globalOptions, o demoOptions, stdout, stderr io.Writer) error {
@@ -73,8 +83,8 @@ func runDemo(ctx context.Context, g *globalOptions, o demoOptions, stdout, stder
 		return withCode(exitCouldNotRun, fmt.Errorf("find own binary: %w", err))
 	}
 	sides := []*demoSide{
-		{name: "leaky", leaks: o.leaks},
-		{name: "fixed", leaks: o.leaks, fixes: []string{shop.All}},
+		{name: "leaky", leaks: o.leaks, grpcLeaks: o.grpcLeaks},
+		{name: "fixed", leaks: o.leaks, fixes: []string{shop.All}, grpcLeaks: o.grpcLeaks, grpcFixes: []string{grpcshop.All}},
 	}
 	var wg sync.WaitGroup
 	for _, s := range sides {
@@ -97,7 +107,7 @@ func runDemo(ctx context.Context, g *globalOptions, o demoOptions, stdout, stder
 			return err
 		}
 	} else {
-		printDemo(stdout, sides[0], sides[1])
+		printDemo(stdout, sides[0], sides[1], o.grpc)
 	}
 	// The demo makes its point when aftershock tells the two shops apart.
 	for i, r := range sides[0].results {
@@ -108,9 +118,19 @@ func runDemo(ctx context.Context, g *globalOptions, o demoOptions, stdout, stder
 	return nil
 }
 
-// run starts one shop stack, runs every drill against it and stops it.
+// run drills the side's shop, then its gRPC shop.
 func (s *demoSide) run(ctx context.Context, g *globalOptions, o demoOptions, self string, stderr io.Writer) ([]*runner.Result, error) {
 	progress := &prefixWriter{w: stderr, prefix: "[" + s.name + " shop] "}
+	results, err := s.runShop(ctx, g, o, self, progress)
+	if err != nil || !o.grpc {
+		return results, err
+	}
+	more, err := s.runGRPCShop(ctx, g, o, self, &prefixWriter{w: stderr, prefix: "[" + s.name + " gRPC shop] "})
+	return append(results, more...), err
+}
+
+// runShop starts the shop stack, runs every drill against it and stops it.
+func (s *demoSide) runShop(ctx context.Context, g *globalOptions, o demoOptions, self string, progress io.Writer) ([]*runner.Result, error) {
 	st, err := stack.Start(ctx, stack.Config{
 		Shop:   []string{self, "fixture", "shop"},
 		Leaks:  s.leaks,
@@ -132,6 +152,33 @@ func (s *demoSide) run(ctx context.Context, g *globalOptions, o demoOptions, sel
 	if err != nil {
 		return nil, err
 	}
+	return s.drill(ctx, g, o, drills, progress)
+}
+
+// runGRPCShop starts the gRPC shop stack, runs the gRPC drills against it
+// and stops it.
+func (s *demoSide) runGRPCShop(ctx context.Context, g *globalOptions, o demoOptions, self string, progress io.Writer) ([]*runner.Result, error) {
+	st, err := stack.StartGRPC(ctx, stack.Config{
+		Shop:   []string{self, "fixture", "grpcshop"},
+		Leaks:  s.grpcLeaks,
+		Fixes:  s.grpcFixes,
+		Launch: []launch.Option{launch.WithOutput(io.Discard)},
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer st.Stop()
+	fmt.Fprintf(progress, "gRPC shop at %s (leaks: %s; fixes: %s), inventory at %s\n",
+		st.Shop.URL, strings.Join(s.grpcLeaks, ","), cmpOr(strings.Join(s.grpcFixes, ","), "none"), st.Inventory.Addr())
+	drills, err := experiments.GRPCDrills(experiments.WithVars(st.Vars()))
+	if err != nil {
+		return nil, err
+	}
+	return s.drill(ctx, g, o, drills, progress)
+}
+
+// drill runs drills one after the other.
+func (s *demoSide) drill(ctx context.Context, g *globalOptions, o demoOptions, drills []*experiments.Drill, progress io.Writer) ([]*runner.Result, error) {
 	var results []*runner.Result
 	for _, d := range drills {
 		opts := []runner.Option{runner.WithProgress(progress), runner.WithSettle(o.settle)}
@@ -147,8 +194,12 @@ func (s *demoSide) run(ctx context.Context, g *globalOptions, o demoOptions, sel
 	return results, nil
 }
 
-func printDemo(w io.Writer, leaky, fixed *demoSide) {
-	fmt.Fprintf(w, "aftershock demo: the shop with leaks %s, beside the same shop with every fix on\n\n", strings.Join(leaky.leaks, ","))
+func printDemo(w io.Writer, leaky, fixed *demoSide, grpc bool) {
+	fmt.Fprintf(w, "aftershock demo: the shop with leaks %s, beside the same shop with every fix on\n", strings.Join(leaky.leaks, ","))
+	if grpc {
+		fmt.Fprintf(w, "                 the gRPC shop with leaks %s, beside the same gRPC shop with every fix on\n", strings.Join(leaky.grpcLeaks, ","))
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "DRILL\tFAULT\tLEAKY SHOP\tFIXED SHOP")
 	for i, lr := range leaky.results {

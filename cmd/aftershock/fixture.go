@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/aftershock/aftershock/fixtures/grpcshop"
 	"github.com/aftershock/aftershock/fixtures/shop"
 	"github.com/aftershock/aftershock/fixtures/upstream"
 )
@@ -18,7 +19,7 @@ func init() { commands = append(commands, newFixtureCommand) }
 // plumbing, not a user command.
 func newFixtureCommand(*globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:                "fixture shop|upstream [flags]",
+		Use:                "fixture shop|grpcshop|upstream [flags]",
 		Short:              "Run a demo service (used by aftershock demo)",
 		Hidden:             true,
 		DisableFlagParsing: true,
@@ -28,10 +29,12 @@ func newFixtureCommand(*globalOptions) *cobra.Command {
 			switch args[0] {
 			case "shop":
 				code = shop.Main(args[1:], cmd.OutOrStdout(), cmd.ErrOrStderr())
+			case "grpcshop":
+				code = grpcshop.Main(args[1:], cmd.OutOrStdout(), cmd.ErrOrStderr())
 			case "upstream":
 				code = upstream.Main(args[1:], cmd.OutOrStdout(), cmd.ErrOrStderr())
 			default:
-				return withCode(exitBadInput, fmt.Errorf("unknown fixture %q; allowed: shop, upstream", args[0]))
+				return withCode(exitBadInput, fmt.Errorf("unknown fixture %q; allowed: shop, grpcshop, upstream", args[0]))
 			}
 			os.Exit(code)
 			return nil
