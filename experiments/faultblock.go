@@ -43,12 +43,13 @@ func ParseFaultJSON(name string, data []byte, u Upstream) (*Fault, error) {
 	u.Name = "proxy"
 	_, network := fields["networkChaos"]
 	_, http := fields["httpChaos"]
+	_, grpc := fields["grpcChaos"]
 	if raw, ok := fields["upstream"]; ok {
 		var s string
 		if json.Unmarshal(raw, &s) == nil && len(validation.IsDNS1123Label(s)) == 0 {
 			u.Name = s
 		}
-	} else if network || http {
+	} else if network || http || grpc {
 		// stalledClients name no upstream; the others act on u.
 		sep := ","
 		if len(fields) == 0 {

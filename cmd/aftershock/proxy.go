@@ -40,7 +40,7 @@ type proxyReady struct {
 func newProxyCommand(*globalOptions) *cobra.Command {
 	o := &proxyOptions{}
 	cmd := &cobra.Command{
-		Use:   "proxy --listen ADDR --forward ADDR [--protocol tcp|http] [--api ADDR]",
+		Use:   "proxy --listen ADDR --forward ADDR [--protocol tcp|http|h2c|grpc] [--api ADDR]",
 		Short: "Run the fault proxy standalone, with its HTTP control API",
 		Long: `Forward every connection to --listen on to --forward, and set and clear
 faults at run time through a JSON control API on --api:
@@ -53,7 +53,9 @@ faults at run time through a JSON control API on --api:
   curl -X POST http://API/faults -d '{"name":"lat","networkChaos":{"action":"delay","delay":{"latency":"50ms"}},"duration":"30s"}'
 
 The fault's duration is its lease: the proxy clears it by itself when it
-runs out. --protocol http parses HTTP/1.1 and also takes httpChaos faults.
+runs out. --protocol http parses HTTP/1.1 and also takes httpChaos faults;
+h2c and grpc terminate HTTP/2 (cleartext) on both sides and take httpChaos
+faults per stream, grpc also grpcChaos faults per call.
 Port 0 picks a free port; once listening, one line goes to stdout:
 
   aftershock proxy ready {"listen":"127.0.0.1:P","forward":"...","protocol":"tcp","api":"http://127.0.0.1:Q"}
@@ -74,7 +76,7 @@ connection through it, and exits 0. Every address must be loopback unless
 	f := cmd.Flags()
 	f.StringVar(&o.listen, "listen", "", "host:port the proxy listens on (port 0 picks one)")
 	f.StringVar(&o.forward, "forward", "", "host:port of the upstream the proxy forwards to")
-	f.StringVar(&o.protocol, "protocol", "tcp", "tcp, or http to parse HTTP/1.1 and allow httpChaos faults")
+	f.StringVar(&o.protocol, "protocol", "tcp", "tcp; http to parse HTTP/1.1 and allow httpChaos faults; h2c or grpc for HTTP/2 (grpc: also grpcChaos)")
 	f.StringVar(&o.api, "api", "127.0.0.1:0", "host:port of the control API (port 0 picks one)")
 	f.StringSliceVar(&o.allowHosts, "allow-host", nil, "let --listen, --forward or --api use this non-loopback host, IP or CIDR range (repeatable)")
 	_ = cmd.MarkFlagRequired("listen")
@@ -84,8 +86,10 @@ connection through it, and exits 0. Every address must be loopback unless
 
 // check validates the flags: a bad one is exit 2 before any port is taken.
 func (o *proxyOptions) check() error {
-	if o.protocol != string(experiments.ProtocolTCP) && o.protocol != string(experiments.ProtocolHTTP) {
-		return fmt.Errorf("--protocol must be tcp or http, got %q", o.protocol)
+	switch experiments.Protocol(o.protocol) {
+	case experiments.ProtocolTCP, experiments.ProtocolHTTP, experiments.ProtocolH2C, experiments.ProtocolGRPC:
+	default:
+		return fmt.Errorf("--protocol must be tcp, http, h2c or grpc, got %q", o.protocol)
 	}
 	for _, a := range []struct{ flag, addr string }{{"--listen", o.listen}, {"--forward", o.forward}, {"--api", o.api}} {
 		host, port, err := net.SplitHostPort(a.addr)
@@ -122,13 +126,20 @@ func runProxy(ctx context.Context, o *proxyOptions, stdout, stderr io.Writer) er
 		closeProxy func() error
 		api        *proxyapi.API
 	)
-	if o.protocol == string(experiments.ProtocolHTTP) {
+	switch experiments.Protocol(o.protocol) {
+	case experiments.ProtocolHTTP:
 		p, err := httpfault.New(o.listen, o.forward)
 		if err != nil {
 			return listenError("--listen", o.listen, err)
 		}
 		closeProxy, api = p.Close, proxyapi.NewHTTP(p)
-	} else {
+	case experiments.ProtocolH2C, experiments.ProtocolGRPC:
+		p, err := httpfault.NewH2(o.listen, o.forward)
+		if err != nil {
+			return listenError("--listen", o.listen, err)
+		}
+		closeProxy, api = p.Close, proxyapi.NewH2(p, experiments.Protocol(o.protocol))
+	default:
 		p, err := proxy.New(o.listen, o.forward)
 		if err != nil {
 			return listenError("--listen", o.listen, err)

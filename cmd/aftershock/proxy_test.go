@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net"
@@ -14,6 +15,12 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	testpb "google.golang.org/grpc/interop/grpc_testing"
+	"google.golang.org/grpc/status"
 
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gbytes"
@@ -103,6 +110,35 @@ func TestProxyCommand(t *testing.T) {
 		g.Eventually(s).WithTimeout(10 * time.Second).Should(gexec.Exit(0))
 	})
 
+	t.Run("grpc protocol takes grpcChaos faults per call", func(t *testing.T) {
+		g := NewWithT(t)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		g.Expect(err).NotTo(HaveOccurred())
+		srv := grpc.NewServer()
+		testpb.RegisterTestServiceServer(srv, emptyService{})
+		go srv.Serve(ln)
+		defer srv.Stop()
+		s, ready := startProxy(t, bin, "--listen", "127.0.0.1:0", "--forward", ln.Addr().String(), "--protocol", "grpc")
+		g.Expect(ready.Protocol).To(Equal("grpc"))
+		cc, err := grpc.NewClient(ready.Listen, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		g.Expect(err).NotTo(HaveOccurred())
+		defer cc.Close()
+		call := func() codes.Code {
+			_, err := testpb.NewTestServiceClient(cc).EmptyCall(context.Background(), &testpb.Empty{})
+			return status.Code(err)
+		}
+		g.Expect(call()).To(Equal(codes.OK))
+		api := &http.Client{Timeout: 5 * time.Second}
+		resp, err := api.Post(ready.API+"/faults", "application/json",
+			strings.NewReader(`{"name":"down","grpcChaos":{"abort":{"code":"ResourceExhausted"}},"duration":"30s"}`))
+		g.Expect(err).NotTo(HaveOccurred())
+		resp.Body.Close()
+		g.Expect(resp.StatusCode).To(Equal(http.StatusCreated))
+		g.Expect(call()).To(Equal(codes.ResourceExhausted))
+		s.Interrupt()
+		g.Eventually(s).WithTimeout(10 * time.Second).Should(gexec.Exit(0))
+	})
+
 	t.Run("bad flags exit 2", func(t *testing.T) {
 		for _, c := range []struct {
 			args []string
@@ -111,7 +147,7 @@ func TestProxyCommand(t *testing.T) {
 			{[]string{"--listen", "10.1.2.3:0", "--forward", "127.0.0.1:1"}, `--listen 10.1.2.3:0: refusing host "10.1.2.3".*--allow-host 10.1.2.3`},
 			{[]string{"--listen", "127.0.0.1:0", "--forward", "db.example:5432"}, `--forward db.example:5432: refusing host`},
 			{[]string{"--listen", "127.0.0.1:0", "--forward", "127.0.0.1:1", "--api", ":0"}, `--api :0: an empty host means every interface`},
-			{[]string{"--listen", "127.0.0.1:0", "--forward", "127.0.0.1:1", "--protocol", "udp"}, `--protocol must be tcp or http`},
+			{[]string{"--listen", "127.0.0.1:0", "--forward", "127.0.0.1:1", "--protocol", "udp"}, `--protocol must be tcp, http, h2c or grpc`},
 			{[]string{"--listen", "127.0.0.1", "--forward", "127.0.0.1:1"}, `--listen "127.0.0.1": want host:port`},
 			{[]string{"--listen", "127.0.0.1:0"}, `required flag\(s\) "forward" not set`},
 		} {
@@ -203,4 +239,13 @@ func echoTrip(c net.Conn) (time.Duration, error) {
 	}
 	_, err := io.ReadFull(c, msg)
 	return time.Since(start), err
+}
+
+// emptyService answers EmptyCall.
+type emptyService struct {
+	testpb.UnimplementedTestServiceServer
+}
+
+func (emptyService) EmptyCall(context.Context, *testpb.Empty) (*testpb.Empty, error) {
+	return &testpb.Empty{}, nil
 }

@@ -43,6 +43,8 @@ func (a *API) add(w http.ResponseWriter, r *http.Request) {
 		err = a.tcp.Add(f.Name, f.network, lease)
 	case experiments.KindHTTP:
 		err = a.http.Add(f.Name, f.http, lease)
+	case experiments.KindGRPC:
+		err = a.http.Calls().Add(f.Name, f.grpc, lease)
 	}
 	if err != nil {
 		// Checked above under a.mu; only a closed proxy gets here.
@@ -69,8 +71,8 @@ func problem(path string, allowed []string, format string, args ...any) error {
 	return experiments.Problems{{File: "body", Path: path, Detail: fmt.Sprintf(format, args...), Allowed: allowed}}
 }
 
-// names lists the faults set, network and HTTP: a name is unique across
-// both, so that DELETE /faults/NAME means one fault.
+// names lists the faults set, network, HTTP and gRPC: a name is unique
+// across them, so that DELETE /faults/NAME means one fault.
 func (a *API) names() []string {
 	var out []string
 	for _, f := range a.tcp.Faults() {
@@ -78,6 +80,9 @@ func (a *API) names() []string {
 	}
 	if a.http != nil {
 		for _, f := range a.http.Faults() {
+			out = append(out, f.Name)
+		}
+		for _, f := range a.http.Calls().Faults() {
 			out = append(out, f.Name)
 		}
 	}
@@ -89,6 +94,7 @@ type fault struct {
 	*experiments.Fault
 	network proxy.Fault
 	http    httpfault.Fault
+	grpc    httpfault.GRPCFault
 }
 
 // check validates a body as a fault of this proxy: the Drill file's strict
@@ -110,6 +116,9 @@ func (a *API) check(data []byte) (*fault, error) {
 	kinds := []string{"networkChaos"}
 	if a.http != nil {
 		kinds = append(kinds, "httpChaos")
+	}
+	if a.info.Protocol == experiments.ProtocolGRPC {
+		kinds = append(kinds, "grpcChaos")
 	}
 	switch {
 	case f.Kind() == experiments.KindStall:
@@ -137,6 +146,10 @@ func (a *API) check(data []byte) (*fault, error) {
 		out.http = experiments.HTTPFault(hp)
 		if err := out.http.Validate(); err != nil {
 			return nil, problem("httpChaos", nil, "%s", err)
+		}
+	case experiments.KindGRPC:
+		if out.grpc, err = experiments.GRPCFault(f.GRPCChaos); err != nil {
+			return nil, problem("grpcChaos", nil, "%s", err)
 		}
 	}
 	return out, nil

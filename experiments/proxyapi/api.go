@@ -46,11 +46,22 @@ func NewHTTP(p *httpfault.Proxy) *API {
 	return newAPI(p.Network(), p, experiments.ProtocolHTTP)
 }
 
+// NewH2 returns the API of an HTTP/2 fault proxy (httpfault.NewH2) of
+// protocol h2c or grpc: httpChaos faults per stream, grpcChaos faults per
+// call on a grpc one, and networkChaos faults on its upstream leg.
+func NewH2(p *httpfault.Proxy, protocol experiments.Protocol) *API {
+	return newAPI(p.Network(), p, protocol)
+}
+
 func newAPI(tcp *proxy.Proxy, hp *httpfault.Proxy, protocol experiments.Protocol) *API {
+	listen := tcp.Addr().String()
+	if hp != nil {
+		listen = hp.Addr().String() // an HTTP/2 proxy's network leg listens elsewhere
+	}
 	a := &API{
 		tcp:    tcp,
 		http:   hp,
-		info:   Info{Listen: tcp.Addr().String(), Forward: tcp.Forward(), Protocol: protocol},
+		info:   Info{Listen: listen, Forward: tcp.Forward(), Protocol: protocol},
 		mux:    http.NewServeMux(),
 		blocks: map[string]json.RawMessage{},
 		toxics: map[string]Toxic{},
@@ -96,6 +107,10 @@ func (a *API) active() []Fault {
 			out = append(out, Fault{Name: f.Name, Kind: experiments.KindHTTP, Description: f.Fault.String(),
 				Block: a.blocks[f.Name], Added: f.Added, Expires: f.Expires})
 		}
+		for _, f := range a.http.Calls().Faults() {
+			out = append(out, Fault{Name: f.Name, Kind: experiments.KindGRPC, Description: f.Fault.String(),
+				Block: a.blocks[f.Name], Added: f.Added, Expires: f.Expires})
+		}
 	}
 	slices.SortStableFunc(out, func(x, y Fault) int { return cmp.Or(x.Added.Compare(y.Added), cmp.Compare(x.Name, y.Name)) })
 	for name := range a.blocks {
@@ -132,6 +147,9 @@ func (a *API) remove(w http.ResponseWriter, r *http.Request) {
 	err := a.tcp.Remove(name)
 	if errors.Is(err, proxy.ErrNotFound) && a.http != nil {
 		err = a.http.Remove(name)
+		if errors.Is(err, proxy.ErrNotFound) {
+			err = a.http.Calls().Remove(name)
+		}
 	}
 	switch {
 	case errors.Is(err, proxy.ErrNotFound):

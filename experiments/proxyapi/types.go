@@ -11,7 +11,8 @@ import (
 // returns it.
 type Fault struct {
 	Name string `json:"name"`
-	// Kind is "network" (a networkChaos block) or "http" (httpChaos).
+	// Kind is "network" (a networkChaos block), "http" (httpChaos) or
+	// "grpc" (grpcChaos).
 	Kind experiments.FaultKind `json:"kind"`
 	// Description is what the proxy does, e.g. "delay 50ms to".
 	Description string `json:"description"`

@@ -107,17 +107,26 @@ func (f GRPCFault) String() string {
 	return fmt.Sprintf("grpc %s%s → %s", methods, share, strings.Join(acts, ", "))
 }
 
+// ActiveCall is a gRPC fault that is set.
+type ActiveCall struct {
+	Name  string
+	Fault GRPCFault
+	// Added is when the fault was set.
+	Added time.Time
+	// Expires is when its lease runs out; zero when it has none.
+	Expires time.Time
+}
+
 // grpcRule is a gRPC fault as the streams read it.
 type grpcRule struct {
-	name            string
-	f               GRPCFault
+	ActiveCall
 	include, except []*regexp.Regexp
 	selected        atomic.Uint64 // calls selected so far, for the share
 }
 
 func newCallRules() *ruleSet[GRPCFault, *grpcRule] {
 	return newRuleSet("grpc fault", func(l injectors.Lease[GRPCFault]) *grpcRule {
-		r := &grpcRule{name: l.Name, f: l.Fault}
+		r := &grpcRule{ActiveCall: ActiveCall{Name: l.Name, Fault: l.Fault, Added: l.Added, Expires: l.Expires}}
 		for _, m := range l.Fault.Methods {
 			re, _ := compileGlob(m) // validated before
 			r.include = append(r.include, re)
@@ -143,7 +152,7 @@ func (r *grpcRule) selects(method string) bool {
 	if !in {
 		return false
 	}
-	p := r.f.Percent
+	p := r.Fault.Percent
 	if p == 0 || p >= 100 {
 		return true
 	}
@@ -155,8 +164,8 @@ func (r *grpcRule) selects(method string) bool {
 
 // delay is the rule's delay for one call.
 func (r *grpcRule) delay() time.Duration {
-	d := r.f.Delay
-	if j := r.f.Jitter; j > 0 {
+	d := r.Fault.Delay
+	if j := r.Fault.Jitter; j > 0 {
 		d += time.Duration(rand.Int64N(int64(2*j)+1)) - j
 	}
 	return d
@@ -180,6 +189,16 @@ func (c *CallFaults) Add(name string, f GRPCFault, lease time.Duration) error {
 
 // Remove clears the gRPC fault name.
 func (c *CallFaults) Remove(name string) error { return c.p.calls.Remove(name) }
+
+// Faults lists the gRPC faults that are set, oldest first.
+func (c *CallFaults) Faults() []ActiveCall {
+	rs := c.p.calls.load()
+	out := make([]ActiveCall, len(rs))
+	for i, r := range rs {
+		out[i] = r.ActiveCall
+	}
+	return out
+}
 
 // GRPCInjector adapts one gRPC fault of p to the injectors.Injector
 // contract.

@@ -101,10 +101,10 @@ func (p *Proxy) serveH2(w http.ResponseWriter, r *http.Request) {
 				return // the caller went away
 			}
 			switch {
-			case rule.f.Abort != nil:
-				writeStatus(w, rule.f.Abort)
+			case rule.Fault.Abort != nil:
+				writeStatus(w, rule.Fault.Abort)
 				return
-			case rule.f.Reset:
+			case rule.Fault.Reset:
 				panic(http.ErrAbortHandler)
 			}
 		}
