@@ -18,7 +18,9 @@ import (
 	"github.com/aftershock/aftershock/injectors/httpfault"
 )
 
-type testService struct{ testpb.UnimplementedTestServiceServer }
+type testService struct {
+	testpb.UnimplementedTestServiceServer
+}
 
 func (testService) EmptyCall(context.Context, *testpb.Empty) (*testpb.Empty, error) {
 	return &testpb.Empty{}, nil
