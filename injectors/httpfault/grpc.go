@@ -3,11 +3,12 @@ package httpfault
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"regexp"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -28,8 +29,9 @@ type GRPCFault struct {
 	// ExcludeMethods are never selected, whatever Methods says.
 	ExcludeMethods []string
 	// Percent is the share of the selected calls the fault acts on, in
-	// (0, 100]; 0 means every one. The share is exact: of every hundred
-	// selected calls, Percent are acted on.
+	// [0, 100]; 0 (unset) means every one. The share is exact: of every
+	// hundred selected calls (every thousand for a tenth of a percent, …),
+	// Percent are acted on, at shuffled positions.
 	Percent float64
 	// Delay holds the call this long, ± up to Jitter, before it goes on
 	// (or is aborted).
@@ -65,7 +67,7 @@ func (f GRPCFault) Validate() error {
 		bad("delay: %v ± %v: want a delay ≥ 0 and a jitter between 0 and the delay", f.Delay, f.Jitter)
 	}
 	if f.Percent < 0 || f.Percent > 100 {
-		bad("percent: %v is not in (0, 100]", f.Percent)
+		bad("percent: %v is not in [0, 100] (0: every call)", f.Percent)
 	}
 	for _, m := range append(append([]string(nil), f.Methods...), f.ExcludeMethods...) {
 		if !strings.HasPrefix(m, "/") || strings.Count(m, "/") != 2 {
@@ -121,12 +123,13 @@ type ActiveCall struct {
 type grpcRule struct {
 	ActiveCall
 	include, except []*regexp.Regexp
-	selected        atomic.Uint64 // calls selected so far, for the share
+	share           *share
 }
 
 func newCallRules() *ruleSet[GRPCFault, *grpcRule] {
 	return newRuleSet("grpc fault", func(l injectors.Lease[GRPCFault]) *grpcRule {
-		r := &grpcRule{ActiveCall: ActiveCall{Name: l.Name, Fault: l.Fault, Added: l.Added, Expires: l.Expires}}
+		r := &grpcRule{ActiveCall: ActiveCall{Name: l.Name, Fault: l.Fault, Added: l.Added, Expires: l.Expires},
+			share: newShare(l.Fault.Percent)}
 		for _, m := range l.Fault.Methods {
 			re, _ := compileGlob(m) // validated before
 			r.include = append(r.include, re)
@@ -156,10 +159,46 @@ func (r *grpcRule) selects(method string) bool {
 	if p == 0 || p >= 100 {
 		return true
 	}
-	// Exact shares: the n-th selected call is acted on when it raises
-	// floor(n × p / 100).
-	n := r.selected.Add(1)
-	return uint64(float64(n)*p/100) > uint64(float64(n-1)*p/100)
+	return r.share.next()
+}
+
+// share picks exactly k of every block of selected calls, at positions
+// shuffled anew for each block: exact over every whole block (a block is
+// 100 calls for a whole percent), and out of step with any periodic
+// pattern of calls (every other call of a service that makes two upstream
+// calls per request is of the same method: a fixed stride would act on one
+// of them only).
+type share struct {
+	k, block uint64
+	mu       sync.Mutex
+	n        uint64 // calls selected so far
+	a, c     uint64 // in this block, position i acts when (a·i + c) mod block < k
+}
+
+func newShare(percent float64) *share {
+	s := &share{block: 100}
+	for s.block < 100000 && math.Abs(percent*float64(s.block)/100-math.Round(percent*float64(s.block)/100)) > 1e-9 {
+		s.block *= 10
+	}
+	s.k = uint64(math.Round(percent * float64(s.block) / 100))
+	return s
+}
+
+// next tells whether the next selected call is acted on.
+func (s *share) next() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := s.n % s.block
+	s.n++
+	if i == 0 {
+		// A new block, a new random affine permutation of its positions:
+		// a is coprime with the block (a power of ten), so i → a·i + c
+		// is one.
+		s.c = rand.Uint64N(s.block)
+		for s.a = rand.Uint64N(s.block) | 1; s.a%5 == 0; s.a = rand.Uint64N(s.block) | 1 {
+		}
+	}
+	return (s.a*i+s.c)%s.block < s.k
 }
 
 // delay is the rule's delay for one call.

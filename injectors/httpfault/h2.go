@@ -9,9 +9,11 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aftershock/aftershock/injectors/proxy"
+	"google.golang.org/grpc/codes"
 )
 
 // h2front is the HTTP/2 side of a proxy of NewH2: a server that
@@ -22,6 +24,21 @@ type h2front struct {
 	srv *http.Server
 	tr  *http.Transport
 	rp  *httputil.ReverseProxy
+
+	mu     sync.Mutex
+	closed bool
+	active sync.WaitGroup // the server's Serve and every stream being served
+}
+
+// enter counts a stream in, unless the front is closed.
+func (f *h2front) enter() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return false
+	}
+	f.active.Add(1)
+	return true
 }
 
 // NewH2 starts a proxy from listen to forward that speaks HTTP/2 without
@@ -67,21 +84,36 @@ func NewH2(listen, forward string, opts ...proxy.Option) (*Proxy, error) {
 		// is not news worth the process's log.
 		ErrorLog: log.New(io.Discard, "", 0),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			if errors.Is(err, errAbortStream) {
+			switch {
+			case errors.Is(err, errAbortStream):
 				panic(http.ErrAbortHandler) // resets the stream, not the connection
+			case isGRPC(r):
+				// What a gRPC client makes of an upstream it cannot reach.
+				writeStatus(w, &Status{Code: codes.Unavailable, Message: "aftershock proxy: upstream: " + err.Error()})
+			default:
+				w.WriteHeader(http.StatusBadGateway)
 			}
-			w.WriteHeader(http.StatusBadGateway)
 		},
 	}
 	f.srv = &http.Server{Handler: http.HandlerFunc(p.serveH2), Protocols: &h2c, ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: nil}
 	p.net, p.h2 = np, f
-	go func() { _ = f.srv.Serve(ln) }()
+	f.active.Add(1)
+	go func() {
+		defer f.active.Done()
+		_ = f.srv.Serve(ln)
+	}()
 	return p, nil
 }
 
+// close closes the listener and every connection, and waits for the
+// streams being served to end (closing the connections cancels them).
 func (f *h2front) close() {
+	f.mu.Lock()
+	f.closed = true
+	f.mu.Unlock()
 	_ = f.srv.Close()
+	f.active.Wait()
 	f.tr.CloseIdleConnections()
 }
 
@@ -90,6 +122,10 @@ var errAbortStream = errors.New("abort stream")
 
 // serveH2 applies the faults to one stream and forwards it.
 func (p *Proxy) serveH2(w http.ResponseWriter, r *http.Request) {
+	if !p.h2.enter() {
+		panic(http.ErrAbortHandler) // closing
+	}
+	defer p.h2.active.Done()
 	p.requests.Add(1)
 	done := r.Context().Done()
 	if isGRPC(r) {

@@ -147,13 +147,16 @@ func TestGRPCDelayOnlySelectedStreams(t *testing.T) {
 		}
 		slow <- time.Since(start)
 	}()
-	time.Sleep(50 * time.Millisecond) // the slow call is in flight
+	for p.Requests() < 1 { // the slow call is in flight, held
+		time.Sleep(time.Millisecond)
+	}
 	for range 20 {
 		start := time.Now()
 		if _, err := c.EmptyCall(ctx, &testpb.Empty{}); err != nil {
 			t.Fatal(err)
 		}
-		if d := time.Since(start); d > 100*time.Millisecond {
+		// Well under the 300 ms delay, with room for a busy machine.
+		if d := time.Since(start); d > 200*time.Millisecond {
 			t.Fatalf("an excluded call took %s beside a delayed one", d)
 		}
 	}
@@ -313,6 +316,10 @@ func TestExactWhileFaultsChangeH2(t *testing.T) {
 	}
 	t.Cleanup(func() { p.Close() })
 
+	// minToggles is how many fault changes the calls must overlap: the
+	// workers go on past their share of calls until there were as many.
+	const minToggles = 25
+	var toggles atomic.Int64
 	stop, toggled := make(chan struct{}), make(chan int)
 	go func() {
 		n := 0
@@ -335,6 +342,7 @@ func TestExactWhileFaultsChangeH2(t *testing.T) {
 				_ = p.Network().Remove("wide-open")
 			}
 			n++
+			toggles.Store(int64(n))
 		}
 	}()
 
@@ -357,7 +365,7 @@ func TestExactWhileFaultsChangeH2(t *testing.T) {
 					cc.Close()
 				}
 			}()
-			for i := range calls / workers {
+			for i := 0; i < calls/workers || toggles.Load() < minToggles; i++ {
 				if i%25 == 0 {
 					if cc != nil {
 						cc.Close()
@@ -380,7 +388,7 @@ func TestExactWhileFaultsChangeH2(t *testing.T) {
 			tr := &http.Transport{Protocols: &h2c, DisableKeepAlives: w%2 == 1}
 			defer tr.CloseIdleConnections()
 			c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-			for range calls / workers {
+			for i := 0; i < calls/workers || toggles.Load() < minToggles; i++ {
 				resp, err := c.Get("http://" + p.Addr().String() + "/x")
 				if err == nil {
 					_, err = io.Copy(io.Discard, resp.Body)
@@ -401,8 +409,44 @@ func TestExactWhileFaultsChangeH2(t *testing.T) {
 	if f := failed.Load(); f > 0 {
 		t.Fatalf("%d of %d calls failed while faults that select none changed %d times; one: %v", f, 2*calls, n, <-errs)
 	}
-	if n < 10 {
+	if n < minToggles {
 		t.Fatalf("only %d fault changes", n)
 	}
 	t.Logf("%d gRPC calls and %d h2c requests, %d fault changes, none failed", calls, calls, n)
+}
+
+// TestGRPCShareSurvivesOtherFaults: the exact share of one fault holds
+// while other gRPC faults come and go between its calls, and it is out of
+// step with a periodic pattern of calls (two methods called in turn, a
+// 50 % share over both: each gets its half, not one all of it).
+func TestGRPCShareSurvivesOtherFaults(t *testing.T) {
+	p, c, _ := grpcSetup(t)
+	ctx := context.Background()
+	addGRPC(t, p, "half", httpfault.GRPCFault{Percent: 50, Abort: &httpfault.Status{Code: codes.Unavailable}})
+	const n = 200 // of each method
+	var unaryFailed, emptyFailed int
+	for i := range n {
+		// A fault of another method, set and cleared between the calls.
+		if err := p.Calls().Add(fmt.Sprint("other", i), httpfault.GRPCFault{Methods: []string{"/x.Y/Z"}, Reset: true}, 0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.UnaryCall(ctx, &testpb.SimpleRequest{}); err != nil {
+			unaryFailed++
+		}
+		if err := p.Calls().Remove(fmt.Sprint("other", i)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.EmptyCall(ctx, &testpb.Empty{}); err != nil {
+			emptyFailed++
+		}
+	}
+	if unaryFailed+emptyFailed != n {
+		t.Errorf("%d + %d of %d calls failed, want exactly half", unaryFailed, emptyFailed, 2*n)
+	}
+	// Each method's calls are every other selected call: a stride would
+	// give one method every abort. Shuffled, each gets about half; 60 of
+	// 200 is more than 5 standard deviations below.
+	if unaryFailed < 60 || emptyFailed < 60 {
+		t.Errorf("UnaryCall failed %d times, EmptyCall %d: the share is in step with the calls", unaryFailed, emptyFailed)
+	}
 }

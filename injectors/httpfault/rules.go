@@ -19,6 +19,10 @@ type ruleSet[F interface{ Validate() error }, R any] struct {
 	compile func(injectors.Lease[F]) R // a lease as the hot path reads it
 	rules   atomic.Pointer[[]R]        // oldest first
 	mu      sync.Mutex
+	// compiled is each lease's rule, by Seq, as last published: a rule
+	// outlives changes to the other faults, and with it what it counts
+	// (the calls a share has selected so far).
+	compiled map[uint64]R
 	closed  bool
 	leases  injectors.Leases[F]
 }
@@ -87,8 +91,14 @@ func (s *ruleSet[F, R]) close() {
 func (s *ruleSet[F, R]) publishLocked() {
 	ls := s.leases.Sorted()
 	rs := make([]R, len(ls))
+	next := make(map[uint64]R, len(ls))
 	for i, l := range ls {
-		rs[i] = s.compile(*l)
+		r, ok := s.compiled[l.Seq]
+		if !ok {
+			r = s.compile(*l)
+		}
+		rs[i], next[l.Seq] = r, r
 	}
+	s.compiled = next
 	s.rules.Store(&rs)
 }
