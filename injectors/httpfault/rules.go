@@ -23,8 +23,8 @@ type ruleSet[F interface{ Validate() error }, R any] struct {
 	// outlives changes to the other faults, and with it what it counts
 	// (the calls a share has selected so far).
 	compiled map[uint64]R
-	closed  bool
-	leases  injectors.Leases[F]
+	closed   bool
+	leases   injectors.Leases[F]
 }
 
 func newRuleSet[F interface{ Validate() error }, R any](kind string, compile func(injectors.Lease[F]) R) *ruleSet[F, R] {
