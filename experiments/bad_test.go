@@ -182,6 +182,15 @@ func numbered(s string) string {
 	return b.String()
 }
 
+// grpcLines returns lines from..to of testdata/grpc.yaml, as they are.
+func grpcLines(from, to int) string {
+	b, err := os.ReadFile("testdata/grpc.yaml")
+	if err != nil {
+		panic(err)
+	}
+	return strings.Join(strings.Split(string(b), "\n")[from-1:to], "\n")
+}
+
 // TestBadGRPCDrills is the table of bad gRPC drills, edits of
 // testdata/grpc.yaml: the gRPC target, its load and grpcChaos.
 func TestBadGRPCDrills(t *testing.T) {
@@ -217,6 +226,8 @@ func TestBadGRPCDrills(t *testing.T) {
 		{"grpcChaos zero latency", line(28, "      grpcChaos: {delay: {latency: 0s}}"), nil, "28:36", "spec.faults[1].grpcChaos.delay.latency", []string{"must be > 0"}},
 		{"grpcChaos percent over 100", line(24, "      grpcChaos: {percent: 150%, abort: {code: Unavailable}}"), nil, "24:28", "spec.faults[0].grpcChaos.percent", []string{"outside 0%..100%"}},
 		{"grpcChaos method not full", line(24, "      grpcChaos: {excludedMethods: [Check], abort: {code: Unavailable}}"), nil, "24:37", "spec.faults[0].grpcChaos.excludedMethods[0]", []string{`"Check" is not a full method name`}},
+		{"grpcChaos bad engine", line(23, "      duration: 5s\n      engine: bogus"), nil, "24:15", "spec.faults[0].engine", []string{`"bogus"`, "allowed: proxy, netns, chaos-mesh"}},
+		{"httpChaos on HTTP/2 for Chaos Mesh", edit{13, 28, "      protocol: grpc\n      engine: chaos-mesh\n" + grpcLines(14, 27) + "\n      httpChaos: {target: Response, port: 9200, replace: {code: 503}}"}, nil, "29:18", "spec.faults[1].httpChaos", []string{"HTTP/1 only", "chaos-mesh#2611", "runs on engine proxy"}},
 		{"grpcChaos unknown field", line(24, "      grpcChaos: {abort: {code: Unavailable}, delai: {latency: 1s}}"), nil, "24:47", "spec.faults[0].grpcChaos.delai", []string{`did you mean "delay"`}},
 	})
 }

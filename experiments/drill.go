@@ -3,6 +3,7 @@ package experiments
 import (
 	"math"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/aftershock/aftershock/injectors/stall"
@@ -106,6 +107,20 @@ const (
 	// grpcChaos per call.
 	ProtocolGRPC Protocol = "grpc"
 )
+
+// GRPCScheme starts the URL of a gRPC target, grpc://host:port.
+const GRPCScheme = "grpc://"
+
+// IsGRPC tells a gRPC target: its URL is grpc://host:port.
+func (t Target) IsGRPC() bool { return strings.HasPrefix(t.URL, GRPCScheme) }
+
+// SpeaksHTTP tells a protocol whose proxy parses HTTP and takes httpChaos.
+func (p Protocol) SpeaksHTTP() bool {
+	return p == ProtocolHTTP || p == ProtocolH2C || p == ProtocolGRPC
+}
+
+// HTTP2 tells a protocol that runs on the HTTP/2 fault proxy.
+func (p Protocol) HTTP2() bool { return p == ProtocolH2C || p == ProtocolGRPC }
 
 // Engine is the mechanism that injects a fault.
 type Engine string

@@ -243,3 +243,20 @@ func splitPort(hostport string) (string, int32, error) {
 	}
 	return host, int32(n), nil
 }
+
+// Misfit says why the fault cannot act on upstream u through aftershock's
+// own proxies, or "" when it can: httpChaos needs an upstream whose proxy
+// parses HTTP (protocol http, h2c or grpc), grpcChaos one of protocol grpc.
+// The loader, the suites (which swap in their target's upstreams) and the
+// runner all ask it.
+func (f *Fault) Misfit(u *Upstream) string {
+	switch {
+	case u == nil:
+		return ""
+	case f.Kind() == KindHTTP && !u.Protocol.SpeaksHTTP():
+		return fmt.Sprintf("httpChaos needs an http upstream, and upstream %q is protocol %s; set protocol: http on it (or h2c, grpc; each also takes networkChaos)", u.Name, u.Protocol)
+	case f.Kind() == KindGRPC && u.Protocol != ProtocolGRPC:
+		return fmt.Sprintf("grpcChaos needs a grpc upstream, and upstream %q is protocol %s; set protocol: grpc on it (it also takes httpChaos and networkChaos)", u.Name, u.Protocol)
+	}
+	return ""
+}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/aftershock/aftershock/injectors/stall"
 	"github.com/chaos-mesh/chaos-mesh/api/v1alpha1"
+	"google.golang.org/grpc/codes"
 )
 
 // TestAccessors: fault blocks come out as Go values the runner can hand to
@@ -142,5 +143,23 @@ spec:
 `, "\t", "", -1)))
 	if err == nil || !strings.Contains(err.Error(), `cluster.yaml:7:79: spec.faults[0].networkChaos.action: the proxy engine cannot inject action "netem"`) {
 		t.Errorf("netem on the proxy: %v", err)
+	}
+}
+
+// TestGRPCCode reads status codes as gRPC's Go package writes them and as
+// its protocol does.
+func TestGRPCCode(t *testing.T) {
+	for name, want := range map[string]codes.Code{
+		"Unavailable": codes.Unavailable, "UNAVAILABLE": codes.Unavailable, "DEADLINE_EXCEEDED": codes.DeadlineExceeded,
+		"resourceexhausted": codes.ResourceExhausted, "Canceled": codes.Canceled, "CANCELLED": codes.Canceled,
+	} {
+		if got, err := GRPCCode(name); err != nil || got != want {
+			t.Errorf("GRPCCode(%q) = %v, %v; want %v", name, got, err, want)
+		}
+	}
+	for _, name := range []string{"OK", "Unavailabel", ""} {
+		if _, err := GRPCCode(name); err == nil || !strings.Contains(err.Error(), "allowed: Canceled") {
+			t.Errorf("GRPCCode(%q): %v", name, err)
+		}
 	}
 }

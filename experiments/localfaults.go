@@ -148,6 +148,9 @@ func GRPCFault(g *GRPCChaos) (httpfault.GRPCFault, error) {
 // GRPCCode reads a gRPC status code by its name, as gRPC's documentation
 // (Unavailable) or its protocol (UNAVAILABLE) writes it; OK is no fault.
 func GRPCCode(name string) (codes.Code, error) {
+	if strings.EqualFold(name, "cancelled") {
+		return codes.Canceled, nil // the protocol's spelling of Go's Canceled
+	}
 	for c := codes.Canceled; c <= codes.Unauthenticated; c++ {
 		n := c.String()
 		if strings.EqualFold(name, n) || strings.EqualFold(strings.ReplaceAll(name, "_", ""), n) {

@@ -28,6 +28,7 @@ type options struct {
 	lookup   func(string) (string, bool)
 	engine   Engine
 	noFaults bool
+	render   bool
 }
 
 type optionFunc func(*options)
@@ -68,6 +69,14 @@ func WithLookup(lookup func(name string) (string, bool)) Option {
 // `aftershock render` need: the same file then runs on a cluster.
 func WithEngine(e Engine) Option {
 	return optionFunc(func(o *options) { o.engine = e })
+}
+
+// ForRendering loads a drill as `aftershock render` reads it: for the
+// chaos-mesh engine (WithEngine), except its grpcChaos faults, which no
+// Chaos Mesh kind expresses: they keep their own engine, so that the
+// drill loads, and RenderYAML names them as not rendered.
+func ForRendering() Option {
+	return optionFunc(func(o *options) { o.engine, o.render = EngineChaosMesh, true })
 }
 
 // WithoutFaults loads a spec that holds no faults, checked as strictly as

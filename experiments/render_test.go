@@ -124,6 +124,38 @@ func TestDrillLabelsCannotTakeAftershocks(t *testing.T) {
 	}
 }
 
+// TestRenderNamesGRPCFaults: a drill with a grpcChaos fault renders its
+// other faults, and names the gRPC one as not rendered, saying why; run
+// on the cluster engine outright, it is refused.
+func TestRenderNamesGRPCFaults(t *testing.T) {
+	withGRPC := strings.Replace(clusterDrill, "  faults:\n", `    - {name: inventory, listen: "127.0.0.1:9101", forward: "127.0.0.1:9201", protocol: grpc}
+  faults:
+    - name: pricing-down
+      upstream: inventory
+      duration: 5s
+      grpcChaos: {abort: {code: Unavailable}}
+`, 1)
+	withGRPC = strings.Replace(withGRPC, "  upstreams: [{name: payments, listen: \"127.0.0.1:9100\", forward: \"127.0.0.1:9200\", protocol: http}]\n",
+		"  upstreams:\n    - {name: payments, listen: \"127.0.0.1:9100\", forward: \"127.0.0.1:9200\", protocol: http}\n", 1)
+	d, err := Parse("grpc.yaml", []byte(withGRPC), ForRendering())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, skipped, err := d.RenderYAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(skipped) != 2 || skipped[0] != "pricing-down" || !bytes.Contains(out, []byte("kind: NetworkChaos")) {
+		t.Fatalf("skipped %v; rendered:\n%s", skipped, out)
+	}
+	if why := d.Spec.Faults[0].Unrendered(); !strings.Contains(why, "chaos-mesh#2611") {
+		t.Errorf("unrendered: %q", why)
+	}
+	if _, err := Parse("grpc.yaml", []byte(withGRPC), WithEngine(EngineChaosMesh)); err == nil || !strings.Contains(err.Error(), "Chaos Mesh cannot fault gRPC calls") {
+		t.Errorf("on the cluster engine: %v", err)
+	}
+}
+
 // TestRenderNeedsSelectors: a drill written for the local engine does not
 // render for a cluster; the problems say what the cluster needs.
 func TestRenderNeedsSelectors(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/aftershock/aftershock/injectors/chaosmesh"
+	"github.com/aftershock/aftershock/injectors/httpfault"
 
 	"golang.org/x/net/http/httpguts"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -28,7 +29,7 @@ const MaxRate = 10000
 // written 0 is not an absent field) look at the positions.
 func setDefaults(d *Drill, o *options) {
 	s := &d.Spec
-	if s.Target.Pprof == "" && s.Target.URL != "" && !strings.HasPrefix(s.Target.URL, "grpc://") {
+	if s.Target.Pprof == "" && s.Target.URL != "" && !s.Target.IsGRPC() {
 		s.Target.Pprof = strings.TrimRight(s.Target.URL, "/") + "/debug/pprof"
 	}
 	for i := range s.Upstreams {
@@ -52,7 +53,11 @@ func setDefaults(d *Drill, o *options) {
 		if u := d.Upstream(f.Upstream); u != nil {
 			up = u.Engine
 		}
-		f.Engine = cmp.Or(o.engine, f.Engine, up)
+		override := o.engine
+		if o.render && f.GRPCChaos != nil {
+			override = "" // not rendered; see ForRendering
+		}
+		f.Engine = cmp.Or(override, f.Engine, up)
 	}
 	v := &s.Verify
 	if !d.pos.has("spec.verify.settle") {
@@ -141,7 +146,7 @@ func validateTarget(d *Drill, r *reporter) {
 		}
 		return
 	}
-	if strings.HasPrefix(t.URL, "grpc://") {
+	if t.IsGRPC() {
 		grpcURL(r, "spec.target.url", t.URL)
 		if !d.pos.has("spec.target.pprof") {
 			r.add("spec.target.pprof", nil, "a gRPC target needs its pprof base URL (an HTTP port of the service, e.g. http://127.0.0.1:6060/debug/pprof)")
@@ -299,8 +304,10 @@ func validateLoad(d *Drill, r *reporter) {
 		}
 		for i, g := range l.GRPC {
 			p := index("spec.load.grpc", i)
-			if !strings.HasPrefix(g.Method, "/") || strings.Count(g.Method, "/") != 2 || strings.HasSuffix(g.Method, "/") {
-				r.add(p+".method", nil, "%q is not a full method name; write /package.Service/Method", g.Method)
+			if _, _, err := httpfault.ParseMethod(g.Method); err != nil {
+				r.add(p+".method", nil, "%v", err)
+			} else if strings.Contains(g.Method, "*") {
+				r.add(p+".method", nil, "%q: a load calls one method; * matches methods in faults only", g.Method)
 			}
 			if g.Message != "" && !json.Valid([]byte(g.Message)) {
 				r.add(p+".message", nil, "message is not JSON (protobuf's JSON form of the request)")
@@ -454,8 +461,8 @@ func validateBreaker(d *Drill, r *reporter, b *BreakerSLO) {
 		u := d.Upstream(f.Upstream)
 		switch {
 		case u == nil:
-		case u.Protocol != ProtocolHTTP:
-			r.add(path+".maxCallShare", nil, "fault %s acts on upstream %s of protocol %s: calls are counted at the proxy's HTTP layer, so maxCallShare needs protocol: http", f.Name, u.Name, u.Protocol)
+		case !u.Protocol.SpeaksHTTP():
+			r.add(path+".maxCallShare", nil, "fault %s acts on upstream %s of protocol %s: calls are counted at the proxy's HTTP layer, so maxCallShare needs protocol http, h2c or grpc", f.Name, u.Name, u.Protocol)
 		case f.Engine != "" && f.Engine != EngineProxy:
 			r.add(path+".maxCallShare", nil, "fault %s runs on engine %s: calls are counted by the proxy engine only", f.Name, f.Engine)
 		}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/aftershock/aftershock/injectors/httpfault"
 	"github.com/chaos-mesh/chaos-mesh/api/v1alpha1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
@@ -63,7 +64,12 @@ func validateFaults(d *Drill, r *reporter, o *options) {
 		case f.StalledClients != nil:
 			validateStall(r, p, f)
 		case f.GRPCChaos != nil:
-			validateGRPC(r, p, f, faultUpstream(d, r, p, f))
+			u := faultUpstream(d, r, p, f)
+			enum(r, p+".engine", string(f.Engine), engineNames())
+			if !slices.Contains(engines, f.Engine) {
+				continue
+			}
+			validateGRPC(r, p, f, u)
 		case f.NetworkChaos != nil || f.HTTPChaos != nil:
 			u := faultUpstream(d, r, p, f)
 			enum(r, p+".engine", string(f.Engine), engineNames())
@@ -289,8 +295,11 @@ func validateHTTP(d *Drill, r *reporter, p string, f *Fault, u *Upstream) {
 	h := f.HTTPChaos
 	hp := p + ".httpChaos"
 	e := f.Engine
-	if u != nil && !slices.Contains([]Protocol{ProtocolHTTP, ProtocolH2C, ProtocolGRPC}, u.Protocol) {
-		r.add(hp, nil, "httpChaos needs an http upstream, and upstream %q is protocol %s; set protocol: http on it (or h2c, grpc; each also takes networkChaos)", u.Name, u.Protocol)
+	switch {
+	case f.Misfit(u) != "":
+		r.add(hp, nil, "%s", f.Misfit(u))
+	case u != nil && u.Protocol.HTTP2() && e == EngineChaosMesh:
+		r.add(hp, []string{string(EngineProxy)}, "Chaos Mesh's HTTPChaos speaks HTTP/1 only (chaos-mesh#2611), and upstream %q is protocol %s: httpChaos on HTTP/2 runs on engine proxy", u.Name, u.Protocol)
 	}
 	if _, ok := httpActions[e]; !ok {
 		var can []string
@@ -490,8 +499,8 @@ func validateGRPC(r *reporter, p string, f *Fault, u *Upstream) {
 	case f.Engine == EngineNetns || (u != nil && u.Engine == EngineNetns):
 		r.add(gp, []string{string(EngineProxy)}, "grpcChaos needs the proxy engine's HTTP/2 proxy; a netns upstream's relay forwards TCP as it is")
 	}
-	if u != nil && u.Protocol != ProtocolGRPC {
-		r.add(gp, nil, "grpcChaos needs a grpc upstream, and upstream %q is protocol %s; set protocol: grpc on it (it also takes httpChaos and networkChaos)", u.Name, u.Protocol)
+	if m := f.Misfit(u); m != "" {
+		r.add(gp, nil, "%s", m)
 	}
 	if g.Abort == nil && g.Delay == nil && !g.Reset {
 		r.add(gp, []string{"abort", "delay", "reset"}, "grpcChaos needs an action")
@@ -522,8 +531,8 @@ func validateGRPC(r *reporter, p string, f *Fault, u *Upstream) {
 		ms   []string
 	}{{"methods", g.Methods}, {"excludedMethods", g.ExcludedMethods}} {
 		for i, m := range list.ms {
-			if !strings.HasPrefix(m, "/") || strings.Count(m, "/") != 2 || strings.HasSuffix(m, "/") {
-				r.add(index(gp+"."+list.name, i), nil, "%q is not a full method name; write /package.Service/Method (* matches any run of characters)", m)
+			if _, _, err := httpfault.ParseMethod(m); err != nil {
+				r.add(index(gp+"."+list.name, i), nil, "%v (* matches any run of characters)", err)
 			}
 		}
 	}

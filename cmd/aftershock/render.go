@@ -47,7 +47,7 @@ drill's ${VAR}s are expanded in the pod, from --env and their defaults.
 			if cmd.Flags().Changed("schedule") || cmd.Flags().Changed("image") {
 				return renderSchedule(cmd, args[0], o, env)
 			}
-			d, err := experiments.Load(args[0], experiments.WithEngine(experiments.EngineChaosMesh))
+			d, err := experiments.Load(args[0], experiments.ForRendering())
 			if err != nil {
 				return withCode(exitBadInput, err)
 			}

@@ -7,11 +7,11 @@ import (
 	"io"
 	"net/url"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/aftershock/aftershock/injectors/httpfault"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
@@ -80,9 +80,9 @@ func newGRPCCaller(cfg Config) (*grpcCaller, error) {
 
 // resolve finds a method's types and reads its request.
 func (c *grpcCaller) resolve(call GRPCCall) (*grpcMethod, error) {
-	service, method, ok := strings.Cut(strings.TrimPrefix(call.Method, "/"), "/")
-	if !strings.HasPrefix(call.Method, "/") || !ok || service == "" || method == "" || strings.Contains(method, "/") {
-		return nil, fmt.Errorf("load: grpc method %q: write /package.Service/Method", call.Method)
+	service, method, err := httpfault.ParseMethod(call.Method)
+	if err != nil {
+		return nil, fmt.Errorf("load: grpc method: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

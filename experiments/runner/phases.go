@@ -358,7 +358,7 @@ func (r *Runner) mark(phase string) {
 func reachable(ctx context.Context, url string) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if addr, ok := strings.CutPrefix(url, "grpc://"); ok {
+	if addr, ok := strings.CutPrefix(url, experiments.GRPCScheme); ok {
 		c, err := (&net.Dialer{}).DialContext(ctx, "tcp", strings.TrimSuffix(addr, "/"))
 		if err != nil {
 			return err

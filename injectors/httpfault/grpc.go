@@ -70,13 +70,26 @@ func (f GRPCFault) Validate() error {
 		bad("percent: %v is not in [0, 100] (0: every call)", f.Percent)
 	}
 	for _, m := range append(append([]string(nil), f.Methods...), f.ExcludeMethods...) {
-		if !strings.HasPrefix(m, "/") || strings.Count(m, "/") != 2 {
-			bad("method %q: write it as /package.Service/Method (* allowed)", m)
+		if _, _, err := ParseMethod(m); err != nil {
+			bad("%v (* matches any run of characters)", err)
 		} else if _, err := compileGlob(m); err != nil {
 			bad("method %q: %v", m, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// ParseMethod splits a full gRPC method name, /package.Service/Method (the
+// :path of its calls), into its service and method, or says what is wrong
+// with it. Every reader of method names (faults, their validation, the
+// load) checks them with it.
+func ParseMethod(full string) (service, method string, err error) {
+	rest, slash := strings.CutPrefix(full, "/")
+	service, method, ok := strings.Cut(rest, "/")
+	if !slash || !ok || service == "" || method == "" || strings.Contains(method, "/") {
+		return "", "", fmt.Errorf("%q is not a full method name; write /package.Service/Method", full)
+	}
+	return service, method, nil
 }
 
 // String describes the fault, e.g. "grpc /shop.Payments/Pay 50% → abort Unavailable".

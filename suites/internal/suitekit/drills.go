@@ -124,8 +124,8 @@ func faultFamilies(data []byte) []string {
 // the target: its target and upstream addresses become the target's, so
 // that a team's drills run against whichever environment the suites are
 // given, and so does its quiesce window unless the drill sets one. Every
-// upstream a fault names must exist on the target, and an
-// httpChaos fault needs it declared protocol: http.
+// upstream a fault names must exist on the target, of a protocol its
+// fault can act on (Fault.Misfit).
 func (f DrillFile) Load(t *Target) (*experiments.Drill, error) {
 	data, err := f.read()
 	if err != nil {
@@ -154,9 +154,9 @@ func (f DrillFile) Load(t *Target) (*experiments.Drill, error) {
 		case u == nil:
 			problems = append(problems, fmt.Sprintf("%s: fault %s acts on upstream %q, which %s does not declare (it declares %s)",
 				where, fault.Name, fault.Upstream, t.Name, upstreamNames(t.Upstreams)))
-		case fault.Kind() == experiments.KindHTTP && u.Protocol != experiments.ProtocolHTTP:
-			problems = append(problems, fmt.Sprintf("%s: fault %s is an httpChaos fault, but %s declares upstream %s protocol %s; httpChaos needs protocol: http",
-				where, fault.Name, t.Name, u.Name, u.Protocol))
+		case fault.Misfit(u) != "":
+			problems = append(problems, fmt.Sprintf("%s: fault %s cannot act on %s's upstream: %s",
+				where, fault.Name, t.Name, fault.Misfit(u)))
 		}
 	}
 	if len(problems) > 0 {

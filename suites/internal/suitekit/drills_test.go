@@ -97,7 +97,7 @@ func TestDrillFileLoadPointsTheDrillAtTheTarget(t *testing.T) {
 	}
 	billing.Protocol = experiments.ProtocolTCP
 	tgt.Upstreams = []experiments.Upstream{billing}
-	if _, err := files[0].Load(tgt); err == nil || !strings.Contains(err.Error(), "httpChaos needs protocol: http") {
+	if _, err := files[0].Load(tgt); err == nil || !strings.Contains(err.Error(), `billing.yaml:10:17: fault billing-503 cannot act on staging's upstream: httpChaos needs an http upstream, and upstream "billing" is protocol tcp`) {
 		t.Errorf("tcp upstream: err = %v", err)
 	}
 }

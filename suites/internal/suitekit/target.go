@@ -143,7 +143,7 @@ func fromEnv(env *Env) (*Target, error) {
 			t.Load.Timeout = experiments.D(5 * time.Second)
 		}
 	}
-	if strings.HasPrefix(t.URL, "grpc://") && len(t.Load.GRPC) == 0 {
+	if env.Target.IsGRPC() && len(t.Load.GRPC) == 0 {
 		return nil, fmt.Errorf("%s: the target %s is gRPC: write load.grpc, the methods the steady load calls (e.g. [{method: /pkg.Service/Method, message: '{}'}])", env.File, t.URL)
 	}
 	if len(t.Load.Requests) > 0 {
