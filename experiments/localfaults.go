@@ -168,3 +168,24 @@ func GRPCCodeNames() []string {
 	}
 	return out
 }
+
+// StartProxy starts the userspace fault proxy an upstream of this protocol
+// runs on, from listen to forward: the TCP proxy (tcp), the HTTP/1.1
+// fault proxy (http) or the HTTP/2 one (h2c, grpc). hp is nil for tcp;
+// network faults go to net, which for HTTP/2 is the proxy's upstream leg.
+// Closing hp (or net, for tcp) closes it all.
+func StartProxy(protocol Protocol, listen, forward string) (net *proxy.Proxy, hp *httpfault.Proxy, err error) {
+	switch {
+	case protocol == ProtocolHTTP:
+		hp, err = httpfault.New(listen, forward)
+	case protocol.HTTP2():
+		hp, err = httpfault.NewH2(listen, forward)
+	default:
+		net, err = proxy.New(listen, forward)
+		return net, nil, err
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return hp.Network(), hp, nil
+}

@@ -17,8 +17,6 @@ import (
 
 	"github.com/aftershock/aftershock/experiments"
 	"github.com/aftershock/aftershock/experiments/proxyapi"
-	"github.com/aftershock/aftershock/injectors/httpfault"
-	"github.com/aftershock/aftershock/injectors/proxy"
 )
 
 func init() { commands = append(commands, newProxyCommand) }
@@ -126,25 +124,17 @@ func runProxy(ctx context.Context, o *proxyOptions, stdout, stderr io.Writer) er
 		closeProxy func() error
 		api        *proxyapi.API
 	)
-	switch experiments.Protocol(o.protocol) {
-	case experiments.ProtocolHTTP:
-		p, err := httpfault.New(o.listen, o.forward)
-		if err != nil {
-			return listenError("--listen", o.listen, err)
-		}
-		closeProxy, api = p.Close, proxyapi.NewHTTP(p)
-	case experiments.ProtocolH2C, experiments.ProtocolGRPC:
-		p, err := httpfault.NewH2(o.listen, o.forward)
-		if err != nil {
-			return listenError("--listen", o.listen, err)
-		}
-		closeProxy, api = p.Close, proxyapi.NewH2(p, experiments.Protocol(o.protocol))
+	np, hp, err := experiments.StartProxy(experiments.Protocol(o.protocol), o.listen, o.forward)
+	if err != nil {
+		return listenError("--listen", o.listen, err)
+	}
+	switch {
+	case hp == nil:
+		closeProxy, api = np.Close, proxyapi.New(np)
+	case experiments.Protocol(o.protocol).HTTP2():
+		closeProxy, api = hp.Close, proxyapi.NewH2(hp, experiments.Protocol(o.protocol))
 	default:
-		p, err := proxy.New(o.listen, o.forward)
-		if err != nil {
-			return listenError("--listen", o.listen, err)
-		}
-		closeProxy, api = p.Close, proxyapi.New(p)
+		closeProxy, api = hp.Close, proxyapi.NewHTTP(hp)
 	}
 	defer closeProxy()
 	ln, err := net.Listen("tcp", o.api)

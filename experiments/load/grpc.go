@@ -13,6 +13,7 @@ import (
 
 	"github.com/aftershock/aftershock/injectors/httpfault"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
@@ -258,9 +259,15 @@ func readStream(ctx context.Context, cc *grpc.ClientConn, m *grpcMethod) error {
 	}
 }
 
-// attack calls the method at the configured rate, at most MaxInFlight at
+// attack calls the methods at the configured rate, at most MaxInFlight at
 // once, passing each result to add, until the returned stop is called;
 // done is closed once every call in flight has returned.
+//
+// Calls are paced by the time since the start, not by a ticker: a load
+// that fell behind (a busy machine, every slot taken by calls the service
+// holds) catches up rather than silently running below its rate. While
+// every slot is taken the next call waits for one, as vegeta's requests
+// wait for a worker: the calls made are the calls timed.
 func (c *grpcCaller) attack(cfg Config, add func(result), done chan struct{}) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
@@ -268,23 +275,28 @@ func (c *grpcCaller) attack(cfg Config, add func(result), done chan struct{}) (s
 		var wg sync.WaitGroup
 		defer wg.Wait()
 		slots := make(chan struct{}, cfg.MaxInFlight)
-		tick := time.NewTicker(time.Second / time.Duration(cfg.Rate))
-		defer tick.Stop()
-		for {
+		interval := time.Second / time.Duration(cfg.Rate)
+		start := time.Now()
+		timer := time.NewTimer(0)
+		defer timer.Stop()
+		for n := 0; ; n++ {
+			if wait := time.Until(start.Add(time.Duration(n) * interval)); wait > 0 {
+				timer.Reset(wait)
+				select {
+				case <-ctx.Done():
+					return
+				case <-timer.C:
+				}
+			}
 			select {
 			case <-ctx.Done():
 				return
-			case <-tick.C:
+			case slots <- struct{}{}:
 			}
 			cc, err := c.conn()
 			if err != nil {
-				add(result{at: time.Now(), err: true})
-				continue
-			}
-			select {
-			case slots <- struct{}{}:
-			default: // as many in flight as allowed: this call is not made
-				add(result{at: time.Now(), err: true, code: uint16(4)}) // DeadlineExceeded: the service did not keep up
+				<-slots
+				add(result{at: time.Now(), err: true, code: uint16(codes.Unavailable)})
 				continue
 			}
 			wg.Go(func() {

@@ -8,18 +8,21 @@ import (
 // PhaseStats summarises the load one phase saw. A request belongs to the
 // phase in which it was sent, however long it took.
 type PhaseStats struct {
-	Phase       string         `json:"phase"`
-	Start       time.Time      `json:"start"`
-	End         time.Time      `json:"end"`
-	Requests    int            `json:"requests"`
-	Errors      int            `json:"errors"`
-	SuccessRate float64        `json:"successRate"` // 0..1; 1 when there were no requests
-	P50         time.Duration  `json:"p50"`
-	P90         time.Duration  `json:"p90"`
-	P95         time.Duration  `json:"p95"`
-	P99         time.Duration  `json:"p99"`
-	Max         time.Duration  `json:"max"`
-	Codes       map[uint16]int `json:"codes"` // 0 = no answer (timeout, refused, reset)
+	Phase       string        `json:"phase"`
+	Start       time.Time     `json:"start"`
+	End         time.Time     `json:"end"`
+	Requests    int           `json:"requests"`
+	Errors      int           `json:"errors"`
+	SuccessRate float64       `json:"successRate"` // 0..1; 1 when there were no requests
+	P50         time.Duration `json:"p50"`
+	P90         time.Duration `json:"p90"`
+	P95         time.Duration `json:"p95"`
+	P99         time.Duration `json:"p99"`
+	Max         time.Duration `json:"max"`
+	// Codes counts the answers by HTTP status (0: no answer — a timeout,
+	// a refused or reset connection) or, for a gRPC load, by gRPC status
+	// code (0: OK; no answer is DeadlineExceeded or Unavailable).
+	Codes map[uint16]int `json:"codes"`
 }
 
 // Bucket is one slice of the timeline.

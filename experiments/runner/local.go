@@ -50,25 +50,13 @@ func (e *localEngine) start() error {
 		default:
 			continue
 		}
-		switch u.Protocol {
-		case experiments.ProtocolHTTP:
-			p, err := httpfault.New(u.Listen, u.Forward)
-			if err != nil {
-				return fmt.Errorf("upstream %s: http fault proxy %s → %s: %w", u.Name, u.Listen, u.Forward, err)
-			}
-			e.http[u.Name], e.tcp[u.Name] = p, p.Network()
-		case experiments.ProtocolH2C, experiments.ProtocolGRPC:
-			p, err := httpfault.NewH2(u.Listen, u.Forward)
-			if err != nil {
-				return fmt.Errorf("upstream %s: %s fault proxy %s → %s: %w", u.Name, u.Protocol, u.Listen, u.Forward, err)
-			}
-			e.http[u.Name], e.tcp[u.Name] = p, p.Network()
-		default:
-			p, err := proxy.New(u.Listen, u.Forward)
-			if err != nil {
-				return fmt.Errorf("upstream %s: fault proxy %s → %s: %w", u.Name, u.Listen, u.Forward, err)
-			}
-			e.tcp[u.Name] = p
+		np, hp, err := experiments.StartProxy(u.Protocol, u.Listen, u.Forward)
+		if err != nil {
+			return fmt.Errorf("upstream %s: %s fault proxy %s → %s: %w", u.Name, u.Protocol, u.Listen, u.Forward, err)
+		}
+		e.tcp[u.Name] = np
+		if hp != nil {
+			e.http[u.Name] = hp
 		}
 	}
 	return nil
