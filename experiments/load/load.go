@@ -86,6 +86,7 @@ type Generator struct {
 	client  *http.Client
 	targets []vegeta.Target
 	grpc    *grpcCaller // the method the load calls, for a gRPC load
+	conns   connSet     // the HTTP load's connections
 
 	mu      sync.Mutex
 	stop    func() // stops the running attack; nil while paused
@@ -139,7 +140,7 @@ func New(cfg Config) (*Generator, error) {
 	g.client = &http.Client{
 		Timeout: cfg.Timeout,
 		Transport: &http.Transport{
-			DialContext:         (&net.Dialer{Timeout: cfg.Timeout}).DialContext,
+			DialContext:         g.conns.dialer(&net.Dialer{Timeout: cfg.Timeout}),
 			MaxIdleConnsPerHost: cfg.MaxInFlight,
 			MaxConnsPerHost:     cfg.MaxInFlight,
 			IdleConnTimeout:     30 * time.Second,
@@ -158,6 +159,7 @@ func (g *Generator) Start(phase string) {
 	}
 	done := make(chan struct{})
 	g.done = done
+	g.conns.resume()
 	if g.grpc != nil {
 		g.stop = g.grpc.attack(g.cfg, g.add, done)
 		return
@@ -189,7 +191,7 @@ func (g *Generator) Mark(phase string) {
 }
 
 // Pause stops sending, waits for the requests in flight (each bounded by
-// the request timeout) and closes the load's idle connections, so that the
+// the request timeout) and closes the load's connections, so that the
 // service is quiet for a snapshot. It is a no-op when the load is paused.
 func (g *Generator) Pause() {
 	g.mu.Lock()
@@ -206,6 +208,7 @@ func (g *Generator) Pause() {
 		return
 	}
 	g.client.CloseIdleConnections()
+	g.conns.pause()
 }
 
 // Close releases what the generator holds: it pauses the load.

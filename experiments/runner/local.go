@@ -14,12 +14,13 @@ import (
 )
 
 // localEngine runs a drill's faults on this machine: a fault proxy per
-// upstream (an HTTP-aware one for protocol: http), a namespace with a
-// relay per netns upstream, and stalled clients against the target.
+// upstream (experiments.StartProxy: HTTP/1.1-aware for protocol http,
+// HTTP/2 for h2c and grpc), a namespace with a relay per netns upstream,
+// and stalled clients against the target.
 type localEngine struct {
 	d        *experiments.Drill
 	tcp      map[string]*proxy.Proxy     // every upstream's network proxy (a netns upstream's relay)
-	http     map[string]*httpfault.Proxy // upstreams declared protocol: http
+	http     map[string]*httpfault.Proxy // upstreams of protocol http, h2c or grpc
 	hosts    map[string]*netns.Host      // upstreams on engine netns
 	stallers map[string]*stall.Stall
 }

@@ -13,7 +13,9 @@ type Bandwidth struct {
 	// Rate is in bytes per second.
 	Rate int64
 	// Burst is the bucket (tbf's buffer): after an idle spell this many
-	// bytes pass at once. Zero earns nothing while idle.
+	// bytes pass at once. Zero: no bucket; the pace only makes up for
+	// falling behind it by at most 100 ms (a late timer, or an idle
+	// spell that short), and a longer idle spell earns nothing.
 	Burst int64
 	// Queue bounds the bytes the proxy reads ahead of the pace (tbf's
 	// limit, the bytes a link queues): beyond it the sender feels TCP's

@@ -30,7 +30,7 @@ type plan struct {
 	reset           bool          // Reset both: RST both sockets at once
 	rejected        bool          // Reset one way: RST both sockets at this direction's first byte
 	resetNew        bool          // Reset (any direction; on the To plan): new connections are reset
-	burst           int64         // Bandwidth: the bucket of the limit that wins, in bytes; 0 = paceSlack's worth
+	burst           int64         // Bandwidth: the bucket of the limit that wins, in bytes; 0 = none (paceSlack of catch-up only)
 	queue           int64         // Bandwidth: the most bytes read ahead of the pace; 0 = rate/50
 	drop            bool          // Timeout: swallow the bytes
 	timeouts        []timeoutRule // Timeout: close deadlines

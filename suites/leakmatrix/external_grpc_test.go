@@ -19,15 +19,6 @@ import (
 	"github.com/aftershock/aftershock/suites/internal/suitekit"
 )
 
-// grpcExternal is a leak of the gRPC shop and the run of the grpc suite
-// whose fault provokes it: the same rows as the matrix's.
-var grpcExternal = map[string]run{
-	grpcshop.LeakStream:   {"grpc", "grpc && goroutines", "slower than the service's give-up", []string{"grpcshop.(*Server).readReservations"}},
-	grpcshop.LeakProducer: {"grpc", "grpc && goroutines", "slower than the service's give-up", []string{"grpcshop.(*Server).produceQuotes"}},
-	grpcshop.LeakConn:     {"grpc", "grpc && connections", "answers Unavailable", []string{"grpc-client", "a ClientConn never closed"}},
-	grpcshop.LeakRetry:    {"grpc", "grpc && goroutines", "answers Unavailable", []string{"grpcshop.(*Server).releaseReservation"}},
-}
-
 var _ = Describe("A separately started gRPC service (AFTERSHOCK_TARGET)", Label(MatrixLabel, ExternalLabel, "grpc"), Ordered, func() {
 	if !externalSelected() {
 		It("runs only with --label-filter="+ExternalLabel+" or "+MatrixLabel, func() {
@@ -54,8 +45,8 @@ var _ = Describe("A separately started gRPC service (AFTERSHOCK_TARGET)", Label(
 	// switches name a leak, so a run that drilled a demo instead of the
 	// env file's service would fail.
 	env := func(file string) []string {
-		return []string{suitekit.EnvTarget + "=" + file, suitekit.EnvDemoLeaks + "=" + grpcshop.LeakConn,
-			suitekit.EnvDemoFixes + "=", suitekit.EnvSettle + "=", suitekit.EnvGRPCShopBinary + "=" + bins.GRPCShop}
+		return []string{suitekit.EnvTarget + "=" + file, suitekit.EnvGRPCDemoLeaks + "=" + grpcshop.LeakConn,
+			suitekit.EnvGRPCDemoFixes + "=", suitekit.EnvSettle + "=", suitekit.EnvGRPCShopBinary + "=" + bins.GRPCShop}
 	}
 
 	It("drills that service, not a demo, and passes with its fixes on", func(ctx SpecContext) {
@@ -79,7 +70,7 @@ var _ = Describe("A separately started gRPC service (AFTERSHOCK_TARGET)", Label(
 
 	DescribeTable("fails against that service when it leaks, naming the culprit",
 		func(ctx SpecContext, leak string) {
-			r := grpcExternal[leak]
+			r := grpcRuns[leak]
 			sh, file := startExternalGRPCShop(ctx, dir, "leaky-"+leak, inv.Addr(), []string{leak})
 			By(fmt.Sprintf("running %s (%s) with %s=%s", r.suite, r.focus, suitekit.EnvTarget, file))
 			out, code := runBinary(ctx, bins.Suites[r.suite], r, nil, env(file)...)

@@ -14,31 +14,35 @@ import (
 // meaning, given after `--` (go tool ginkgo ./suites/... -- --target=env.yaml).
 // A flag beats its variable.
 const (
-	EnvTarget         = "AFTERSHOCK_TARGET"         // --target
-	EnvDemoLeaks      = "AFTERSHOCK_DEMO_LEAKS"     // --demo-leaks
-	EnvDemoFixes      = "AFTERSHOCK_DEMO_FIXES"     // --demo-fixes
-	EnvDrills         = "AFTERSHOCK_DRILLS"         // --drills
-	EnvArtifacts      = "AFTERSHOCK_ARTIFACTS"      // --artifacts
-	EnvSettle         = "AFTERSHOCK_SETTLE"         // --settle
-	EnvShopBinary     = "AFTERSHOCK_SHOP_BIN"       // --shop-bin
-	EnvGRPCShopBinary = "AFTERSHOCK_GRPCSHOP_BIN"   // --grpcshop-bin
-	EnvSlowRead       = "AFTERSHOCK_SLOW_READ_PATH" // --slow-read-path
+	EnvTarget         = "AFTERSHOCK_TARGET"          // --target
+	EnvDemoLeaks      = "AFTERSHOCK_DEMO_LEAKS"      // --demo-leaks
+	EnvDemoFixes      = "AFTERSHOCK_DEMO_FIXES"      // --demo-fixes
+	EnvGRPCDemoLeaks  = "AFTERSHOCK_GRPC_DEMO_LEAKS" // --grpc-demo-leaks
+	EnvGRPCDemoFixes  = "AFTERSHOCK_GRPC_DEMO_FIXES" // --grpc-demo-fixes
+	EnvDrills         = "AFTERSHOCK_DRILLS"          // --drills
+	EnvArtifacts      = "AFTERSHOCK_ARTIFACTS"       // --artifacts
+	EnvSettle         = "AFTERSHOCK_SETTLE"          // --settle
+	EnvShopBinary     = "AFTERSHOCK_SHOP_BIN"        // --shop-bin
+	EnvGRPCShopBinary = "AFTERSHOCK_GRPCSHOP_BIN"    // --grpcshop-bin
+	EnvSlowRead       = "AFTERSHOCK_SLOW_READ_PATH"  // --slow-read-path
 )
 
 // flags are registered by every suite binary that imports this package, so
 // that `-- --target=...` reaches whichever suites run.
 var flags = struct {
-	target, demoLeaks, demoFixes, drills, artifacts, settle, shopBin, grpcShopBin, slowRead *string
+	target, demoLeaks, demoFixes, grpcDemoLeaks, grpcDemoFixes, drills, artifacts, settle, shopBin, grpcShopBin, slowRead *string
 }{
-	target:      flag.String("target", "", "env file describing a running service to drill instead of the demo (env "+EnvTarget+")"),
-	demoLeaks:   flag.String("demo-leaks", "", "comma list of demo shop leaks to switch on (env "+EnvDemoLeaks+")"),
-	demoFixes:   flag.String("demo-fixes", "", "comma list of demo shop fixes, overriding the default (env "+EnvDemoFixes+")"),
-	drills:      flag.String("drills", "", "directory of Drill files for suites/drills (env "+EnvDrills+"; default: the shipped demo drills)"),
-	artifacts:   flag.String("artifacts", "", "directory for snapshot bundles and journals (env "+EnvArtifacts+")"),
-	settle:      flag.String("settle", "", "settle deadline of the suites' own specs, e.g. 15s (env "+EnvSettle+")"),
-	shopBin:     flag.String("shop-bin", "", "prebuilt demo shop binary, to skip building it (env "+EnvShopBinary+")"),
-	grpcShopBin: flag.String("grpcshop-bin", "", "prebuilt gRPC demo shop binary, to skip building it (env "+EnvGRPCShopBinary+")"),
-	slowRead:    flag.String("slow-read-path", "", "path of a large response for slow readers (env "+EnvSlowRead+"; default: the demo's /stream, else the first load request)"),
+	target:        flag.String("target", "", "env file describing a running service to drill instead of the demo (env "+EnvTarget+")"),
+	demoLeaks:     flag.String("demo-leaks", "", "comma list of demo shop leaks to switch on (env "+EnvDemoLeaks+")"),
+	demoFixes:     flag.String("demo-fixes", "", "comma list of demo shop fixes, overriding the default (env "+EnvDemoFixes+")"),
+	grpcDemoLeaks: flag.String("grpc-demo-leaks", "", "comma list of gRPC demo shop leaks to switch on (env "+EnvGRPCDemoLeaks+")"),
+	grpcDemoFixes: flag.String("grpc-demo-fixes", "", "comma list of gRPC demo shop fixes, overriding the default (env "+EnvGRPCDemoFixes+")"),
+	drills:        flag.String("drills", "", "directory of Drill files for suites/drills (env "+EnvDrills+"; default: the shipped demo drills)"),
+	artifacts:     flag.String("artifacts", "", "directory for snapshot bundles and journals (env "+EnvArtifacts+")"),
+	settle:        flag.String("settle", "", "settle deadline of the suites' own specs, e.g. 15s (env "+EnvSettle+")"),
+	shopBin:       flag.String("shop-bin", "", "prebuilt demo shop binary, to skip building it (env "+EnvShopBinary+")"),
+	grpcShopBin:   flag.String("grpcshop-bin", "", "prebuilt gRPC demo shop binary, to skip building it (env "+EnvGRPCShopBinary+")"),
+	slowRead:      flag.String("slow-read-path", "", "path of a large response for slow readers (env "+EnvSlowRead+"; default: the demo's /stream, else the first load request)"),
 }
 
 // setting returns the flag's value if given, else the variable's.

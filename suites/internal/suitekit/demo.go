@@ -48,35 +48,48 @@ var hiddenBy = map[string][]string{
 // --demo-leaks (none by default) and every fix but those leaks' own and
 // those that would hide them, unless --demo-fixes names the fixes.
 func DemoSwitches() (leaks, fixes []string, err error) {
-	return demoSwitches("demo shop", shop.Leaks(), shop.Fixes(), hiddenBy)
+	return demoSwitches(demoSettings{"demo shop", flags.demoLeaks, flags.demoFixes, EnvDemoLeaks, EnvDemoFixes, "--demo-"},
+		shop.Leaks(), shop.Fixes(), hiddenBy)
 }
 
 // GRPCDemoSwitches returns the gRPC demo shop's leaks and fixes, read as
-// DemoSwitches reads the shop's.
+// DemoSwitches reads the shop's, from settings of its own
+// (AFTERSHOCK_GRPC_DEMO_LEAKS, AFTERSHOCK_GRPC_DEMO_FIXES): a leak name
+// of one shop means nothing, or another leak, in the other.
 func GRPCDemoSwitches() (leaks, fixes []string, err error) {
-	return demoSwitches("gRPC demo shop", grpcshop.Leaks(), grpcshop.Fixes(), nil)
+	return demoSwitches(demoSettings{"gRPC demo shop", flags.grpcDemoLeaks, flags.grpcDemoFixes, EnvGRPCDemoLeaks, EnvGRPCDemoFixes, "--grpc-demo-"},
+		grpcshop.Leaks(), grpcshop.Fixes(), nil)
 }
 
-func demoSwitches(demo string, allLeaks, allFixes []string, hidden map[string][]string) (leaks, fixes []string, err error) {
-	leaks = splitList(setting(flags.demoLeaks, EnvDemoLeaks))
+// demoSettings is where a demo's switches come from.
+type demoSettings struct {
+	demo                 string
+	leaksFlag, fixesFlag *string
+	leaksEnv, fixesEnv   string
+	flagPrefix           string
+}
+
+func demoSwitches(st demoSettings, allLeaks, allFixes []string, hidden map[string][]string) (leaks, fixes []string, err error) {
+	demo := st.demo
+	leaks = splitList(setting(st.leaksFlag, st.leaksEnv))
 	if slices.Contains(leaks, switches.All) {
 		leaks = allLeaks
 	}
 	for _, l := range leaks {
 		if !slices.Contains(allLeaks, l) {
-			return nil, nil, fmt.Errorf("unknown %s leak %q (%s / --demo-leaks); allowed: %s, all",
-				demo, l, EnvDemoLeaks, strings.Join(allLeaks, ", "))
+			return nil, nil, fmt.Errorf("unknown %s leak %q (%s / %sleaks); allowed: %s, all",
+				demo, l, st.leaksEnv, st.flagPrefix, strings.Join(allLeaks, ", "))
 		}
 	}
-	if f := setting(flags.demoFixes, EnvDemoFixes); f != "" {
+	if f := setting(st.fixesFlag, st.fixesEnv); f != "" {
 		fixes = splitList(f)
 		if slices.Contains(fixes, switches.All) {
 			fixes = allFixes
 		}
 		for _, x := range fixes {
 			if !slices.Contains(allFixes, x) {
-				return nil, nil, fmt.Errorf("unknown %s fix %q (%s / --demo-fixes); allowed: %s, all",
-					demo, x, EnvDemoFixes, strings.Join(allFixes, ", "))
+				return nil, nil, fmt.Errorf("unknown %s fix %q (%s / %sfixes); allowed: %s, all",
+					demo, x, st.fixesEnv, st.flagPrefix, strings.Join(allFixes, ", "))
 			}
 		}
 		return leaks, fixes, nil

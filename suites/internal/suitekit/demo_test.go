@@ -50,14 +50,15 @@ func TestDemoSwitches(t *testing.T) {
 // TestGRPCDemoSwitches: the gRPC demo reads the same settings with its
 // own names, and no fix of it hides another's leak.
 func TestGRPCDemoSwitches(t *testing.T) {
-	t.Setenv(EnvDemoLeaks, "conn")
-	t.Setenv(EnvDemoFixes, "")
+	t.Setenv(EnvDemoLeaks, "body") // the HTTP shop's: not read here
+	t.Setenv(EnvGRPCDemoLeaks, "conn")
+	t.Setenv(EnvGRPCDemoFixes, "")
 	leaks, fixes, err := GRPCDemoSwitches()
 	if err != nil || strings.Join(leaks, ",") != "conn" || strings.Join(fixes, ",") != "stream,retry,producer" {
 		t.Errorf("leaks %q, fixes %q, err %v", leaks, fixes, err)
 	}
-	t.Setenv(EnvDemoLeaks, "body")
-	if _, _, err := GRPCDemoSwitches(); err == nil || !strings.Contains(err.Error(), `unknown gRPC demo shop leak "body"`) || !strings.Contains(err.Error(), "allowed: stream, conn, retry, producer, all") {
+	t.Setenv(EnvGRPCDemoLeaks, "body")
+	if _, _, err := GRPCDemoSwitches(); err == nil || !strings.Contains(err.Error(), `unknown gRPC demo shop leak "body" (AFTERSHOCK_GRPC_DEMO_LEAKS / --grpc-demo-leaks)`) || !strings.Contains(err.Error(), "allowed: stream, conn, retry, producer, all") {
 		t.Errorf("err = %v", err)
 	}
 }
