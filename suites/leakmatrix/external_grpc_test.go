@@ -68,6 +68,25 @@ var _ = Describe("A separately started gRPC service (AFTERSHOCK_TARGET)", Label(
 		Expect(calls1-calls0).To(BeNumerically(">=", minDrilled), "the external shop must have called its inventory through the suite's proxy")
 	}, SpecTimeout(runTimeout+30*time.Second))
 
+	It("is skipped by the HTTP suites, saying why, and drilled by the shipped gRPC drills", func(ctx SpecContext) {
+		_, file := startExternalGRPCShop(ctx, dir, "any-suite", inv.Addr(), nil)
+		By("running the slowupstream suite with " + suitekit.EnvTarget + "=" + file)
+		out, code := runBinary(ctx, bins.Suites["slowupstream"], run{suite: "slowupstream"}, nil, env(file)...)
+		AddReportEntry("output of slowupstream", ReportEntryVisibilityFailureOrVerbose, out)
+		Expect(code).To(Equal(0), "an HTTP suite must skip a gRPC target, not fail; output:\n%s", out)
+		Expect(out).To(ContainSubstring("is a gRPC service (grpc://"), "the skip must say why")
+		Expect(out).To(MatchRegexp(`Ran 0 of \d+ Specs`))
+
+		By("running the drills suite with " + suitekit.EnvTarget + "=" + file)
+		r := run{suite: "drills"}
+		out, code = runBinary(ctx, bins.Suites[r.suite], r, nil, append(env(file), suitekit.EnvDrills+"=",
+			suitekit.EnvArtifacts+"="+filepath.Join(dir, "any-suite-artifacts"))...)
+		AddReportEntry("output of drills", ReportEntryVisibilityFailureOrVerbose, out)
+		Expect(code).To(Equal(0), "the shipped gRPC drills must pass against the healthy gRPC shop; output:\n%s", out)
+		Expect(out).To(ContainSubstring("experiments/drills/grpc/slow-inventory.yaml"))
+		Expect(out).To(MatchRegexp(`Ran 2 of 2 Specs`))
+	}, SpecTimeout(runTimeout+30*time.Second))
+
 	DescribeTable("fails against that service when it leaks, naming the culprit",
 		func(ctx SpecContext, leak string) {
 			r := grpcRuns[leak]

@@ -88,7 +88,7 @@ func selectedBy(filter string, labels ...string) bool {
 var suites = []string{"slowupstream", "partition", "httpfaults", "stalledclients", "grpc"}
 
 // externalSuites are the suites the external-target specs run.
-var externalSuites = []string{"slowupstream", "partition", "grpc"}
+var externalSuites = []string{"slowupstream", "partition", "grpc", "drills"}
 
 // needed are the suites to compile for the label filter: those of the
 // matrix's rows, of the external-target specs and of the parity specs

@@ -30,13 +30,17 @@ type DrillFile struct {
 
 // DrillFiles lists the Drill files the drills suite runs: those of
 // --drills / AFTERSHOCK_DRILLS, or the shipped demo drills
-// (experiments/drills, embedded in the experiments package).
+// (experiments/drills, embedded in the experiments package), the gRPC
+// demo's (experiments/drills/grpc) when the env file's target is gRPC.
 func DrillFiles() ([]DrillFile, error) {
 	dir, err := DrillsDir()
 	if err != nil {
 		return nil, fmt.Errorf("drills directory (%s / --drills): %w", EnvDrills, err)
 	}
 	fsys, prefix := experiments.DemoFS, "experiments/drills"
+	if dir == "" && targetIsGRPC() {
+		fsys, prefix = experiments.GRPCFS, "experiments/drills/grpc"
+	}
 	var disk bool
 	if dir != "" {
 		fsys, prefix, disk = os.DirFS(dir), dir, true
@@ -65,6 +69,22 @@ func DrillFiles() ([]DrillFile, error) {
 		return nil, fmt.Errorf("no drill files (*.yaml, *.yml) in %s", prefix)
 	}
 	return files, nil
+}
+
+// targetIsGRPC tells whether the env file names a gRPC service. It is
+// asked while the tree is built; an env file that does not load says
+// no, and its problems fail the suite when the target starts.
+func targetIsGRPC() bool {
+	file := TargetFile()
+	if file == "" {
+		return false
+	}
+	path, err := ResolvePath(file)
+	if err != nil {
+		return false
+	}
+	env, err := LoadEnv(path)
+	return err == nil && env.Target.IsGRPC()
 }
 
 func (f DrillFile) read() ([]byte, error) {

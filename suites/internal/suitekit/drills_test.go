@@ -13,6 +13,7 @@ import (
 
 func TestDrillFilesDefaultToTheShippedDrills(t *testing.T) {
 	t.Setenv(EnvDrills, "")
+	t.Setenv(EnvTarget, "")
 	files, err := DrillFiles()
 	if err != nil {
 		t.Fatal(err)
@@ -117,5 +118,53 @@ func TestResolvePath(t *testing.T) {
 	}
 	if _, err := ResolvePath("no/such/env.yaml"); err == nil || !strings.Contains(err.Error(), "tried") {
 		t.Errorf("missing file: %v", err)
+	}
+}
+
+// TestDrillFilesForAGRPCTarget: an env file naming a gRPC service gets the
+// shipped gRPC drills, and they load against its addresses.
+func TestDrillFilesForAGRPCTarget(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "grpc.yaml")
+	if err := os.WriteFile(file, []byte(`target:
+  url: grpc://127.0.0.1:8443
+  pprof: http://127.0.0.1:6060/debug/pprof
+upstreams:
+  - {name: inventory, listen: 127.0.0.1:9100, forward: 127.0.0.1:9200, protocol: grpc}
+load:
+  rate: 10
+  grpc: [{method: /grpc.testing.TestService/UnaryCall}]
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(EnvDrills, "")
+	t.Setenv(EnvTarget, file)
+	files, err := DrillFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range files {
+		names = append(names, f.Name)
+	}
+	if want := []string{"inventory-unavailable.yaml", "slow-inventory.yaml"}; !slices.Equal(names, want) {
+		t.Fatalf("drill files = %q, want the shipped gRPC drills %q", names, want)
+	}
+	env, err := LoadEnv(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tgt, err := fromEnv(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		d, err := f.Load(tgt)
+		if err != nil {
+			t.Fatalf("%s: %v", f.Path, err)
+		}
+		if d.Spec.Target.URL != tgt.URL || d.Spec.Upstreams[0].Listen != "127.0.0.1:9100" {
+			t.Errorf("%s not pointed at the target: %+v %+v", f.Path, d.Spec.Target, d.Spec.Upstreams)
+		}
 	}
 }

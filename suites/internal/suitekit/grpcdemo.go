@@ -56,7 +56,7 @@ func SetupGRPC(tgt **Target) bool {
 	SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 		return BuildGRPCShop()
 	}, func(ctx SpecContext, bin []byte) {
-		*tgt = start(ctx, func() *Target { return startGRPCDemo(ctx, string(bin)) })
+		*tgt = start(ctx, forGRPC, func() *Target { return startGRPCDemo(ctx, string(bin)) })
 	}, NodeTimeout(3*time.Minute))
 	SynchronizedAfterSuite(func() {}, CleanupBuild)
 	return true

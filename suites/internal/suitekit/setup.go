@@ -14,8 +14,19 @@ import (
 //
 //	var tgt *suitekit.Target
 //	var _ = suitekit.Setup(&tgt)
+//
+// The HTTP fault suites call it; an env file naming a gRPC service makes
+// them skip, saying so.
 func Setup(tgt **Target) bool {
 	return setup(func(ctx SpecContext, shop []byte) { *tgt = Start(ctx, shop) })
+}
+
+// SetupAny is Setup for a suite whose specs suit any service, HTTP or
+// gRPC (suites/drills: the drill files say what they drill).
+func SetupAny(tgt **Target) bool {
+	return setup(func(ctx SpecContext, shop []byte) {
+		*tgt = start(ctx, forAny, func() *Target { return startDemo(ctx, string(shop)) })
+	})
 }
 
 // SetupShop registers the suite-level nodes of a suite that starts demo

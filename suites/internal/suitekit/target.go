@@ -91,12 +91,22 @@ func CleanupBuild() { launch.CleanupBuildArtifacts() }
 // suite ends.
 func Start(ctx context.Context, shopBin []byte) *Target {
 	GinkgoHelper()
-	return start(ctx, func() *Target { return startDemo(ctx, string(shopBin)) })
+	return start(ctx, forHTTP, func() *Target { return startDemo(ctx, string(shopBin)) })
 }
 
+// suiteProtocol is which services a suite drills.
+type suiteProtocol int
+
+const (
+	forHTTP suiteProtocol = iota // the HTTP fault suites
+	forGRPC                      // suites/grpc
+	forAny                       // suites/drills: the drill files say
+)
+
 // start selects the target: the env file's service, else the demo
-// startDemo starts.
-func start(ctx context.Context, startDemo func() *Target) *Target {
+// startDemo starts. A suite for the other protocol skips: one env file
+// names one service, and a pipeline runs every suite against it.
+func start(ctx context.Context, proto suiteProtocol, startDemo func() *Target) *Target {
 	GinkgoHelper()
 	var t *Target
 	if file := TargetFile(); file != "" {
@@ -105,6 +115,12 @@ func start(ctx context.Context, startDemo func() *Target) *Target {
 		env, err := LoadEnv(path)
 		if err != nil {
 			Fail(fmt.Sprintf("env file (%s / --target):\n%v", EnvTarget, err))
+		}
+		switch {
+		case env.Target.IsGRPC() && proto == forHTTP:
+			Skip(fmt.Sprintf("the target of %s is a gRPC service (%s): this suite drills HTTP services; suites/grpc drills it", path, env.Target.URL))
+		case !env.Target.IsGRPC() && proto == forGRPC:
+			Skip(fmt.Sprintf("the target of %s is an HTTP service (%s): this suite drills gRPC services (a grpc://host:port target)", path, env.Target.URL))
 		}
 		t, err = fromEnv(env)
 		if err != nil {
@@ -153,6 +169,7 @@ func fromEnv(env *Env) (*Target, error) {
 		"TARGET_URL": t.URL, "TARGET_PPROF": t.Pprof,
 		// The names the shipped drills use, so they run against it too.
 		experiments.VarShopURL: t.URL, experiments.VarShopPprof: t.Pprof,
+		experiments.VarGRPCURL: t.URL, experiments.VarGRPCPprof: t.Pprof,
 	}
 	for _, u := range t.Upstreams {
 		name := strings.ToUpper(strings.ReplaceAll(u.Name, "-", "_"))
