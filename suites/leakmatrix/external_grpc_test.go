@@ -79,7 +79,7 @@ var _ = Describe("A separately started gRPC service (AFTERSHOCK_TARGET)", Label(
 
 		By("running the drills suite with " + suitekit.EnvTarget + "=" + file)
 		r := run{suite: "drills"}
-		out, code = runBinary(ctx, bins.Suites[r.suite], r, nil, append(env(file), suitekit.EnvDrills+"=",
+		out, code = runBinary(ctx, bins.Suites[r.suite], r, []string{"-ginkgo.v"}, append(env(file), suitekit.EnvDrills+"=",
 			suitekit.EnvArtifacts+"="+filepath.Join(dir, "any-suite-artifacts"))...)
 		AddReportEntry("output of drills", ReportEntryVisibilityFailureOrVerbose, out)
 		Expect(code).To(Equal(0), "the shipped gRPC drills must pass against the healthy gRPC shop; output:\n%s", out)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -116,11 +117,11 @@ func start(ctx context.Context, proto suiteProtocol, startDemo func() *Target) *
 		if err != nil {
 			Fail(fmt.Sprintf("env file (%s / --target):\n%v", EnvTarget, err))
 		}
-		switch {
-		case env.Target.IsGRPC() && proto == forHTTP:
-			Skip(fmt.Sprintf("the target of %s is a gRPC service (%s): this suite drills HTTP services; suites/grpc drills it", path, env.Target.URL))
-		case !env.Target.IsGRPC() && proto == forGRPC:
-			Skip(fmt.Sprintf("the target of %s is an HTTP service (%s): this suite drills gRPC services (a grpc://host:port target)", path, env.Target.URL))
+		if why := otherProtocol(proto, path, env.Target); why != "" {
+			// Ginkgo shows a skip's reason only when verbose: say it
+			// where a pipeline's log shows it.
+			fmt.Fprintln(os.Stderr, "aftershock: "+why)
+			Skip(why)
 		}
 		t, err = fromEnv(env)
 		if err != nil {
@@ -140,6 +141,18 @@ func start(ctx context.Context, proto suiteProtocol, startDemo func() *Target) *
 	}
 	fmt.Fprintf(GinkgoWriter, "aftershock: drilling %s at %s (pprof %s)\n", t.Name, t.URL, t.Pprof)
 	return t
+}
+
+// otherProtocol says why a suite for proto skips the env file's target,
+// "" when it drills it.
+func otherProtocol(proto suiteProtocol, file string, t experiments.Target) string {
+	switch {
+	case t.IsGRPC() && proto == forHTTP:
+		return fmt.Sprintf("skipped: the target of %s is a gRPC service (%s); this suite drills HTTP services, suites/grpc and suites/drills drill it", file, t.URL)
+	case !t.IsGRPC() && proto == forGRPC:
+		return fmt.Sprintf("skipped: the target of %s is an HTTP service (%s); this suite drills gRPC services (a grpc://host:port target)", file, t.URL)
+	}
+	return ""
 }
 
 // fromEnv makes the target of an env file.
