@@ -82,6 +82,15 @@ func (t Tolerances) ConnAllowance(c snapshot.ConnClass) int {
 	return t.Connections
 }
 
+// Band is how far the totals may grow over the baseline and still look
+// returned on a chart: one group's allowance plus the goroutines of the
+// idle connections allowed (two each: readLoop and writeLoop), and one
+// class's allowance plus the idle connections. The verdict itself is per
+// group and per class, which a total cannot show: the band pictures it.
+func (t Tolerances) Band() (goroutines, connections int) {
+	return t.Goroutines + 2*t.IdleConnections, t.Connections + t.IdleConnections
+}
+
 // GoroutineFindings are the goroutines' part of a verdict.
 type GoroutineFindings struct {
 	Before int `json:"before"`

@@ -70,7 +70,7 @@ func (c *Client) Capture(ctx context.Context) (*Snapshot, error) {
 	if err := c.collectHeap(ctx, s); err != nil {
 		return nil, err
 	}
-	c.tally.add("full", s.Cost, true)
+	c.done(s, "full", s.Cost, true)
 	return s, nil
 }
 
@@ -85,7 +85,7 @@ func (c *Client) CaptureGoroutines(ctx context.Context) (*Snapshot, error) {
 	if s.MemStats, err = c.memStats(ctx, false, &s.Cost); err != nil {
 		return nil, err
 	}
-	c.tally.add("goroutines", s.Cost, false)
+	c.done(s, "goroutines", s.Cost, false)
 	return s, nil
 }
 
@@ -120,7 +120,7 @@ func (c *Client) CollectHeap(ctx context.Context, s *Snapshot) error {
 	before := s.Cost
 	err := c.collectHeap(ctx, s)
 	if err == nil {
-		c.tally.add("heap", s.Cost-before, true)
+		c.done(s, "heap", s.Cost-before, true)
 	}
 	return err
 }
@@ -153,7 +153,7 @@ func (c *Client) CaptureLight(ctx context.Context) (*Snapshot, error) {
 	if s.MemStats, err = c.memStats(ctx, false, &s.Cost); err != nil {
 		return nil, err
 	}
-	c.tally.add("light", s.Cost, false)
+	c.done(s, "light", s.Cost, false)
 	return s, nil
 }
 
@@ -162,7 +162,7 @@ func (c *Client) CaptureLight(ctx context.Context) (*Snapshot, error) {
 func (c *Client) CaptureCount(ctx context.Context) (*Snapshot, error) {
 	s, err := c.captureCount(ctx)
 	if err == nil {
-		c.tally.add("count", s.Cost, false)
+		c.done(s, "count", s.Cost, false)
 	}
 	return s, err
 }

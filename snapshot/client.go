@@ -36,6 +36,8 @@ type Client struct {
 	http     *http.Client
 	ownHTTP  bool
 	tally    tally
+	reqMu    sync.Mutex // one request at a time: see timedGet
+	observe  func(*Snapshot, string)
 }
 
 // Option configures a Client.
@@ -80,6 +82,15 @@ func WithMaxBytes(n int64) Option {
 			c.maxBytes = n
 		}
 	})
+}
+
+// WithObserver calls f with every snapshot the Client takes (and again
+// with s after CollectHeap completes it), and the kind of capture, as
+// Tally names them: a drill keeps its resource timeline from the captures
+// it takes anyway. f runs on the capturing goroutine; it must not modify
+// s or keep its dump.
+func WithObserver(f func(s *Snapshot, kind string)) Option {
+	return optionFunc(func(c *Client) { c.observe = f })
 }
 
 // WithHTTPClient sends the requests through hc (TLS, proxies, tracing).
@@ -140,6 +151,14 @@ type Tally struct {
 type tally struct {
 	mu sync.Mutex
 	t  Tally
+}
+
+// done tallies a capture and shows it to the observer.
+func (c *Client) done(s *Snapshot, kind string, cost time.Duration, forcedGC bool) {
+	c.tally.add(kind, cost, forcedGC)
+	if c.observe != nil {
+		c.observe(s, kind)
+	}
 }
 
 func (t *tally) add(kind string, cost time.Duration, forcedGC bool) {

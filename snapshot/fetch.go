@@ -12,8 +12,13 @@ import (
 	"unsafe"
 )
 
-// timedGet is get, adding the time the answer took to *cost.
+// timedGet is get, adding the time the answer took to *cost. One request
+// at a time: a Client used from several goroutines (a drill's sampler
+// beside its polls) still reaches its target over its one connection, so
+// no capture sees another's connection opening or closing.
 func (c *Client) timedGet(ctx context.Context, path string, cost *time.Duration) ([]byte, error) {
+	c.reqMu.Lock()
+	defer c.reqMu.Unlock()
 	t0 := time.Now()
 	b, err := c.get(ctx, path)
 	*cost += time.Since(t0)

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/aftershock/aftershock/experiments"
+	"github.com/aftershock/aftershock/experiments/report"
 	"github.com/aftershock/aftershock/experiments/runner"
 	"github.com/aftershock/aftershock/fixtures/grpcshop"
 	"github.com/aftershock/aftershock/fixtures/launch"
@@ -183,7 +184,7 @@ func (s *demoSide) drill(ctx context.Context, g *globalOptions, o demoOptions, d
 	for _, d := range drills {
 		opts := []runner.Option{runner.WithProgress(progress), runner.WithSettle(o.settle)}
 		if g.artifacts != "" {
-			opts = append(opts, runner.WithArtifacts(filepath.Join(g.artifacts, s.name, d.Metadata.Name)))
+			opts = append(opts, runner.WithArtifacts(filepath.Join(g.artifacts, s.name, d.Metadata.Name)), report.Charts())
 		}
 		res, err := runner.Run(ctx, d, opts...)
 		if err != nil {

@@ -26,7 +26,7 @@ func init() { commands = append(commands, newDrillCommand) }
 func newDrillCommand(g *globalOptions) *cobra.Command {
 	var allowHosts []string
 	var settle time.Duration
-	var kubeContext string
+	var kubeContext, junit string
 	cmd := &cobra.Command{
 		Use:   "drill FILE...",
 		Short: "Run drills; exit 0 pass, 1 verdict failed, 2 bad input, 3 could not run, 130 interrupted",
@@ -46,11 +46,12 @@ carries a lease so that it clears itself if this process dies.`,
 			}
 			ctx, stop := signalContext(cmd.Context(), cmd.ErrOrStderr())
 			defer stop()
-			return runDrills(ctx, g, drills, runFlags{allowHosts: allowHosts, settle: settle, context: kubeContext}, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return runDrills(ctx, g, drills, runFlags{allowHosts: allowHosts, settle: settle, context: kubeContext, junit: junit}, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	cmd.Flags().StringSliceVar(&allowHosts, "allow-host", nil, "let drills reach this non-loopback host (repeatable)")
 	cmd.Flags().DurationVar(&settle, "settle", 0, "override every drill's settle deadline")
+	cmd.Flags().StringVar(&junit, "junit", "", "write the verdicts as JUnit XML to this file: one test case per fault and resource, and per declared SLO")
 	cmd.Flags().StringVar(&kubeContext, "context", "", `the kube context of the cluster for faults on engine chaos-mesh ("in-cluster" in a pod); must match the drill's spec.cluster.context if it names one`)
 	return cmd
 }
@@ -93,6 +94,7 @@ type runFlags struct {
 	allowHosts []string
 	settle     time.Duration
 	context    string
+	junit      string // JUnit XML file, "" for none
 }
 
 // clusterContext is the kube context a drill's Chaos Mesh faults go to:
@@ -183,7 +185,7 @@ func runDrills(ctx context.Context, g *globalOptions, drills []*experiments.Dril
 			if len(drills) > 1 {
 				dir = filepath.Join(dir, d.Metadata.Name)
 			}
-			opts = append(opts, runner.WithArtifacts(dir))
+			opts = append(opts, runner.WithArtifacts(dir), report.Charts())
 		}
 		res, err := runner.Run(ctx, d, opts...)
 		results = append(results, res)
@@ -212,8 +214,17 @@ func runDrills(ctx context.Context, g *globalOptions, drills []*experiments.Dril
 	if err := printResults(stdout, g.output, results); err != nil {
 		return err
 	}
-	if g.report != "" {
-		if err := writeReport(g.report, results); err != nil {
+	for _, out := range []struct {
+		flag, file string
+		write      func(io.Writer, []*runner.Result) error
+	}{
+		{"--report", g.report, func(w io.Writer, rs []*runner.Result) error { return report.Write(w, rs, time.Now()) }},
+		{"--junit", f.junit, report.WriteJUnit},
+	} {
+		if out.file == "" {
+			continue
+		}
+		if err := writeFile(out.flag, out.file, results, out.write); err != nil {
 			errs = append(errs, err)
 			code = worse(code, exitCouldNotRun)
 		}
@@ -253,18 +264,19 @@ func printResults(w io.Writer, format string, results []*runner.Result) error {
 	return nil
 }
 
-// writeReport writes the HTML report of results to file.
-func writeReport(file string, results []*runner.Result) error {
+// writeFile writes results to file with write (the flag names the file in
+// errors).
+func writeFile(flag, file string, results []*runner.Result, write func(io.Writer, []*runner.Result) error) error {
 	f, err := os.Create(file)
 	if err != nil {
-		return fmt.Errorf("--report: %w", err)
+		return fmt.Errorf("%s: %w", flag, err)
 	}
-	if err := report.Write(f, results, time.Now()); err != nil {
+	if err := write(f, results); err != nil {
 		f.Close()
-		return fmt.Errorf("--report %s: %w", file, err)
+		return fmt.Errorf("%s %s: %w", flag, file, err)
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("--report %s: %w", file, err)
+		return fmt.Errorf("%s %s: %w", flag, file, err)
 	}
 	return nil
 }

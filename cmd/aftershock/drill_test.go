@@ -2,12 +2,15 @@ package main_test
 
 import (
 	"encoding/json"
+	"encoding/xml"
 	"html"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/onsi/ginkgo/v2/reporters"
 )
 
 // Each leak switch of the demo shop, the shipped drill whose fault provokes
@@ -35,7 +38,8 @@ func TestDrillNamesEachLeak(t *testing.T) {
 			st := startStack(t, []string{tc.leak}, nil)
 			dir := t.TempDir()
 			report := filepath.Join(dir, "report.html")
-			code, out, errs := aftershock(t, st.Vars(), "drill", "--settle=6s", "--artifacts", filepath.Join(dir, "artifacts"), "--report", report, demoDrill(tc.drill))
+			junit := filepath.Join(dir, "junit.xml")
+			code, out, errs := aftershock(t, st.Vars(), "drill", "--settle=6s", "--artifacts", filepath.Join(dir, "artifacts"), "--report", report, "--junit", junit, demoDrill(tc.drill))
 			if code != 1 {
 				t.Fatalf("exit %d, want 1 (verdict failed)\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 			}
@@ -48,7 +52,7 @@ func TestDrillNamesEachLeak(t *testing.T) {
 				t.Errorf("no FAIL verdict line on stdout:\n%s", out)
 			}
 			// The artifacts: the journal and a bundle per phase that pprof opens.
-			for _, name := range []string{"journal.json", "baseline.goroutine.pb.gz", "baseline.heap.pb.gz"} {
+			for _, name := range []string{"journal.json", "baseline.goroutine.pb.gz", "baseline.heap.pb.gz", "load.svg", "resources.svg"} {
 				if _, err := os.Stat(filepath.Join(dir, "artifacts", name)); err != nil {
 					t.Errorf("artifact %s: %v", name, err)
 				}
@@ -67,6 +71,25 @@ func TestDrillNamesEachLeak(t *testing.T) {
 			}
 			if !strings.Contains(html.UnescapeString(string(page)), tc.culprits[0]) {
 				t.Errorf("the report does not name the culprit %q", tc.culprits[0])
+			}
+			// The JUnit file: a failed test case whose text names the culprit.
+			data, err := os.ReadFile(junit)
+			if err != nil {
+				t.Fatalf("--junit: %v", err)
+			}
+			var suites reporters.JUnitTestSuites
+			if err := xml.Unmarshal(data, &suites); err != nil {
+				t.Fatalf("--junit: not JUnit XML: %v", err)
+			}
+			culprit := tc.culprits[len(tc.culprits)-1]
+			var named bool
+			for _, s := range suites.TestSuites {
+				for _, c := range s.TestCases {
+					named = named || (c.Failure != nil && strings.Contains(c.Failure.Message, culprit))
+				}
+			}
+			if suites.Failures == 0 || !named {
+				t.Errorf("--junit: %d failures, none naming %q:\n%s", suites.Failures, culprit, data)
 			}
 		})
 	}

@@ -11,10 +11,13 @@ package report
 import (
 	"bytes"
 	_ "embed"
+	"encoding/xml"
 	"fmt"
 	"html/template"
 	"image/color"
 	"io"
+	"os"
+	"path/filepath"
 	"time"
 
 	"gonum.org/v1/plot"
@@ -24,6 +27,7 @@ import (
 	"gonum.org/v1/plot/vg/vgsvg"
 
 	"github.com/aftershock/aftershock/experiments/runner"
+	"github.com/aftershock/aftershock/matchers"
 )
 
 //go:embed report.html.tmpl
@@ -49,7 +53,9 @@ var tmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 // drillView is one drill as the template shows it.
 type drillView struct {
 	*runner.Result
-	Chart template.HTML // inline SVG, empty without load
+	Chart     template.HTML // inline SVG, empty without load
+	Resources template.HTML // inline SVG, empty without a resource timeline
+	Band      string        // what the resource chart's band is
 }
 
 // Write renders results as HTML to w; generated is shown in the header.
@@ -67,6 +73,13 @@ func Write(w io.Writer, results []*runner.Result, generated time.Time) error {
 			}
 			v.Chart = template.HTML(svg) // produced by vgsvg from numbers, not from input text
 		}
+		svg, err := ResourceChart(r)
+		if err != nil {
+			return fmt.Errorf("report: resource chart of drill %s: %w", r.Drill, err)
+		}
+		// From numbers and the connection class names, which vgsvg escapes.
+		v.Resources = template.HTML(stripProlog(svg))
+		v.Band = bandText(r)
 		views = append(views, v)
 	}
 	var buf bytes.Buffer
@@ -78,6 +91,50 @@ func Write(w io.Writer, results []*runner.Result, generated time.Time) error {
 	}
 	_, err := buf.WriteTo(w)
 	return err
+}
+
+// bandText says what the resource chart's bands are, in the drill's terms.
+func bandText(r *runner.Result) string {
+	t, ok := tolerances(r)
+	if !ok || r.Baseline == nil {
+		return "No fault was judged: no band."
+	}
+	g, c := t.Band()
+	return fmt.Sprintf("Green bands: the baseline and its tolerance — goroutines up to +%d (a group's maxExtra %d plus two goroutines for each of the %d idle pooled connections allowed), connections up to +%d, heap up to +%s. The verdict is per goroutine group and connection class; the total's band pictures it.",
+		g, t.Goroutines, t.IdleConnections, c, matchers.BytesText(t.HeapAllowance(r.Baseline.Heap)))
+}
+
+// Charts is the runner option that writes the charts (WriteCharts) beside
+// each drill's journal.
+func Charts() runner.Option { return runner.WithArtifactHook(WriteCharts) }
+
+// WriteCharts writes the drill's charts as SVG files into dir: load.svg
+// (when the drill had a load) and resources.svg (when it has a resource
+// timeline).
+func WriteCharts(dir string, r *runner.Result) error {
+	files := map[string]func(*runner.Result) ([]byte, error){"resources.svg": ResourceChart}
+	if r.Load != nil && len(r.Load.Timeline) > 0 {
+		files["load.svg"] = func(r *runner.Result) ([]byte, error) {
+			svg, err := chart(r)
+			if err != nil {
+				return nil, err
+			}
+			return append([]byte(xml.Header), svg...), nil
+		}
+	}
+	for name, f := range files {
+		svg, err := f(r)
+		if err != nil {
+			return fmt.Errorf("chart %s of drill %s: %w", name, r.Drill, err)
+		}
+		if svg == nil {
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), svg, 0o644); err != nil {
+			return fmt.Errorf("chart of drill %s: %w", r.Drill, err)
+		}
+	}
+	return nil
 }
 
 // chart draws the load's timeline: latency percentiles on top, failed

@@ -84,7 +84,8 @@ func (r *Runner) preflight(ctx context.Context) error {
 			return couldNotRun("%w", err)
 		}
 	}
-	client, err := snapshot.NewClient(d.Spec.Target.Pprof, snapshot.WithHeaders(header(d.Spec.Target.Headers)))
+	client, err := snapshot.NewClient(d.Spec.Target.Pprof, snapshot.WithHeaders(header(d.Spec.Target.Headers)),
+		snapshot.WithObserver(r.series.observe))
 	if err != nil {
 		return couldNotRun("pprof %s: %w", d.Spec.Target.Pprof, err)
 	}
@@ -101,6 +102,7 @@ func (r *Runner) preflight(ctx context.Context) error {
 	if err := client.CheckHeapProfile(ctx); err != nil {
 		return couldNotRun("pprof of the target: %w", err)
 	}
+	r.startSampler()
 
 	local := newLocalEngine(d)
 	r.local = local
@@ -407,12 +409,18 @@ func (r *Runner) writeJournal() error {
 	if err := os.MkdirAll(r.cfg.artifacts, 0o755); err != nil {
 		return fmt.Errorf("artifacts: %w", err)
 	}
-	b, err := json.MarshalIndent(r.Result(), "", "  ")
+	res := r.Result()
+	b, err := json.MarshalIndent(res, "", "  ")
 	if err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(r.cfg.artifacts, "journal.json"), b, 0o644); err != nil {
 		return fmt.Errorf("journal: %w", err)
+	}
+	for _, f := range r.cfg.artifactHooks {
+		if err := f(r.cfg.artifacts, res); err != nil {
+			return fmt.Errorf("artifacts: %w", err)
+		}
 	}
 	return nil
 }

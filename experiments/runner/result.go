@@ -42,6 +42,9 @@ type Result struct {
 	// Load is what the steady load saw, per phase and as a timeline (nil
 	// when the drill has no load).
 	Load *load.Report `json:"load,omitempty"`
+	// Resources is the target's resource timeline over the whole drill:
+	// every capture the drill took, and light samples between them.
+	Resources []Sample `json:"resources,omitempty"`
 	// Cost is what the drill asked of the target.
 	Cost Cost `json:"cost"`
 	// Artifacts is the directory of the snapshot bundles, if kept.

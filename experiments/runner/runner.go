@@ -70,6 +70,16 @@ type config struct {
 	budget float64
 	// cluster submits the faults on engine chaos-mesh; nil refuses them.
 	cluster *chaosmesh.Cluster
+	// artifactHooks write more artifacts beside the journal.
+	artifactHooks []func(dir string, res *Result) error
+}
+
+// WithArtifactHook has f write more files into the artifacts directory
+// when the journal is written (report.Charts writes the charts as SVG):
+// the runner cannot render its own charts without importing the report,
+// which renders its results.
+func WithArtifactHook(f func(dir string, res *Result) error) Option {
+	return func(c *config) { c.artifactHooks = append(c.artifactHooks, f) }
 }
 
 // WithCluster gives the runner a cluster for the faults on engine
@@ -123,6 +133,7 @@ type Runner struct {
 	injectors map[string]injectors.Injector // by fault name, built in the preflight
 	base      *snapshot.Snapshot            // what the next fault is judged against
 	pooled    int                           // peak HTTP/1 client connections under load; -1 unmeasured
+	series    series                        // the resource timeline
 
 	prepared bool // Prepare succeeded
 	tried    bool // Prepare was called
@@ -210,6 +221,7 @@ func (r *Runner) Result() *Result {
 		rep := r.gen.Report()
 		res.Load = &rep
 	}
+	res.Resources = r.series.snapshot()
 	if r.client != nil {
 		t := r.client.Tally()
 		res.Cost = Cost{Captures: t.Captures, ForcedGCs: t.ForcedGCs, CaptureTime: t.Time}

@@ -1,6 +1,7 @@
 package runner_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -139,4 +140,83 @@ func (p progressFunc) Write(b []byte) (int, error) {
 		p(l)
 	}
 	return len(b), nil
+}
+
+// TestResourceTimeline: the journal's resource timeline shows the
+// goroutines leaving the band while the fault holds them and, on a leaky
+// target, staying out past the settle deadline; on a fixed one (the
+// goroutines released at the clear) coming back into it.
+func TestResourceTimeline(t *testing.T) {
+	t.Parallel()
+	for _, leaky := range []bool{true, false} {
+		t.Run(fmt.Sprint("leaky=", leaky), func(t *testing.T) {
+			t.Parallel()
+			target := snapshottest.Start(t)
+			defer target.Release()
+			var hold, clear sync.Once
+			progress := progressFunc(func(line string) {
+				switch {
+				case strings.Contains(line, "] hold crowd"):
+					hold.Do(func() { target.Park(20) })
+				case strings.Contains(line, "] clear crowd") && !leaky:
+					clear.Do(target.Release)
+				}
+			})
+			// A hold of 3 s, and a budget that lets the sampler read the
+			// target a few times in it on a busy machine.
+			d, err := experiments.Parse("stalled.yaml", bytes.Replace(stalledYAML(target, "3s"), []byte("duration: 1s"), []byte("duration: 3s"), 1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := runner.Run(context.Background(), d, runner.WithProgress(progress), runner.WithBudget(0.05))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Faults) != 1 || res.Faults[0].Findings == nil || res.Baseline == nil {
+				t.Fatalf("no verdict: %+v", res)
+			}
+			fr := res.Faults[0]
+			if fr.Returned == leaky {
+				t.Fatalf("returned = %v on a leaky=%v target", fr.Returned, leaky)
+			}
+			band, _ := fr.Findings.Tolerances.Band()
+			top := res.Baseline.Goroutines + band
+			var settleStart time.Time
+			for _, p := range res.Phases {
+				if p.Phase == "settle" {
+					settleStart = p.Start
+				}
+			}
+			deadline := settleStart.Add(fr.Settle)
+			var during, after, total, sampled int
+			var last runner.Sample
+			for _, s := range res.Resources {
+				total++
+				if s.At.After(fr.InEffect) && s.At.Before(fr.Cleared) && s.Kind == "light" {
+					sampled++ // the drill takes no capture of its own while it holds a fault
+				}
+				if s.At.After(fr.InEffect) && s.At.Before(fr.Cleared) && s.Goroutines > top {
+					during++
+				}
+				if !s.At.Before(deadline) {
+					after++
+				}
+				last = s
+			}
+			t.Logf("%d samples; baseline %d goroutines, band to %d; %d out of it during the fault; last %d (%s, %s after the start)",
+				total, res.Baseline.Goroutines, top, during, last.Goroutines, last.Kind, last.At.Sub(res.Start).Round(time.Millisecond))
+			if during == 0 {
+				t.Errorf("no sample during the fault shows the goroutines out of the band")
+			}
+			if sampled < 2 {
+				t.Errorf("%d light samples during the 3s hold: the sampler did not run", sampled)
+			}
+			if leaky && (after == 0 || last.Goroutines <= top) {
+				t.Errorf("leaky: %d samples at or after the settle deadline, the last %d goroutines (band to %d): want out of the band past the deadline", after, last.Goroutines, top)
+			}
+			if !leaky && last.Goroutines > top {
+				t.Errorf("fixed: the last sample has %d goroutines, over the band's %d", last.Goroutines, top)
+			}
+		})
+	}
 }

@@ -8,6 +8,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/aftershock/aftershock/experiments/report"
 	"github.com/aftershock/aftershock/experiments/runner"
 	"github.com/aftershock/aftershock/suites/internal/suitekit"
 )
@@ -37,7 +38,7 @@ var _ = Describe("Drill files", Label("drills"), suitekit.TargetDecorators(), fu
 			By("running drill " + d.Metadata.Name)
 			res, err := runner.Run(ctx, d,
 				runner.WithProgress(GinkgoWriter),
-				runner.WithArtifacts(dir))
+				runner.WithArtifacts(dir), report.Charts())
 			Expect(err).NotTo(HaveOccurred(), "drill %s could not run to its verdict", f.Path)
 			AddReportEntry("verdict", ReportEntryVisibilityFailureOrVerbose, verdictSummary(res))
 			Expect(res.Verdict).To(Equal(runner.Pass), suitekit.Verdict(res))

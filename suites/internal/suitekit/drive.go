@@ -12,6 +12,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/aftershock/aftershock/experiments"
+	"github.com/aftershock/aftershock/experiments/report"
 	"github.com/aftershock/aftershock/experiments/runner"
 )
 
@@ -86,7 +87,7 @@ func Drive(ctx context.Context, t *Target, fault string, tm Timing) *Outcome {
 	}
 	name := d.Spec.Faults[0].Name
 	r := runner.New(d,
-		runner.WithProgress(GinkgoWriter), runner.WithArtifacts(dir),
+		runner.WithProgress(GinkgoWriter), runner.WithArtifacts(dir), report.Charts(),
 		runner.WithLead(tm.Lead), runner.WithRecovery(tm.Recovery), runner.WithSettle(t.Settle))
 	DeferCleanup(func(ctx SpecContext) error { return r.Close(context.WithoutCancel(ctx)) }, NodeTimeout(time.Minute))
 	By(fmt.Sprintf("drilling %s with %s: baseline, fault, clear, settle", t.Name, name))

@@ -1,0 +1,121 @@
+package runner
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/aftershock/aftershock/snapshot"
+)
+
+// Sample is one reading of the target's resources during a drill: the
+// resource timeline the report charts and the journal keeps.
+type Sample struct {
+	At         time.Time `json:"at"`
+	Goroutines int       `json:"goroutines"`
+	// Connections counts the target's connections by class.
+	Connections map[snapshot.ConnClass]int `json:"connections,omitempty"`
+	// Heap is HeapAlloc, 0 when the capture did not read it: without a
+	// forced GC (garbage included, an upper bound of the live heap)
+	// unless Collected.
+	Heap      uint64 `json:"heap,omitempty"`
+	Collected bool   `json:"collected,omitempty"`
+	// Kind is the capture it was read from, as Cost names them: the
+	// sampler's and the settle's polls are "light", the quiesce's "count",
+	// the verdicts' "goroutines", "heap" and "full".
+	Kind string `json:"kind"`
+}
+
+// maxSamples bounds the timeline of a long drill: past it, every other
+// sample is dropped and the sampler slows down by half.
+const maxSamples = 4096
+
+// series is the resource timeline of a run. Every capture the runner
+// takes feeds it (snapshot.WithObserver); the sampler fills the gaps
+// between them, so the timeline costs the target nothing more where the
+// drill polls anyway.
+type series struct {
+	mu      sync.Mutex
+	samples []Sample
+	last    time.Time // when the last capture of any kind was taken
+	thinned int       // how many times the samples were halved
+}
+
+func (s *series) observe(snap *snapshot.Snapshot, kind string) {
+	sum := snap.Summary()
+	sm := Sample{At: snap.Time, Goroutines: sum.Goroutines, Heap: snap.MemStats.HeapAlloc, Collected: snap.Collected, Kind: kind}
+	if len(sum.Connections) > 0 {
+		sm.Connections = make(map[snapshot.ConnClass]int, len(sum.Connections))
+		for c, st := range sum.Connections {
+			sm.Connections[c] = st.Count
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.last = time.Now()
+	s.samples = append(s.samples, sm)
+	if len(s.samples) > maxSamples {
+		// Keep the first and every other one after it, and the verdicts'
+		// (collected) figures.
+		kept := s.samples[:1]
+		for i, x := range s.samples[1:] {
+			if i%2 == 1 || x.Collected {
+				kept = append(kept, x)
+			}
+		}
+		s.samples = kept
+		s.thinned++
+	}
+}
+
+// since is how long ago the last capture was taken, and the factor the
+// sampler's interval is stretched by after thinning.
+func (s *series) since() (time.Duration, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return time.Since(s.last), 1 << s.thinned
+}
+
+func (s *series) snapshot() []Sample {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Sample, len(s.samples))
+	copy(out, s.samples)
+	return out
+}
+
+// startSampler samples the target with light captures (the goroutine
+// profile and MemStats, no GC) until the run closes, each spaced by its
+// own cost so that sampling takes at most the run's budget of a core on
+// the target (snapshot.Pace), and skipped while the drill's own polls
+// keep the timeline fresh.
+func (r *Runner) startSampler() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		wait := r.cfg.pollFloor
+		for {
+			if sleep(ctx, wait) != nil {
+				return
+			}
+			since, stretch := r.series.since()
+			interval := wait * time.Duration(stretch)
+			if since < interval {
+				wait = interval - since
+				continue
+			}
+			s, err := r.client.CaptureLight(ctx)
+			if err != nil {
+				wait = max(time.Second, r.cfg.pollFloor) // the target is busy or gone: the drill's own captures will say
+				continue
+			}
+			wait = snapshot.Pace(s.Cost, r.cfg.pollFloor, r.cfg.budget)
+		}
+	}()
+	r.onCleanup(func(context.Context) error {
+		cancel()
+		<-done
+		return nil
+	})
+}
