@@ -110,6 +110,20 @@ func runDemo(ctx context.Context, g *globalOptions, o demoOptions, stdout, stder
 	} else {
 		printDemo(stdout, sides[0], sides[1], o.grpc)
 	}
+	if g.report != "" {
+		// One page, both shops: each drill named with its shop.
+		var all []*runner.Result
+		for _, s := range sides {
+			for _, r := range s.results {
+				c := *r
+				c.Drill += " (" + s.name + " shop)"
+				all = append(all, &c)
+			}
+		}
+		if err := writeFile("--report", g.report, all, htmlReport); err != nil {
+			return withCode(exitCouldNotRun, err)
+		}
+	}
 	// The demo makes its point when aftershock tells the two shops apart.
 	for i, r := range sides[0].results {
 		if r.Verdict != runner.Fail || sides[1].results[i].Verdict != runner.Pass {

@@ -218,7 +218,7 @@ func runDrills(ctx context.Context, g *globalOptions, drills []*experiments.Dril
 		flag, file string
 		write      func(io.Writer, []*runner.Result) error
 	}{
-		{"--report", g.report, func(w io.Writer, rs []*runner.Result) error { return report.Write(w, rs, time.Now()) }},
+		{"--report", g.report, htmlReport},
 		{"--junit", f.junit, report.WriteJUnit},
 	} {
 		if out.file == "" {
@@ -262,6 +262,11 @@ func printResults(w io.Writer, format string, results []*runner.Result) error {
 		runner.WriteText(w, r)
 	}
 	return nil
+}
+
+// htmlReport renders the HTML report of results, generated now.
+func htmlReport(w io.Writer, results []*runner.Result) error {
+	return report.Write(w, results, time.Now())
 }
 
 // writeFile writes results to file with write (the flag names the file in

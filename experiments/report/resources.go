@@ -128,7 +128,8 @@ func resourcePlots(r *runner.Result) ([]*plot.Plot, error) {
 		panels[2].lo, panels[2].hi, panels[2].hasBand = mib(b.Heap), mib(b.Heap)+mib(uint64(max(0, tol.HeapAllowance(b.Heap)))), true
 	}
 	for _, pn := range panels {
-		pn.top = max(pn.top, pn.hi) * 1.1
+		// Room above the data for the legend.
+		pn.top = max(pn.top, pn.hi) * 1.35
 		if pn.top == 0 {
 			pn.top = 1
 		}
@@ -138,9 +139,19 @@ func resourcePlots(r *runner.Result) ([]*plot.Plot, error) {
 			}
 		}
 		if pn.hasBand {
-			if err := shade(pn.p, 0, end, pn.lo, max(pn.hi, pn.lo+pn.top/200), bandColor); err != nil {
+			// A band of a few goroutines on a scale of hundreds is a
+			// hairline: give it a visible thickness, and draw the
+			// baseline itself.
+			if err := shade(pn.p, 0, end, pn.lo, max(pn.hi, pn.lo+pn.top/60), bandColor); err != nil {
 				return nil, err
 			}
+			l, err := plotter.NewLine(plotter.XYs{{X: 0, Y: pn.lo}, {X: end, Y: pn.lo}})
+			if err != nil {
+				return nil, err
+			}
+			l.Color, l.Width = backColor, vg.Points(0.8)
+			pn.p.Add(l)
+			pn.p.Legend.Add("baseline and tolerance", l)
 		}
 		pn.p.Y.Min, pn.p.Y.Max, pn.p.X.Min, pn.p.X.Max = 0, pn.top, 0, end
 		pn.p.Add(plotter.NewGrid())
@@ -184,6 +195,8 @@ func resourcePlots(r *runner.Result) ([]*plot.Plot, error) {
 	}
 	for _, pn := range panels {
 		pn.p.Legend.Top, pn.p.Legend.Left = true, true
+		pn.p.Legend.TextStyle.Font.Size = vg.Points(8)
+		pn.p.Legend.ThumbnailWidth = vg.Points(14)
 	}
 	return []*plot.Plot{gor, conns, heap}, nil
 }
