@@ -34,10 +34,16 @@ const envReference = "AFTERSHOCK_REFERENCE_CLI"
 //     share of one core (idle-%core: the same target at rest as long);
 //
 //   - sampling-%core: the part of it spent answering polls (the goroutine
-//     profile of the quiesce, the light snapshots of the settle), from the
-//     polls the drill made and what each kind costs the target, measured
-//     beforehand (count-µs, light-µs; dump-ms and full-ms are the debug=2
-//     dump and the full capture with its forced GC, the verdict's).
+//     profile of the quiesce, the light snapshots of the settle and of the
+//     resource timeline), from the polls the drill made and what each kind
+//     costs the target, measured beforehand (count-µs, light-µs; dump-ms
+//     and full-ms are the debug=2 dump and the full capture with its
+//     forced GC, the verdict's);
+//
+//   - timeline-%core: the target's CPU time while the fault is held over
+//     the hold's wall time: the drill takes no capture of its own then, so
+//     it is what the resource timeline's sampler costs (the target at rest
+//     spends idle-%core of it anyway).
 //
 //     go test -run '^$' -bench DrillCost -benchtime 3x ./experiments/runner/
 //
@@ -65,23 +71,46 @@ func BenchmarkDrillCostOnTarget(b *testing.B) {
 
 	// What one capture of each kind costs the target, in CPU time.
 	ctx := context.Background()
+	// The light capture's wall time too (the cost the polls are paced
+	// by): their ratio is what the sampler's budget must allow for.
 	perKind := map[string]time.Duration{}
+	var lightWall time.Duration
 	for kind, capture := range map[string]func(context.Context) (*snapshot.Snapshot, error){
 		"count": c.CaptureCount, "light": c.CaptureLight, "goroutines": c.CaptureGoroutines, "full": c.Capture,
 	} {
 		const n = 10
 		cpu0 := cpuTime(b, target.Pid())
 		for range n {
-			if _, err := capture(ctx); err != nil {
+			s, err := capture(ctx)
+			if err != nil {
 				b.Fatal(err)
+			}
+			if kind == "light" {
+				lightWall += s.Cost / n
 			}
 		}
 		perKind[kind] = (cpuTime(b, target.Pid()) - cpu0) / n
 	}
 
+	// The target's CPU time and the wall time while the fault is held:
+	// the drill takes no capture of its own then, so what the target
+	// spends beyond rest is the resource timeline's sampling.
+	var holdCPU, holdWall time.Duration
+	var holdCPU0 time.Time
+	var cpuAtHold time.Duration
+	watchHold := progressFunc(func(line string) {
+		switch {
+		case strings.Contains(line, "] hold crowd"):
+			holdCPU0, cpuAtHold = time.Now(), cpuTime(b, target.Pid())
+		case strings.Contains(line, "] clear crowd") && !holdCPU0.IsZero():
+			holdCPU += cpuTime(b, target.Pid()) - cpuAtHold
+			holdWall += time.Since(holdCPU0)
+		}
+	})
 	measure := func(b *testing.B, drill func() (*runner.Result, error)) {
 		var gcs uint64
 		var cpu, wall, idle, sampling time.Duration
+		holdCPU, holdWall = 0, 0
 		for b.Loop() {
 			gc0, cpu0, t0 := forcedGCs(b, c), cpuTime(b, target.Pid()), time.Now()
 			res, err := drill()
@@ -110,11 +139,14 @@ func BenchmarkDrillCostOnTarget(b *testing.B) {
 			b.ReportMetric(100*sampling.Seconds()/wall.Seconds(), "sampling-%core")
 		}
 		b.ReportMetric(wall.Seconds()/n, "s/drill")
+		if holdWall > 0 {
+			b.ReportMetric(100*holdCPU.Seconds()/holdWall.Seconds(), "timeline-%core")
+		}
 	}
 
 	b.Run("aftershock", func(b *testing.B) {
 		measure(b, func() (*runner.Result, error) {
-			res, err := runner.Run(ctx, d)
+			res, err := runner.Run(ctx, d, runner.WithProgress(watchHold))
 			if err == nil && res.Verdict != runner.Pass {
 				var t strings.Builder
 				runner.WriteText(&t, res)
@@ -125,6 +157,7 @@ func BenchmarkDrillCostOnTarget(b *testing.B) {
 		// After the loop, which resets what was reported before it.
 		b.ReportMetric(float64(perKind["count"].Microseconds()), "count-µs")
 		b.ReportMetric(float64(perKind["light"].Microseconds()), "light-µs")
+		b.ReportMetric(float64(lightWall.Microseconds()), "light-wall-µs")
 		b.ReportMetric(float64(perKind["goroutines"].Milliseconds()), "dump-ms")
 		b.ReportMetric(float64(perKind["full"].Milliseconds()), "full-ms")
 	})

@@ -86,8 +86,8 @@ func (s *series) snapshot() []Sample {
 
 // startSampler samples the target with light captures (the goroutine
 // profile and MemStats, no GC) until the run closes, each spaced by its
-// own cost so that sampling takes at most the run's budget of a core on
-// the target (snapshot.Pace), and skipped while the drill's own polls
+// own cost so that sampling takes at most half the run's budget of a core
+// on the target (snapshot.Pace), and skipped while the drill's own polls
 // keep the timeline fresh.
 func (r *Runner) startSampler() {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -110,7 +110,10 @@ func (r *Runner) startSampler() {
 				wait = max(time.Second, r.cfg.pollFloor) // the target is busy or gone: the drill's own captures will say
 				continue
 			}
-			wait = snapshot.Pace(s.Cost, r.cfg.pollFloor, r.cfg.budget)
+			// Half the budget: a capture's wall time, which paces it,
+			// understates its CPU time when the target answers on more
+			// than one core, and the drill's own polls share the budget.
+			wait = snapshot.Pace(s.Cost, r.cfg.pollFloor, r.cfg.budget/2)
 		}
 	}()
 	r.onCleanup(func(context.Context) error {
