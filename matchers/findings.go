@@ -2,6 +2,7 @@ package matchers
 
 import (
 	"fmt"
+	"maps"
 
 	"github.com/aftershock/aftershock/snapshot"
 )
@@ -107,6 +108,42 @@ type GoroutineFindings struct {
 type GroupFinding struct {
 	snapshot.GroupDelta
 	Tolerance int `json:"tolerance"`
+	// Proved is how many of its goroutines the Go runtime proved leaked
+	// (the goroutineleak profile, beyond the baseline's): blocked on
+	// something no running goroutine can reach, they can never run again.
+	Proved int `json:"proved,omitempty"`
+}
+
+// ProvedText is how every rendering marks a group the runtime proved.
+const ProvedText = "proved leaked by the Go runtime"
+
+// MarkProved marks the groups over tolerance whose goroutines the Go
+// runtime proved leaked: leaked counts them by culprit function, beyond
+// the baseline's. Each group is credited at most its growth, the largest
+// first. It returns how many goroutines it credited.
+func (f *Findings) MarkProved(leaked map[string]int) int {
+	left := maps.Clone(leaked)
+	credited := 0
+	for i := range f.Goroutines.Over {
+		g := &f.Goroutines.Over[i]
+		n := min(left[g.Culprit.Function], g.Extra())
+		if n > 0 {
+			g.Proved = n
+			left[g.Culprit.Function] -= n
+			credited += n
+		}
+	}
+	return credited
+}
+
+// Proved tells whether the runtime proved any group over tolerance leaked.
+func (f *Findings) Proved() bool {
+	for _, g := range f.Goroutines.Over {
+		if g.Proved > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // ConnectionFindings are the connections' part of a verdict.

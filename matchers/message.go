@@ -33,6 +33,9 @@ func (f *Findings) Culprits(rs ...Resource) []string {
 				if g.Creator.Function != "" {
 					line += ", created by " + g.Creator.Function
 				}
+				if g.Proved > 0 {
+					line += fmt.Sprintf(" (%d %s)", g.Proved, ProvedText)
+				}
 				out = append(out, line)
 			}
 		case Connections:
@@ -118,6 +121,9 @@ func writeGroups(b *strings.Builder, groups []GroupFinding) {
 		}
 		if g.Conn != "" {
 			fmt.Fprintf(b, "      holds:      a %s connection\n", g.Conn)
+		}
+		if g.Proved > 0 {
+			fmt.Fprintf(b, "      proved:     %d of them %s (blocked on what no running goroutine can reach: they can never run again)\n", g.Proved, ProvedText)
 		}
 		if g.MaxWait > 0 {
 			fmt.Fprintf(b, "      waiting:    up to %s\n", g.MaxWait)

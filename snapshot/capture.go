@@ -3,7 +3,9 @@ package snapshot
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"time"
 
@@ -173,6 +175,39 @@ func (c *Client) captureCount(ctx context.Context) (*Snapshot, error) {
 	if s.GoroutineProfile, err = c.profile(ctx, "goroutine", &s.Cost); err != nil {
 		return nil, err
 	}
+	return s, nil
+}
+
+// ErrNoLeakProfile is returned by CaptureLeaked when the target does not
+// serve the goroutineleak profile: it was built without
+// GOEXPERIMENT=goroutineleakprofile (Go 1.26; generally available from Go
+// 1.27), or its pprof handler does not know the profile.
+var ErrNoLeakProfile = errors.New("the target serves no goroutineleak profile (build it with GOEXPERIMENT=goroutineleakprofile, Go 1.26+)")
+
+// CaptureLeaked asks the target's runtime which goroutines are leaked:
+// the goroutineleak profile runs a GC that finds the goroutines blocked on
+// a channel or sync object that no running goroutine can reach, and lists
+// them. Such a goroutine can never run again, so it is a leak proved, not
+// suspected. The runtime misses goroutines blocked on network I/O,
+// sleeping, or waiting on something still reachable: its silence proves
+// nothing.
+//
+// The snapshot it returns is light and holds only the leaked goroutines
+// (in GoroutineProfile; Summary groups them by culprit). It is tallied as
+// "leaked" with a forced GC, and not shown to the observer: it is not a
+// picture of the target's resources.
+func (c *Client) CaptureLeaked(ctx context.Context) (*Snapshot, error) {
+	s := &Snapshot{URL: c.BaseURL(), Time: time.Now(), Light: true}
+	var err error
+	s.GoroutineProfile, err = c.profile(ctx, "goroutineleak", &s.Cost)
+	if err != nil {
+		var se *StatusError
+		if errors.As(err, &se) && se.Code == http.StatusNotFound {
+			return nil, fmt.Errorf("%s: %w", c.BaseURL(), ErrNoLeakProfile)
+		}
+		return nil, err
+	}
+	c.tally.add("leaked", s.Cost, true)
 	return s, nil
 }
 

@@ -46,8 +46,7 @@ func (c *Client) get(ctx context.Context, path string) ([]byte, error) {
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		head, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
-		return nil, fmt.Errorf("get %s: status %s (is this a pprof endpoint, and the right base url?): %q",
-			u, resp.Status, strings.TrimSpace(string(head)))
+		return nil, &StatusError{URL: u, Code: resp.StatusCode, Status: resp.Status, Head: strings.TrimSpace(string(head))}
 	}
 	if ct := resp.Header.Get("Content-Type"); strings.HasPrefix(ct, "text/html") {
 		return nil, fmt.Errorf("get %s: got an HTML page (Content-Type %s), not a pprof profile: check the pprof base url", u, ct)
@@ -67,6 +66,18 @@ func (c *Client) get(ctx context.Context, path string) ([]byte, error) {
 		return nil, fmt.Errorf("get %s: got an HTML page, not a pprof profile: check the pprof base url", u)
 	}
 	return buf.Bytes(), nil
+}
+
+// StatusError is a pprof request answered with a status other than 200.
+type StatusError struct {
+	URL    string
+	Code   int
+	Status string
+	Head   string // the start of the body
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("get %s: status %s (is this a pprof endpoint, and the right base url?): %q", e.URL, e.Status, e.Head)
 }
 
 func (c *Client) wrapErr(ctx context.Context, u string, err error) error {

@@ -1,15 +1,21 @@
 package main_test
 
 import (
+	"context"
 	"encoding/json"
 	"encoding/xml"
 	"html"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aftershock/aftershock/experiments/runner"
+	"github.com/aftershock/aftershock/fixtures/launch"
+	"github.com/aftershock/aftershock/fixtures/stack"
+	"github.com/aftershock/aftershock/matchers"
 	"github.com/onsi/ginkgo/v2/reporters"
 )
 
@@ -144,6 +150,74 @@ func TestDrillPassesWithFixes(t *testing.T) {
 					t.Errorf("phase %s missing from the output's phases %+v", p, results[0].Phases)
 				}
 			}
+		})
+	}
+}
+
+// TestDrillProvesLeaksWithTheRuntime drills the shop built with
+// GOEXPERIMENT=goroutineleakprofile: its goroutine leak (senders blocked
+// on a channel nobody reads any more) fails with the culprit marked proved
+// by the Go runtime, before the settle deadline; the fixed shop, built the
+// same way, passes. (Built without the experiment, the same drill fails as
+// it always did: TestDrillNamesEachLeak/goroutine.)
+func TestDrillProvesLeaksWithTheRuntime(t *testing.T) {
+	bin, err := launch.BuildWithEnv(launch.ShopPackage, []string{"GOEXPERIMENT=goroutineleakprofile"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const settle = 20 * time.Second
+	for _, tc := range []struct {
+		name         string
+		leaks, fixes []string
+	}{
+		{"leaky", []string{"goroutine"}, nil},
+		{"fixed", []string{"all"}, []string{"all"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			heavy(t)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			st, err := stack.Start(ctx, stack.Config{Shop: []string{bin}, Leaks: tc.leaks, Fixes: tc.fixes})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Stop() })
+			code, out, errs := aftershock(t, st.Vars(), "drill", "--output=json", "--settle="+settle.String(), demoDrill("slow-upstream"))
+			var results []*runner.Result
+			if err := json.Unmarshal([]byte(out), &results); err != nil || len(results) != 1 || len(results[0].Faults) != 1 {
+				t.Fatalf("exit %d; stdout not one result (%v):\n%s\nstderr:\n%s", code, err, out, errs)
+			}
+			res, fr := results[0], results[0].Faults[0]
+			if !res.LeakProfile {
+				t.Errorf("the drill did not see the goroutineleak profile:\n%s", errs)
+			}
+			if tc.name == "fixed" {
+				if code != 0 || res.Verdict != runner.Pass {
+					t.Errorf("exit %d, verdict %s; want the fixed shop to pass\n%s", code, res.Verdict, errs)
+				}
+				return
+			}
+			if code != 1 || fr.Findings == nil {
+				t.Fatalf("exit %d, want 1 with findings\nstderr:\n%s", code, errs)
+			}
+			var proved *matchers.GroupFinding
+			for i, g := range fr.Findings.Goroutines.Over {
+				if strings.HasSuffix(g.Culprit.Function, "shop.(*Server).callPayments.func1") {
+					proved = &fr.Findings.Goroutines.Over[i]
+				}
+			}
+			if proved == nil || proved.Proved == 0 {
+				t.Fatalf("callPayments.func1 not marked proved: %+v\nstderr:\n%s", fr.Findings.Goroutines.Over, errs)
+			}
+			if fr.ProvedAfter <= 0 || fr.Settle >= settle {
+				t.Errorf("proved after %s, settle %s: want the drill to fail before its %s deadline", fr.ProvedAfter, fr.Settle, settle)
+			}
+			if !slices.ContainsFunc(fr.Culprits, func(c string) bool {
+				return strings.Contains(c, "callPayments.func1") && strings.Contains(c, matchers.ProvedText)
+			}) {
+				t.Errorf("no culprit line marked %q: %q", matchers.ProvedText, fr.Culprits)
+			}
+			t.Logf("proved %d of +%d after %s (settle deadline %s)", proved.Proved, proved.Extra(), fr.ProvedAfter, settle)
 		})
 	}
 }

@@ -62,6 +62,18 @@ func (r *Runner) Prepare(ctx context.Context) error {
 	r.res.Baseline = b
 	r.mu.Unlock()
 	r.progressf("baseline: %d goroutines, heap %s", sum.Goroutines, matchers.BytesText(int64(sum.HeapAlloc)))
+	switch leaked, err := r.leaked(ctx); {
+	case err == nil:
+		r.leakBase = leaked
+		r.mu.Lock()
+		r.res.LeakProfile = true
+		r.mu.Unlock()
+		r.progressf("the target serves the goroutineleak profile: leaks the Go runtime can prove will be marked proved")
+	case errors.Is(err, snapshot.ErrNoLeakProfile):
+		// The usual case today: judged on counts, as always.
+	default:
+		r.warnf("the goroutineleak profile: %v", err)
+	}
 	r.endPhase()
 	r.prepared = true
 	return nil

@@ -42,6 +42,9 @@ type Result struct {
 	// Load is what the steady load saw, per phase and as a timeline (nil
 	// when the drill has no load).
 	Load *load.Report `json:"load,omitempty"`
+	// LeakProfile tells that the target serves the goroutineleak profile,
+	// so that leaks the Go runtime can prove were marked proved.
+	LeakProfile bool `json:"leakProfile,omitempty"`
 	// Resources is the target's resource timeline over the whole drill:
 	// every capture the drill took, and light samples between them.
 	Resources []Sample `json:"resources,omitempty"`
@@ -105,6 +108,9 @@ type FaultResult struct {
 	// the settle deadline, and Settle how long that took (or the deadline).
 	Returned bool          `json:"returned"`
 	Settle   time.Duration `json:"settle"`
+	// ProvedAfter is when, after the settle began, the Go runtime proved
+	// goroutines leaked, which ended the settle early (0: it did not).
+	ProvedAfter time.Duration `json:"provedAfter,omitempty"`
 	// Findings are the verdict on the last snapshot against the baseline:
 	// what grew over tolerance, per resource.
 	Findings *matchers.Findings `json:"findings,omitempty"`

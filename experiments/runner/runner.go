@@ -134,6 +134,7 @@ type Runner struct {
 	base      *snapshot.Snapshot            // what the next fault is judged against
 	pooled    int                           // peak HTTP/1 client connections under load; -1 unmeasured
 	series    series                        // the resource timeline
+	leakBase  map[string]int                // the baseline's leaked goroutines by culprit; nil: no goroutineleak profile
 
 	prepared bool // Prepare succeeded
 	tried    bool // Prepare was called

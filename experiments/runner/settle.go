@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aftershock/aftershock/matchers"
@@ -62,6 +63,8 @@ func (r *Runner) settle(ctx context.Context, fr *FaultResult) (*snapshot.Snapsho
 		heapPending bool // at the last dump goroutines and connections were back, the heap was not
 		collected   int  // GCs forced for the heap in this settle
 		lastErr     error
+		lastLeak    time.Time      // the last goroutineleak profile read
+		proved      map[string]int // leaked goroutines by culprit, once the runtime proved some
 	)
 	// captureCtx bounds one capture: a hung pprof endpoint must not hold
 	// the verdict far past the deadline.
@@ -94,6 +97,23 @@ func (r *Runner) settle(ctx context.Context, fr *FaultResult) (*snapshot.Snapsho
 			lf, err := judge(light)
 			if err != nil {
 				return light, err
+			}
+			// Goroutines over: ask the runtime whether it can prove them
+			// leaked (a GC each time: the first soon, then a few per
+			// settle). A proved leak never returns, so the drill fails
+			// now instead of at the deadline.
+			if r.leakBase != nil && !lf.OK(matchers.Goroutines) && time.Since(lastLeak) >= r.settleTime()/4 {
+				lastLeak = time.Now()
+				cctx, cancel := captureCtx()
+				p, err := r.provedLeaks(cctx)
+				cancel()
+				if err == nil && lf.MarkProved(p) > 0 {
+					proved = p
+					fr.ProvedAfter = time.Since(start)
+					r.progressf("%s: the Go runtime proved goroutines leaked after %s: %s", fr.Name,
+						fr.ProvedAfter.Round(time.Millisecond), strings.Join(lf.Culprits(matchers.Goroutines), "; "))
+					break
+				}
 			}
 			since := time.Since(lastDump)
 			paced := since >= snapshot.Pace(dumpCost, 0, r.settleBudget())
@@ -154,8 +174,44 @@ func (r *Runner) settle(ctx context.Context, fr *FaultResult) (*snapshot.Snapsho
 	if f.OK() {
 		return pass(now, f)
 	}
+	if proved == nil && r.leakBase != nil && !f.OK(matchers.Goroutines) {
+		cctx, cancel := captureCtx()
+		proved, err = r.provedLeaks(cctx)
+		cancel()
+		if err != nil {
+			r.warnf("fault %s: reading the goroutineleak profile for the verdict: %v", fr.Name, err)
+		}
+	}
+	f.MarkProved(proved)
 	fr.Findings, fr.Culprits = f, f.Culprits()
 	return now, nil
+}
+
+// provedLeaks reads the target's goroutineleak profile and counts, by
+// culprit function, the goroutines the runtime proves leaked beyond the
+// baseline's (leaked goroutines are never freed: the baseline's stay).
+func (r *Runner) provedLeaks(ctx context.Context) (map[string]int, error) {
+	now, err := r.leaked(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for c, n := range r.leakBase {
+		now[c] -= n
+	}
+	return now, nil
+}
+
+// leaked counts the goroutines of the goroutineleak profile by culprit.
+func (r *Runner) leaked(ctx context.Context) (map[string]int, error) {
+	s, err := r.client.CaptureLeaked(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int{}
+	for _, g := range s.Summary().Groups {
+		out[g.Culprit.Function] += g.Count
+	}
+	return out, nil
 }
 
 // settleBudget is the share of a core the settle's polls may cost the

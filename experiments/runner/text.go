@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/aftershock/aftershock/matchers"
 )
 
 // WriteText writes a result as the CLI prints it and a suite's failure
@@ -32,7 +34,12 @@ func WriteText(w io.Writer, r *Result) {
 		case f.Findings == nil:
 			fmt.Fprintf(w, "    not judged: %s\n", cmp.Or(f.Error, "the fault did not run to its settle"))
 		default:
-			fmt.Fprintf(w, "    did not return to baseline within %s; culprits:\n", f.Settle.Round(time.Millisecond))
+			if f.ProvedAfter > 0 {
+				fmt.Fprintf(w, "    %s %s into the settle, which ended there (no deadline could change the verdict; the other resources were judged then); culprits:\n",
+					matchers.ProvedText, f.ProvedAfter.Round(time.Millisecond))
+			} else {
+				fmt.Fprintf(w, "    did not return to baseline within %s; culprits:\n", f.Settle.Round(time.Millisecond))
+			}
 			for _, c := range f.Culprits {
 				fmt.Fprintf(w, "      - %s\n", c)
 			}

@@ -1,0 +1,37 @@
+package matchers
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/aftershock/aftershock/snapshot"
+)
+
+// TestMarkProved: the runtime's leaked counts are credited to the groups
+// over tolerance by culprit, each at most its growth, and every rendering
+// says so.
+func TestMarkProved(t *testing.T) {
+	group := func(fn string, before, after int) GroupFinding {
+		return GroupFinding{GroupDelta: snapshot.GroupDelta{Before: before,
+			Group: snapshot.Group{Count: after, State: "chan send", Culprit: snapshot.Frame{Function: fn}}}}
+	}
+	f := &Findings{Goroutines: GoroutineFindings{Before: 10, After: 40, Over: []GroupFinding{
+		group("shop.send", 0, 20), group("net/http.(*conn).serve", 2, 12),
+	}}}
+	if n := f.MarkProved(map[string]int{"shop.send": 25, "other.fn": 3}); n != 20 {
+		t.Errorf("credited %d, want 20 (the group's growth, not the runtime's 25)", n)
+	}
+	if !f.Proved() || f.Goroutines.Over[0].Proved != 20 || f.Goroutines.Over[1].Proved != 0 {
+		t.Fatalf("proved: %+v", f.Goroutines.Over)
+	}
+	c := f.Culprits(Goroutines)
+	if !strings.HasSuffix(c[0], "(20 proved leaked by the Go runtime)") || strings.Contains(c[1], "proved") {
+		t.Errorf("culprits: %q", c)
+	}
+	if m := f.Message(Goroutines); !strings.Contains(m, "proved:     20 of them proved leaked by the Go runtime") {
+		t.Errorf("message:\n%s", m)
+	}
+	if (&Findings{}).MarkProved(nil) != 0 {
+		t.Error("nothing to credit, yet credited")
+	}
+}
