@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
+	"fmt"
 	"html"
 	"os"
 	"path/filepath"
@@ -219,5 +220,40 @@ func TestDrillProvesLeaksWithTheRuntime(t *testing.T) {
 			}
 			t.Logf("proved %d of +%d after %s (settle deadline %s)", proved.Proved, proved.Extra(), fr.ProvedAfter, settle)
 		})
+	}
+}
+
+// TestReportMergesJournals: aftershock report over the journals of ten
+// drill runs writes one page; without journals it is bad input.
+func TestReportMergesJournals(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	start := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
+	for i := range 10 {
+		r := runner.Result{Drill: fmt.Sprint("drill-", i%2), Start: start.Add(time.Duration(i) * time.Hour), Verdict: runner.Pass,
+			Faults: []runner.FaultResult{{Name: "slow", Returned: i%3 != 0, Settle: time.Second}}}
+		if i%3 == 0 {
+			r.Verdict = runner.Fail
+		}
+		d := filepath.Join(dir, fmt.Sprint("run-", i))
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(r)
+		if err := os.WriteFile(filepath.Join(d, "journal.json"), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	page := filepath.Join(t.TempDir(), "history.html")
+	code, _, errs := aftershock(t, nil, "report", "-o", page, dir)
+	if code != 0 || !strings.Contains(errs, "10 run(s) of drills written to "+page) {
+		t.Fatalf("exit %d:\n%s", code, errs)
+	}
+	b, err := os.ReadFile(page)
+	if err != nil || !strings.Contains(string(b), "from 10 run(s) of 2 drill(s)") {
+		t.Errorf("page: %v\n%.400s", err, b)
+	}
+	if code, _, errs := aftershock(t, nil, "report", "-o", page, t.TempDir()); code != 2 || !strings.Contains(errs, "no journal.json under") {
+		t.Errorf("no journals: exit %d, want 2:\n%s", code, errs)
 	}
 }
