@@ -159,9 +159,18 @@ func trendChart(v historyView) ([]byte, error) {
 	p99 := plot.New()
 	p99.Title.Text = "steady load p99 while the fault was held"
 	p99.Y.Label.Text = "ms"
-	p99.X.Label.Text = "run start (days since the first run)"
+	// The x unit follows the span: nightly runs in days, a morning of
+	// runs in hours, a burst in minutes.
 	first := v.Runs[0].Start
-	x := func(t time.Time) float64 { return t.Sub(first).Hours() / 24 }
+	unit, name := 24*time.Hour, "days"
+	switch span := v.Runs[len(v.Runs)-1].Start.Sub(first); {
+	case span < 2*time.Hour:
+		unit, name = time.Minute, "minutes"
+	case span < 48*time.Hour:
+		unit, name = time.Hour, "hours"
+	}
+	p99.X.Label.Text = "run start (" + name + " since the first run)"
+	x := func(t time.Time) float64 { return float64(t.Sub(first)) / float64(unit) }
 	for i, name := range v.Faults {
 		var back, missed, lat plotter.XYs
 		for _, r := range v.Runs {
