@@ -156,9 +156,16 @@ func runDrills(ctx context.Context, g *globalOptions, drills []*experiments.Dril
 	if len(bad) > 0 {
 		return withCode(exitBadInput, errors.Join(bad...))
 	}
+	// On a terminal, one live status line under the progress lines.
+	log, live := stderr, []runner.Option(nil)
+	sl := newStatusLine(stderr)
+	if sl != nil {
+		defer sl.Close()
+		log, live = sl, []runner.Option{runner.WithStatus(sl.update)}
+	}
 	clusters := map[string]*chaosmesh.Cluster{}
 	for _, d := range drills {
-		opts := []runner.Option{runner.WithProgress(stderr), runner.WithAllowHosts(f.allowHosts...), runner.WithSettle(f.settle)}
+		opts := append([]runner.Option{runner.WithProgress(log), runner.WithAllowHosts(f.allowHosts...), runner.WithSettle(f.settle)}, live...)
 		if name, ok := contexts[d]; ok {
 			// Connect once per context, and only for drills with faults
 			// on engine chaos-mesh: the others run without a kubeconfig.
@@ -177,7 +184,7 @@ func runDrills(ctx context.Context, g *globalOptions, drills []*experiments.Dril
 			}
 			progress := fmt.Sprintf("[%s] cluster %s; run %s (aftershock cleanup --context %s --run %s removes its objects should this process die)\n",
 				d.Metadata.Name, cluster.Name, cluster.RunID(), contexts[d], cluster.RunID())
-			io.WriteString(stderr, progress)
+			io.WriteString(log, progress)
 			opts = append(opts, runner.WithCluster(cluster))
 		}
 		if g.artifacts != "" {
@@ -210,6 +217,9 @@ func runDrills(ctx context.Context, g *globalOptions, drills []*experiments.Dril
 		if c == exitInterrupted {
 			break
 		}
+	}
+	if sl != nil {
+		sl.Close() // before the verdicts reach the same screen
 	}
 	if err := printResults(stdout, g.output, results); err != nil {
 		return err

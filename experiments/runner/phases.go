@@ -37,12 +37,14 @@ func (r *Runner) Prepare(ctx context.Context) error {
 	spec := &r.d.Spec
 	if r.gen != nil && spec.Warmup.Duration > 0 {
 		r.beginPhase("warmup", "")
+		r.expect(spec.Warmup.Duration)
 		r.gen.Start("warmup")
 		if err := r.observe(ctx, spec.Warmup.Duration); err != nil {
 			return r.record(err)
 		}
 	}
 	r.beginPhase("quiesce", "")
+	r.expect(cmp.Or(r.d.Spec.Verify.Quiesce.Duration, experiments.DefaultQuiesce))
 	if err := r.quiesce(ctx); err != nil {
 		return r.record(err)
 	}
@@ -97,7 +99,7 @@ func (r *Runner) preflight(ctx context.Context) error {
 		}
 	}
 	client, err := snapshot.NewClient(d.Spec.Target.Pprof, snapshot.WithHeaders(header(d.Spec.Target.Headers)),
-		snapshot.WithObserver(r.series.observe))
+		snapshot.WithObserver(r.sampled))
 	if err != nil {
 		return couldNotRun("pprof %s: %w", d.Spec.Target.Pprof, err)
 	}
@@ -287,6 +289,7 @@ func (r *Runner) drillFault(ctx context.Context, f *experiments.Fault) (*FaultRe
 		// connections open, as in production: not on one that has just
 		// been quiet for its baseline.
 		r.beginPhase("lead", f.Name)
+		r.expect(r.cfg.lead)
 		r.gen.Start("lead:" + f.Name)
 		if err := r.observe(ctx, r.cfg.lead); err != nil {
 			return fr, nil, err
@@ -306,6 +309,7 @@ func (r *Runner) drillFault(ctx context.Context, f *experiments.Fault) (*FaultRe
 	calls := r.watchCalls(f, fr.InEffect)
 
 	r.beginPhase("hold", f.Name)
+	r.expect(f.Duration.Duration)
 	if err := sleep(ctx, f.Duration.Duration); err != nil {
 		return fr, nil, err
 	}
@@ -331,6 +335,7 @@ func (r *Runner) drillFault(ctx context.Context, f *experiments.Fault) (*FaultRe
 		if slo := r.d.Spec.Verify.SLO; slo != nil && slo.Recovery != nil {
 			window = max(window, slo.Recovery.Within.Duration+time.Second)
 		}
+		r.expect(window)
 		if err := sleep(ctx, window); err != nil {
 			return fr, nil, err
 		}
@@ -342,6 +347,7 @@ func (r *Runner) drillFault(ctx context.Context, f *experiments.Fault) (*FaultRe
 	}
 
 	r.beginPhase("settle", f.Name)
+	r.expect(r.settleTime())
 	now, err := r.settle(ctx, fr)
 	if err != nil {
 		return fr, now, err

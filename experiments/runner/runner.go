@@ -70,6 +70,8 @@ type config struct {
 	budget float64
 	// cluster submits the faults on engine chaos-mesh; nil refuses them.
 	cluster *chaosmesh.Cluster
+	// status receives the drill's status (WithStatus).
+	status func(Status)
 	// artifactHooks write more artifacts beside the journal.
 	artifactHooks []func(dir string, res *Result) error
 }
@@ -141,6 +143,7 @@ type Runner struct {
 	mu       sync.Mutex
 	cleanups []func(context.Context) error // run in reverse order
 	phase    *PhaseTime
+	phaseLen time.Duration // how long the current phase is planned to last
 	closed   bool
 }
 
@@ -285,7 +288,9 @@ func (r *Runner) beginPhase(name, fault string) {
 	r.endPhase()
 	r.mu.Lock()
 	r.phase = &PhaseTime{Phase: name, Fault: fault, Start: time.Now()}
+	r.phaseLen = 0
 	r.mu.Unlock()
+	r.reportStatus()
 	if fault != "" {
 		r.progressf("%s %s", name, fault)
 	} else {
