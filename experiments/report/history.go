@@ -19,7 +19,6 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgsvg"
 
 	"github.com/aftershock/aftershock/experiments/runner"
 )
@@ -27,16 +26,7 @@ import (
 //go:embed history.html.tmpl
 var historyPage string
 
-var historyTmpl = template.Must(template.New("history").Funcs(template.FuncMap{
-	"round": func(d time.Duration) time.Duration { return d.Round(time.Millisecond) },
-	"upper": func(v runner.Verdict) string {
-		if v == runner.Pass {
-			return "PASS"
-		}
-		return "FAIL"
-	},
-	"when": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04") },
-}).Parse(historyPage))
+var historyTmpl = template.Must(template.New("history").Funcs(funcs).Parse(historyPage))
 
 // ReadJournals finds the journal.json files under each dir (as
 // --artifacts writes them, at any depth) and decodes them. A file that
@@ -221,11 +211,5 @@ func trendChart(v historyView) ([]byte, error) {
 		p.Legend.TextStyle.Font.Size = vg.Points(8)
 		p.Add(plotter.NewGrid())
 	}
-	c := vgsvg.New(chartWidth, chartHeight)
-	stack(draw.New(c), settle, p99)
-	var buf bytes.Buffer
-	if _, err := c.WriteTo(&buf); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return render(chartHeight, settle, p99)
 }

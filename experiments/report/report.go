@@ -33,7 +33,9 @@ import (
 //go:embed report.html.tmpl
 var page string
 
-var tmpl = template.Must(template.New("report").Funcs(template.FuncMap{
+// funcs are the templates' functions, shared by the report and the
+// history page.
+var funcs = template.FuncMap{
 	"round": func(d time.Duration) time.Duration { return d.Round(time.Millisecond) },
 	// findings renders a fault's findings as the failure message does.
 	"findings": func(f runner.FaultResult) string {
@@ -48,7 +50,10 @@ var tmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 		}
 		return "FAIL"
 	},
-}).Parse(page))
+	"when": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04") },
+}
+
+var tmpl = template.Must(template.New("report").Funcs(funcs).Parse(page))
 
 // drillView is one drill as the template shows it.
 type drillView struct {
@@ -145,13 +150,23 @@ func chart(r *runner.Result) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := vgsvg.New(chartWidth, chartHeight)
-	stack(draw.New(c), lat, failed)
+	svg, err := render(chartHeight, lat, failed)
+	if err != nil {
+		return nil, err
+	}
+	return stripProlog(svg), nil
+}
+
+// render draws plots stacked, their axes aligned, as an SVG document of
+// the page's width and the given height.
+func render(height vg.Length, plots ...*plot.Plot) ([]byte, error) {
+	c := vgsvg.New(chartWidth, height)
+	stack(draw.New(c), plots...)
 	var buf bytes.Buffer
 	if _, err := c.WriteTo(&buf); err != nil {
 		return nil, err
 	}
-	return stripProlog(buf.Bytes()), nil
+	return buf.Bytes(), nil
 }
 
 // plots builds the two plots of the chart.

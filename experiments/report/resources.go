@@ -1,7 +1,6 @@
 package report
 
 import (
-	"bytes"
 	"cmp"
 	"image/color"
 	"maps"
@@ -12,7 +11,6 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgsvg"
 
 	"github.com/aftershock/aftershock/experiments/runner"
 	"github.com/aftershock/aftershock/matchers"
@@ -32,13 +30,7 @@ func ResourceChart(r *runner.Result) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := vgsvg.New(chartWidth, resourceHeight)
-	stack(draw.New(c), ps...)
-	var buf bytes.Buffer
-	if _, err := c.WriteTo(&buf); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return render(resourceHeight, ps...)
 }
 
 // resourceHeight: three plots stacked.
