@@ -136,10 +136,12 @@ func (f *Findings) MarkProved(leaked map[string]int) int {
 	return credited
 }
 
-// Proved tells whether the runtime proved any group over tolerance leaked.
+// Proved tells whether the runtime proved more goroutines of a group
+// leaked than the group's tolerance allows: that group can never return,
+// whatever the settle waits for.
 func (f *Findings) Proved() bool {
 	for _, g := range f.Goroutines.Over {
-		if g.Proved > 0 {
+		if g.Proved > g.Tolerance {
 			return true
 		}
 	}

@@ -31,6 +31,17 @@ func TestMarkProved(t *testing.T) {
 	if m := f.Message(Goroutines); !strings.Contains(m, "proved:     20 of them proved leaked by the Go runtime") {
 		t.Errorf("message:\n%s", m)
 	}
+	// Proved only when the proof alone is over the group's tolerance: a
+	// group still draining beside one proved goroutine may yet return.
+	g := group("shop.send", 0, 41)
+	g.Tolerance = 5
+	draining := &Findings{Goroutines: GoroutineFindings{Over: []GroupFinding{g}}}
+	if draining.MarkProved(map[string]int{"shop.send": 1}); draining.Proved() {
+		t.Error("1 proved of a group allowed 5: proved, though it may return")
+	}
+	if draining.MarkProved(map[string]int{"shop.send": 6}); !draining.Proved() {
+		t.Error("6 proved of a group allowed 5: not proved")
+	}
 	if (&Findings{}).MarkProved(nil) != 0 {
 		t.Error("nothing to credit, yet credited")
 	}

@@ -36,7 +36,7 @@ type Client struct {
 	http     *http.Client
 	ownHTTP  bool
 	tally    tally
-	reqMu    sync.Mutex // one request at a time: see timedGet
+	reqs     chan struct{} // one request at a time (a semaphore that a context can give up on): see timedGet
 	observe  func(*Snapshot, string)
 }
 
@@ -128,6 +128,7 @@ func NewClient(pprofBaseURL string, opts ...Option) (*Client, error) {
 			DisableCompression:  true,
 		}},
 		ownHTTP: true,
+		reqs:    make(chan struct{}, 1),
 	}
 	for _, o := range opts {
 		o.apply(c)

@@ -17,8 +17,12 @@ import (
 // beside its polls) still reaches its target over its one connection, so
 // no capture sees another's connection opening or closing.
 func (c *Client) timedGet(ctx context.Context, path string, cost *time.Duration) ([]byte, error) {
-	c.reqMu.Lock()
-	defer c.reqMu.Unlock()
+	select {
+	case c.reqs <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("get %s/%s: waiting for the client's previous request: %w", c.BaseURL(), path, ctx.Err())
+	}
+	defer func() { <-c.reqs }()
 	t0 := time.Now()
 	b, err := c.get(ctx, path)
 	*cost += time.Since(t0)

@@ -24,7 +24,8 @@ depth: one directory per scheduled run is the usual layout) and write one
 self-contained HTML page: per drill, the verdict of each run over time, each
 fault's time back to baseline and its load's p99 during the fault as
 trends, and, listed first, the drills whose verdict flips between pass and
-fail.`,
+fail. Runs are grouped by drill name: give each drill (and each service it
+runs against) a name of its own.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, dirs []string) error {
 			if out == "" {

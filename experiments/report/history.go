@@ -137,14 +137,15 @@ func cmpBool(a, b bool) int {
 }
 
 // trendChart draws, per fault, the time back to baseline over the runs
-// (a run that did not return is drawn at its settle deadline, as a cross)
+// (a run that did not return is drawn, as a cross, when it was judged:
+// its settle deadline, or the moment the Go runtime proved a leak)
 // above the load's p99 while the fault was held.
 func trendChart(v historyView) ([]byte, error) {
 	if len(v.Faults) == 0 {
 		return nil, nil // runs that never got to a fault: the table says why
 	}
 	settle := plot.New()
-	settle.Title.Text = "time back to baseline (×: did not return; drawn at the deadline)"
+	settle.Title.Text = "time back to baseline (×: did not return; drawn when judged)"
 	settle.Y.Label.Text = "s"
 	p99 := plot.New()
 	p99.Title.Text = "steady load p99 while the fault was held"

@@ -49,9 +49,12 @@ func WriteJUnit(w io.Writer, results []*runner.Result) error {
 					tc.Error = &reporters.JUnitError{Message: "not judged", Type: "could not run", Description: cmp.Or(f.Error, "no snapshot to judge")}
 				case f.Findings.Over(res):
 					tc.Status = "failed"
+					what := fmt.Sprintf("did not return to the baseline within %s", f.Settle.Round(time.Millisecond))
+					if f.ProvedAfter > 0 {
+						what = fmt.Sprintf("judged %s into the settle, when the Go runtime proved goroutines leaked", f.ProvedAfter.Round(time.Millisecond))
+					}
 					tc.Failure = &reporters.JUnitFailure{
-						Message: fmt.Sprintf("%s did not return to the baseline within %s: %s",
-							res, f.Settle.Round(time.Millisecond), strings.Join(f.Findings.Culprits(res), "; ")),
+						Message: fmt.Sprintf("%s %s: %s", res, what, strings.Join(f.Findings.Culprits(res), "; ")),
 						Type:        "leak",
 						Description: f.Findings.Message(res),
 					}

@@ -266,8 +266,17 @@ func (r *Runner) Fault(ctx context.Context, name string) (*FaultResult, error) {
 	}
 	if !fr.Returned && now != nil {
 		// Judge the next fault on its own: its baseline is where this
-		// one left the service.
+		// one left the service, its leaked goroutines included (the
+		// runtime never frees them).
 		r.base = now
+		if r.leakBase != nil {
+			if leaked, err := r.leaked(ctx); err == nil {
+				r.leakBase = leaked
+			} else {
+				r.leakBase = nil
+				r.warnf("the goroutineleak profile after %s: %v; the faults after it are judged on counts alone", name, err)
+			}
+		}
 	}
 	return fr, nil
 }
@@ -427,18 +436,19 @@ func (r *Runner) writeJournal() error {
 	if err := os.MkdirAll(r.cfg.artifacts, 0o755); err != nil {
 		return fmt.Errorf("artifacts: %w", err)
 	}
-	res := r.Result()
-	b, err := json.MarshalIndent(res, "", "  ")
+	// The hooks' artifacts (charts) are a convenience: one that cannot be
+	// written is a warning in the journal, never a failed drill.
+	for _, f := range r.cfg.artifactHooks {
+		if err := f(r.cfg.artifacts, r.Result()); err != nil {
+			r.warnf("artifacts: %v", err)
+		}
+	}
+	b, err := json.MarshalIndent(r.Result(), "", "  ")
 	if err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(r.cfg.artifacts, "journal.json"), b, 0o644); err != nil {
 		return fmt.Errorf("journal: %w", err)
-	}
-	for _, f := range r.cfg.artifactHooks {
-		if err := f(r.cfg.artifacts, res); err != nil {
-			return fmt.Errorf("artifacts: %w", err)
-		}
 	}
 	return nil
 }

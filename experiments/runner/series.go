@@ -76,6 +76,13 @@ func (s *series) since() (time.Duration, int) {
 	return time.Since(s.last), 1 << s.thinned
 }
 
+// touch counts a failed capture as a capture for the spacing.
+func (s *series) touch() {
+	s.mu.Lock()
+	s.last = time.Now()
+	s.mu.Unlock()
+}
+
 func (s *series) snapshot() []Sample {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -94,26 +101,38 @@ func (r *Runner) startSampler() {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		wait := r.cfg.pollFloor
+		// interval is the spacing the last capture's cost asks for; the
+		// sampler sleeps what is left of it since the last capture of
+		// any kind.
+		interval := r.cfg.pollFloor
 		for {
-			if sleep(ctx, wait) != nil {
-				return
-			}
 			since, stretch := r.series.since()
-			interval := wait * time.Duration(stretch)
-			if since < interval {
-				wait = interval - since
+			if left := interval*time.Duration(stretch) - since; left > 0 {
+				if sleep(ctx, left) != nil {
+					return
+				}
 				continue
 			}
-			s, err := r.client.CaptureLight(ctx)
-			if err != nil {
-				wait = max(time.Second, r.cfg.pollFloor) // the target is busy or gone: the drill's own captures will say
-				continue
+			// A target that hangs must not hold the sampler (and the
+			// client's one connection) for the client's whole timeout.
+			cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
+			s, err := r.client.CaptureLight(cctx)
+			ccancel()
+			switch {
+			case ctx.Err() != nil:
+				return
+			case err != nil:
+				// The target is busy or gone: the drill's own captures
+				// will say; try again later.
+				interval = max(time.Second, r.cfg.pollFloor)
+				r.series.touch()
+			default:
+				// Half the budget: a capture's wall time, which paces it,
+				// understates its CPU time when the target answers on
+				// more than one core, and the drill's own polls share the
+				// budget.
+				interval = snapshot.Pace(s.Cost, r.cfg.pollFloor, r.cfg.budget/2)
 			}
-			// Half the budget: a capture's wall time, which paces it,
-			// understates its CPU time when the target answers on more
-			// than one core, and the drill's own polls share the budget.
-			wait = snapshot.Pace(s.Cost, r.cfg.pollFloor, r.cfg.budget/2)
 		}
 	}()
 	r.onCleanup(func(context.Context) error {

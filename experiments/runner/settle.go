@@ -50,7 +50,10 @@ func (r *Runner) tolerances() []matchers.Option {
 //
 // A healthy service thus costs one dump and one forced GC; a leaking one a
 // few dumps and a forced GC at the deadline; at most three GCs are forced
-// in one settle. When the target cannot be snapshotted at the deadline,
+// in one settle for the heap. A target that serves the goroutineleak
+// profile is asked it while goroutines are over (a GC each: at most one
+// per quarter of the settle), and a leak it proves ends the settle as
+// soon as the connections are back. When the target cannot be snapshotted at the deadline,
 // the fault could not be judged: the error wraps ErrCouldNotRun.
 func (r *Runner) settle(ctx context.Context, fr *FaultResult) (*snapshot.Snapshot, error) {
 	opts := r.tolerances()
@@ -79,7 +82,7 @@ func (r *Runner) settle(ctx context.Context, fr *FaultResult) (*snapshot.Snapsho
 		return f, nil
 	}
 	pass := func(now *snapshot.Snapshot, f *matchers.Findings) (*snapshot.Snapshot, error) {
-		fr.Returned, fr.Settle, fr.Findings = true, time.Since(start), f
+		fr.Returned, fr.Settle, fr.Findings, fr.ProvedAfter = true, time.Since(start), f, 0
 		return now, nil
 	}
 	for {
@@ -99,21 +102,24 @@ func (r *Runner) settle(ctx context.Context, fr *FaultResult) (*snapshot.Snapsho
 				return light, err
 			}
 			// Goroutines over: ask the runtime whether it can prove them
-			// leaked (a GC each time: the first soon, then a few per
-			// settle). A proved leak never returns, so the drill fails
-			// now instead of at the deadline.
-			if r.leakBase != nil && !lf.OK(matchers.Goroutines) && time.Since(lastLeak) >= r.settleTime()/4 {
+			// leaked (a GC each time: the first soon, then at most every
+			// quarter of the settle). A group with more goroutines proved
+			// leaked than its tolerance can never return: the goroutines
+			// are judged, and the settle waits only for the connections.
+			if proved == nil && r.leakBase != nil && !lf.OK(matchers.Goroutines) && time.Since(lastLeak) >= r.settleTime()/4 {
 				lastLeak = time.Now()
 				cctx, cancel := captureCtx()
 				p, err := r.provedLeaks(cctx)
 				cancel()
-				if err == nil && lf.MarkProved(p) > 0 {
+				if lf.MarkProved(p); err == nil && lf.Proved() {
 					proved = p
 					fr.ProvedAfter = time.Since(start)
 					r.progressf("%s: the Go runtime proved goroutines leaked after %s: %s", fr.Name,
 						fr.ProvedAfter.Round(time.Millisecond), strings.Join(lf.Culprits(matchers.Goroutines), "; "))
-					break
 				}
+			}
+			if proved != nil && lf.OK(matchers.Connections) {
+				break // the verdict: the heap after a forced GC, the goroutines as proved
 			}
 			since := time.Since(lastDump)
 			paced := since >= snapshot.Pace(dumpCost, 0, r.settleBudget())
@@ -182,7 +188,9 @@ func (r *Runner) settle(ctx context.Context, fr *FaultResult) (*snapshot.Snapsho
 			r.warnf("fault %s: reading the goroutineleak profile for the verdict: %v", fr.Name, err)
 		}
 	}
-	f.MarkProved(proved)
+	if f.MarkProved(proved); !f.Proved() {
+		fr.ProvedAfter = 0 // the verdict's own dump does not bear the proof out
+	}
 	fr.Findings, fr.Culprits = f, f.Culprits()
 	return now, nil
 }
