@@ -54,7 +54,7 @@ func WriteJUnit(w io.Writer, results []*runner.Result) error {
 						what = fmt.Sprintf("judged %s into the settle, when the Go runtime proved goroutines leaked", f.ProvedAfter.Round(time.Millisecond))
 					}
 					tc.Failure = &reporters.JUnitFailure{
-						Message: fmt.Sprintf("%s %s: %s", res, what, strings.Join(f.Findings.Culprits(res), "; ")),
+						Message:     fmt.Sprintf("%s %s: %s", res, what, strings.Join(f.Findings.Culprits(res), "; ")),
 						Type:        "leak",
 						Description: f.Findings.Message(res),
 					}
