@@ -102,26 +102,45 @@ func resourcePlots(r *runner.Result) ([]*plot.Plot, error) {
 	}
 
 	type panel struct {
-		p        *plot.Plot
-		top      float64
-		lo, hi   float64 // the band
-		hasBand  bool
-		bandName string
+		p   *plot.Plot
+		top float64
 	}
-	b := r.Baseline
 	panels := []*panel{{p: gor, top: top(g)}, {p: conns, top: top(total)}, {p: heap, top: max(top(hUp), top(hGC))}}
-	if b != nil && judged {
-		baseConns := 0
-		for _, n := range b.Connections {
-			baseConns += n
-		}
-		panels[0].lo, panels[0].hi, panels[0].hasBand = float64(b.Goroutines), float64(b.Goroutines+gBand), true
-		panels[1].lo, panels[1].hi, panels[1].hasBand = float64(baseConns), float64(baseConns+cBand), true
-		panels[2].lo, panels[2].hi, panels[2].hasBand = mib(b.Heap), mib(b.Heap)+mib(uint64(max(0, tol.HeapAllowance(b.Heap)))), true
+	// The bands: one per stretch of the drill judged against one baseline
+	// (a fault that did not return is the next one's baseline).
+	type band struct {
+		x0, x1 float64
+		lo, hi [3]float64 // per panel
 	}
-	for _, pn := range panels {
+	var bands []band
+	if judged {
+		x0 := 0.0
+		for i, f := range r.Faults {
+			b := cmp.Or(f.Base, r.Baseline)
+			if b == nil {
+				continue
+			}
+			x1 := end
+			if at, ok := settleEnd(r, f); ok && i < len(r.Faults)-1 {
+				x1 = since(at)
+			}
+			baseConns := 0
+			for _, n := range b.Connections {
+				baseConns += n
+			}
+			bands = append(bands, band{x0: x0, x1: x1,
+				lo: [3]float64{float64(b.Goroutines), float64(baseConns), mib(b.Heap)},
+				hi: [3]float64{float64(b.Goroutines + gBand), float64(baseConns + cBand), mib(b.Heap) + mib(uint64(max(0, tol.HeapAllowance(b.Heap))))},
+			})
+			x0 = x1
+		}
+	}
+	for i, pn := range panels {
+		for _, bd := range bands {
+			pn.top = max(pn.top, bd.hi[i])
+		}
 		// Room above the data for the legend.
-		pn.top = max(pn.top, pn.hi) * 1.35
+		pn.top *= 1.35
 		if pn.top == 0 {
 			pn.top = 1
 		}
@@ -130,20 +149,22 @@ func resourcePlots(r *runner.Result) ([]*plot.Plot, error) {
 				return nil, err
 			}
 		}
-		if pn.hasBand {
+		for j, bd := range bands {
 			// A band of a few goroutines on a scale of hundreds is a
 			// hairline: give it a visible thickness, and draw the
 			// baseline itself.
-			if err := shade(pn.p, 0, end, pn.lo, max(pn.hi, pn.lo+pn.top/60), bandColor); err != nil {
+			if err := shade(pn.p, bd.x0, bd.x1, bd.lo[i], max(bd.hi[i], bd.lo[i]+pn.top/60), bandColor); err != nil {
 				return nil, err
 			}
-			l, err := plotter.NewLine(plotter.XYs{{X: 0, Y: pn.lo}, {X: end, Y: pn.lo}})
+			l, err := plotter.NewLine(plotter.XYs{{X: bd.x0, Y: bd.lo[i]}, {X: bd.x1, Y: bd.lo[i]}})
 			if err != nil {
 				return nil, err
 			}
 			l.Color, l.Width = backColor, vg.Points(0.8)
 			pn.p.Add(l)
-			pn.p.Legend.Add("baseline and tolerance", l)
+			if j == 0 {
+				pn.p.Legend.Add("baseline and tolerance", l)
+			}
 		}
 		pn.p.Y.Min, pn.p.Y.Max, pn.p.X.Min, pn.p.X.Max = 0, pn.top, 0, end
 		pn.p.Add(plotter.NewGrid())
@@ -210,17 +231,25 @@ type settleMark struct {
 }
 
 // settleMarks are, per fault, the moment the service was back within
-// tolerance, or its settle deadline.
+// tolerance, or was judged still out.
 func settleMarks(r *runner.Result) []settleMark {
 	var out []settleMark
 	for _, f := range r.Faults {
-		for _, p := range r.Phases {
-			if p.Phase == "settle" && p.Fault == f.Name && f.Settle > 0 {
-				out = append(out, settleMark{at: p.Start.Add(f.Settle), back: f.Returned})
-			}
+		if at, ok := settleEnd(r, f); ok {
+			out = append(out, settleMark{at: at, back: f.Returned})
 		}
 	}
 	return out
+}
+
+// settleEnd is when fault f's settle ended: back, or judged still out.
+func settleEnd(r *runner.Result, f runner.FaultResult) (time.Time, bool) {
+	for _, p := range r.Phases {
+		if p.Phase == "settle" && p.Fault == f.Name && f.Settle > 0 {
+			return p.Start.Add(f.Settle), true
+		}
+	}
+	return time.Time{}, false
 }
 
 func shade(p *plot.Plot, x0, x1, y0, y1 float64, c color.Color) error {

@@ -56,12 +56,9 @@ func (r *Runner) Prepare(ctx context.Context) error {
 	r.base = base
 	r.save(base, "baseline")
 	sum := base.Summary()
-	b := &Baseline{Time: base.Time, Goroutines: sum.Goroutines, Heap: sum.HeapAlloc, Connections: map[snapshot.ConnClass]int{}, Pooled: -1}
-	for class, st := range sum.Connections {
-		b.Connections[class] = st.Count
-	}
+	b := baselineOf(base)
 	r.mu.Lock()
-	r.res.Baseline = b
+	r.res.Baseline, r.curBase = b, b
 	r.mu.Unlock()
 	r.progressf("baseline: %d goroutines, heap %s", sum.Goroutines, matchers.BytesText(int64(sum.HeapAlloc)))
 	switch leaked, err := r.leaked(ctx); {
@@ -79,6 +76,16 @@ func (r *Runner) Prepare(ctx context.Context) error {
 	r.endPhase()
 	r.prepared = true
 	return nil
+}
+
+// baselineOf is what a baseline snapshot holds, for results and charts.
+func baselineOf(s *snapshot.Snapshot) *Baseline {
+	sum := s.Summary()
+	b := &Baseline{Time: s.Time, Goroutines: sum.Goroutines, Heap: sum.HeapAlloc, Connections: map[snapshot.ConnClass]int{}, Pooled: -1}
+	for class, st := range sum.Connections {
+		b.Connections[class] = st.Count
+	}
+	return b
 }
 
 // preflight checks everything a drill needs before anything is injected.
@@ -269,6 +276,9 @@ func (r *Runner) Fault(ctx context.Context, name string) (*FaultResult, error) {
 		// one left the service, its leaked goroutines included (the
 		// runtime never frees them).
 		r.base = now
+		r.mu.Lock()
+		r.curBase = baselineOf(now)
+		r.mu.Unlock()
 		if r.leakBase != nil {
 			if leaked, err := r.leaked(ctx); err == nil {
 				r.leakBase = leaked
@@ -285,6 +295,11 @@ func (r *Runner) Fault(ctx context.Context, name string) (*FaultResult, error) {
 func (r *Runner) drillFault(ctx context.Context, f *experiments.Fault) (*FaultResult, *snapshot.Snapshot, error) {
 	inj := r.injectors[f.Name]
 	fr := &FaultResult{Name: f.Name, Injected: inj.String(), Upstream: f.Upstream, NotJudged: r.notJudged(f)}
+	r.mu.Lock()
+	if r.curBase != r.res.Baseline {
+		fr.Base = r.curBase // judged against where the fault before it left the service
+	}
+	r.mu.Unlock()
 	// The lease outlives the planned hold a little, so that only a runner
 	// that is gone lets it run out.
 	lease := f.Duration.Duration + 10*time.Second

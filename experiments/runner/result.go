@@ -98,6 +98,10 @@ type FaultResult struct {
 	Injected string `json:"injected"`
 	// Upstream is the upstream it acted on ("" for stalled clients).
 	Upstream string `json:"upstream,omitempty"`
+	// Base is what the fault was judged against when that is not the
+	// drill's baseline: where the fault before it, which did not return,
+	// left the service.
+	Base *Baseline `json:"base,omitempty"`
 	// InEffect and Cleared bound the fault's window: from the moment it
 	// was in effect (after the wait for a cluster to inject it) to the
 	// moment its clear began. SLOs are judged over this window, and the

@@ -134,6 +134,7 @@ type Runner struct {
 	local     *localEngine
 	injectors map[string]injectors.Injector // by fault name, built in the preflight
 	base      *snapshot.Snapshot            // what the next fault is judged against
+	curBase   *Baseline                     // base's figures (under mu: the status reads them)
 	pooled    int                           // peak HTTP/1 client connections under load; -1 unmeasured
 	series    series                        // the resource timeline
 	leakBase  map[string]int                // the baseline's leaked goroutines by culprit; nil: no goroutineleak profile

@@ -55,7 +55,7 @@ func (r *Runner) reportStatus() {
 	if r.phase != nil {
 		st.Phase, st.Fault, st.PhaseStart = r.phase.Phase, r.phase.Fault, r.phase.Start
 	}
-	if b := r.res.Baseline; b != nil {
+	if b := r.curBase; b != nil {
 		st.Baseline, st.BaseGoroutines = true, b.Goroutines
 		for _, n := range b.Connections {
 			st.BaseConns += n
