@@ -1,0 +1,80 @@
+package search
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+// at is a service that fails from t on, every time.
+func at(t float64) Trial {
+	return func(_ context.Context, v float64) (bool, string, error) { return v >= t, "", nil }
+}
+
+func TestThresholdFindsTheFlip(t *testing.T) {
+	res, err := Threshold(context.Background(), 10, 3000, at(300), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Found || res.Threshold < 300 || res.Threshold > 300*1.05 || res.Pass >= 300 {
+		t.Errorf("threshold %g, bracket %g..%g; want within 5 %% above 300", res.Threshold, res.Pass, res.Fail)
+	}
+	if n := len(res.Trials); n > 20 {
+		t.Errorf("%d trials, over the default budget of 20", n)
+	}
+	t.Logf("%d trials, bracket %g..%g (votes %v / %v)", len(res.Trials), res.Pass, res.Fail, res.PassVotes, res.FailVotes)
+}
+
+// TestThresholdWithFlakyVerdicts: a verdict that is wrong one time in ten
+// either way still lands within 15 % of the true threshold, nearly always.
+func TestThresholdWithFlakyVerdicts(t *testing.T) {
+	const truth = 300.0
+	within, trials := 0, 0
+	for seed := range uint64(20) {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		flaky := func(_ context.Context, v float64) (bool, string, error) {
+			wrong := rng.Float64() < 0.1
+			return (v >= truth) != wrong, "", nil
+		}
+		res, err := Threshold(context.Background(), 10, 3000, flaky, Options{MaxTrials: 40})
+		if err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+		if res.Found && res.Threshold >= truth*0.85 && res.Threshold <= truth*1.15 {
+			within++
+		}
+		trials += len(res.Trials)
+	}
+	t.Logf("within 15 %% in %d of 20 searches, %.1f trials each on average", within, float64(trials)/20)
+	if within < 18 {
+		t.Errorf("within 15 %% in %d of 20 seeded searches, want at least 18", within)
+	}
+}
+
+func TestThresholdNotInRange(t *testing.T) {
+	res, err := Threshold(context.Background(), 10, 3000, at(1e9), Options{})
+	if err != nil || res.Found || !strings.Contains(res.Reason, "never flips in the range: the high end 3000 passed 2 of 2 trials") {
+		t.Errorf("found %v, reason %q, err %v", res.Found, res.Reason, err)
+	}
+	res, err = Threshold(context.Background(), 10, 3000, at(1), Options{})
+	if err != nil || !res.Found || res.Threshold != 10 || !strings.Contains(res.Reason, "the low end 10 already fails") {
+		t.Errorf("found %v at %g, reason %q, err %v", res.Found, res.Threshold, res.Reason, err)
+	}
+}
+
+func TestThresholdBounded(t *testing.T) {
+	res, err := Threshold(context.Background(), 10, 3000, at(300), Options{MaxTrials: 6})
+	if !errors.Is(err, ErrBudget) || len(res.Trials) != 6 || res.Pass >= 300 || res.Fail < 300 {
+		t.Errorf("err %v, %d trials, bracket %g..%g", err, len(res.Trials), res.Pass, res.Fail)
+	}
+	boom := errors.New("target gone")
+	_, err = Threshold(context.Background(), 10, 3000, func(context.Context, float64) (bool, string, error) { return false, "", boom }, Options{})
+	if !errors.Is(err, boom) {
+		t.Errorf("err = %v, want the trial's", err)
+	}
+	if _, err := Threshold(context.Background(), 3000, 10, at(300), Options{}); err == nil || !strings.Contains(err.Error(), "want 0 ≤ low < high") {
+		t.Errorf("reversed range: %v", err)
+	}
+}
