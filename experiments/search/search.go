@@ -68,7 +68,8 @@ type Result struct {
 	Fail float64 `json:"fail,omitempty"`
 	// PassVotes and FailVotes are the confirmation at each end: how many
 	// of the trials there agreed.
-	PassVotes, FailVotes [2]int `json:"-"`
+	PassVotes [2]int `json:"passVotes"`
+	FailVotes [2]int `json:"failVotes"`
 	// Reason says, when nothing was found or the bracket is wide, why.
 	Reason string        `json:"reason,omitempty"`
 	Trials []TrialResult `json:"trials"`
