@@ -37,6 +37,10 @@ type Findings struct {
 	// Ignored are the goroutine groups that grew and were left out by an
 	// ignore rule, with the rule: what the verdict did not count, and why.
 	Ignored []IgnoredGroup `json:"ignored,omitempty"`
+	// Transient are the groups and classes over tolerance in this reading
+	// that the reading right after it did not bear out (Confirm): a
+	// response being written, a connection closing. They are not counted.
+	Transient []string `json:"transient,omitempty"`
 	// diff is what the findings were computed from (not kept in JSON).
 	diff *snapshot.Diff
 }
@@ -112,6 +116,46 @@ type GroupFinding struct {
 	// (the goroutineleak profile, beyond the baseline's): blocked on
 	// something no running goroutine can reach, they can never run again.
 	Proved int `json:"proved,omitempty"`
+}
+
+// Confirm keeps, of the goroutine groups and connection classes over
+// tolerance, those that again — a reading taken right after — has over
+// too (groups by culprit function and connection class, which a light
+// reading tells apart), and moves the others to Transient. A leak stays;
+// a goroutine caught writing a response, or a connection caught closing,
+// at the moment of one reading does not fail a drill. The heap, read
+// after a forced GC, needs no second reading.
+func (f *Findings) Confirm(again *Findings) {
+	type key struct {
+		fn   string
+		conn snapshot.ConnClass
+	}
+	over := map[key]bool{}
+	for _, g := range again.Goroutines.Over {
+		over[key{g.Culprit.Function, g.Conn}] = true
+	}
+	groups := f.Goroutines.Over[:0]
+	for _, g := range f.Goroutines.Over {
+		if over[key{g.Culprit.Function, g.Conn}] {
+			groups = append(groups, g)
+		} else {
+			f.Transient = append(f.Transient, fmt.Sprintf("+%d goroutines in %s", g.Extra(), g.Culprit.Function))
+		}
+	}
+	f.Goroutines.Over = groups
+	classes := map[snapshot.ConnClass]bool{}
+	for _, c := range again.Connections.Over {
+		classes[c.Class] = true
+	}
+	conns := f.Connections.Over[:0]
+	for _, c := range f.Connections.Over {
+		if classes[c.Class] {
+			conns = append(conns, c)
+		} else {
+			f.Transient = append(f.Transient, fmt.Sprintf("+%d %s connections", c.Extra(), c.Class))
+		}
+	}
+	f.Connections.Over = conns
 }
 
 // ProvedText is how every rendering marks a group the runtime proved.

@@ -105,6 +105,9 @@ func (f *Findings) Message(rs ...Resource) string {
 			}
 		}
 	}
+	if len(f.Transient) > 0 {
+		fmt.Fprintf(&b, "\nOver in one reading only, gone in the next (not counted): %s\n", strings.Join(f.Transient, "; "))
+	}
 	return strings.TrimPrefix(b.String(), "\n")
 }
 

@@ -46,3 +46,31 @@ func TestMarkProved(t *testing.T) {
 		t.Error("nothing to credit, yet credited")
 	}
 }
+
+// TestConfirm: of what one reading has over, only what the next reading
+// has over too counts; the rest is named as transient.
+func TestConfirm(t *testing.T) {
+	group := func(fn string, conn snapshot.ConnClass, extra int) GroupFinding {
+		return GroupFinding{GroupDelta: snapshot.GroupDelta{Group: snapshot.Group{Count: extra, Conn: conn, Culprit: snapshot.Frame{Function: fn}}}}
+	}
+	conn := func(c snapshot.ConnClass, extra int) ConnFinding {
+		return ConnFinding{ConnDelta: snapshot.ConnDelta{Class: c, After: extra}}
+	}
+	f := &Findings{
+		Goroutines:  GoroutineFindings{Over: []GroupFinding{group("shop.send", "", 94), group("net/http.(*conn).serve", snapshot.HTTPServer, 1)}},
+		Connections: ConnectionFindings{Over: []ConnFinding{conn(snapshot.HTTPServer, 1), conn(snapshot.HTTPClientBodyPending, 100)}},
+	}
+	again := &Findings{
+		Goroutines:  GoroutineFindings{Over: []GroupFinding{group("shop.send", "", 94)}},
+		Connections: ConnectionFindings{Over: []ConnFinding{conn(snapshot.HTTPClientBodyPending, 100)}},
+	}
+	f.Confirm(again)
+	if len(f.Goroutines.Over) != 1 || f.Goroutines.Over[0].Culprit.Function != "shop.send" ||
+		len(f.Connections.Over) != 1 || f.Connections.Over[0].Class != snapshot.HTTPClientBodyPending {
+		t.Errorf("kept %+v / %+v", f.Goroutines.Over, f.Connections.Over)
+	}
+	want := "+1 goroutines in net/http.(*conn).serve; +1 http1-server connections"
+	if strings.Join(f.Transient, "; ") != want || !strings.Contains(f.Message(), "Over in one reading only, gone in the next (not counted): "+want) {
+		t.Errorf("transient %q\n%s", f.Transient, f.Message())
+	}
+}
