@@ -60,9 +60,21 @@ func TestSearchFindsTheGiveUp(t *testing.T) {
 		if !strings.Contains(strings.Join(trialDetails(res), "\n"), "callPayments.func1") {
 			t.Errorf("no failing trial names the culprit: %q", trialDetails(res))
 		}
-		// The file fails at the threshold; the same drill at half of it passes.
-		if code, _, errs := aftershock(t, nil, "drill", "--settle", "4s", out); code != 1 {
-			t.Errorf("the drill at the threshold: exit %d, want 1\n%s", code, errs)
+		// The file fails at the threshold — as the search judged it: a
+		// majority of three runs, since at a threshold a service fails
+		// most, not necessarily all, of the time — and the same drill at
+		// half of it passes.
+		failed := 0
+		for range 3 {
+			if code, _, _ := aftershock(t, nil, "drill", "--settle", "4s", out); code == 1 {
+				failed++
+			}
+			if failed == 2 {
+				break
+			}
+		}
+		if failed < 2 {
+			t.Errorf("the drill at the threshold failed %d of 3 runs, want a majority", failed)
 		}
 		data, err := os.ReadFile(out)
 		if err != nil {

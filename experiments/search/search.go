@@ -113,8 +113,13 @@ func Threshold(ctx context.Context, lo, hi float64, trial Trial, opts Options) (
 		return nil
 	}
 	narrow := func(p, f float64) bool { return f <= p*(1+opts.Resolution) || f-p <= 1e-12 }
+	// unreliable are values that failed, but not every time: near the
+	// threshold a service fails some of the time, and the threshold
+	// reported is the smallest value that fails every time, so that the
+	// Drill file written at it reproduces the failure.
+	unreliable := map[float64]bool{}
 	for {
-		b := step(res.Trials)
+		b := step(res.Trials, unreliable)
 		var next float64
 		switch {
 		case !b.anyFail || b.fail == hi && !b.decided(hi, opts.Repeats):
@@ -135,11 +140,17 @@ func Threshold(ctx context.Context, lo, hi float64, trial Trial, opts Options) (
 			}
 			next = lo
 		case narrow(b.pass, b.fail):
-			// Confirm both ends before believing the bracket.
+			// Confirm both ends before believing the bracket: the
+			// pass end by a majority, the fail end by failing every
+			// one of its trials.
+			f, n := b.votes(b.fail)
 			switch {
+			case f < n:
+				unreliable[b.fail] = true
+				continue
 			case !b.decided(b.pass, opts.Repeats):
 				next = b.pass
-			case !b.decided(b.fail, opts.Repeats):
+			case n < opts.Repeats:
 				next = b.fail
 			default:
 				res.fill(b)
@@ -152,7 +163,7 @@ func Threshold(ctx context.Context, lo, hi float64, trial Trial, opts Options) (
 			}
 		}
 		if err := run(next); err != nil {
-			b := step(res.Trials)
+			b := step(res.Trials, unreliable)
 			if b.anyPass && b.anyFail {
 				res.fill(b)
 				if errors.Is(err, ErrBudget) {
@@ -182,8 +193,9 @@ type bracket struct {
 
 // step fits a step to the trials: of the splits between the values tried,
 // the one that disagrees with the fewest trials (the lowest such split on
-// a tie, the cautious reading).
-func step(trials []TrialResult) bracket {
+// a tie, the cautious reading). The trials at an unreliable value count as
+// passes: it is below the threshold of failing every time.
+func step(trials []TrialResult, unreliable map[float64]bool) bracket {
 	b := bracket{trials: trials}
 	vals := map[float64]bool{}
 	for _, t := range trials {
@@ -199,7 +211,8 @@ func step(trials []TrialResult) bracket {
 		cost := 0
 		for _, t := range trials {
 			below := k < len(sorted) && t.Value < sorted[k] || k == len(sorted)
-			if below == t.Failed { // a failure below the split, or a pass above it
+			failed := t.Failed && !unreliable[t.Value]
+			if below == failed { // a failure below the split, or a pass above it
 				cost++
 			}
 		}
