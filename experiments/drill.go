@@ -54,7 +54,8 @@ type Spec struct {
 	Load *LoadSpec `json:"load,omitempty"`
 	// Warmup is how long load runs before the baseline is taken.
 	Warmup Duration `json:"warmup,omitzero"`
-	// Faults run one after another; at least one is required.
+	// Faults run one after another, except those that overlap an earlier
+	// one (Fault.Overlap); at least one is required.
 	Faults []Fault `json:"faults"`
 	Verify Verify  `json:"verify,omitzero"`
 	// AllowHosts extends the blast-radius guard: by default every target
@@ -204,6 +205,9 @@ type Fault struct {
 	Duration Duration `json:"duration"`
 	// Engine overrides the upstream's engine for this fault.
 	Engine Engine `json:"engine,omitempty"`
+	// Overlap holds this fault together with an earlier one instead of
+	// after it: see Overlap.
+	Overlap *Overlap `json:"overlap,omitempty"`
 
 	// NetworkChaos is a Chaos Mesh NetworkChaosSpec, as Chaos Mesh spells
 	// it. Locally, the upstream stands for the selected pods and target:
@@ -222,6 +226,85 @@ type Fault struct {
 	GRPCChaos *GRPCChaos `json:"grpcChaos,omitempty"`
 	// StalledClients are misbehaving clients of the target.
 	StalledClients *StalledClients `json:"stalledClients,omitempty"`
+}
+
+// Overlap injects a fault while an earlier fault of the drill is held:
+// After its With fault took effect, and while it is still held. The faults
+// held together form one episode, named after its first fault: the load
+// leads into it, each fault is injected at its offset and cleared when its
+// own duration ends, and when the last is cleared the episode recovers,
+// settles and is judged once. A leak found after an episode is the
+// episode's: which of the faults held together caused it cannot be told
+// from the snapshots, and is what a schedule search shrinks (aftershock
+// explore). The SLOs are judged over the episode's window, from its first
+// fault taking effect to its last one's clear; the breaker's over the
+// window of the first of its faults that makes calls fail.
+type Overlap struct {
+	// With names an earlier fault of the drill (required).
+	With string `json:"with"`
+	// After is how long after With took effect this fault is injected
+	// (default 0: at once); it must be shorter than With's duration.
+	After Duration `json:"after,omitzero"`
+}
+
+// Episode is faults held together: Faults[0] leads and names it, the
+// others overlap it (directly or through each other). Offsets are when
+// each is injected after the first took effect, as planned.
+type Episode struct {
+	Faults  []*Fault
+	Offsets []time.Duration
+}
+
+// Name is the episode's name: its first fault's.
+func (e Episode) Name() string { return e.Faults[0].Name }
+
+// End is when, after the first fault took effect, the last fault of the
+// episode is planned to be cleared.
+func (e Episode) End() time.Duration {
+	var end time.Duration
+	for i, f := range e.Faults {
+		end = max(end, e.Offsets[i]+f.Duration.Duration)
+	}
+	return end
+}
+
+// Episodes groups the drill's faults into episodes, in the order of their
+// first faults: a fault without overlap starts one, a fault with one joins
+// its With fault's. The drill must be valid (every With names an earlier
+// fault).
+func (d *Drill) Episodes() []Episode {
+	var eps []Episode
+	where := map[string][2]int{} // fault → episode, index in it
+	for i := range d.Spec.Faults {
+		f := &d.Spec.Faults[i]
+		if f.Overlap == nil {
+			where[f.Name] = [2]int{len(eps), 0}
+			eps = append(eps, Episode{Faults: []*Fault{f}, Offsets: []time.Duration{0}})
+			continue
+		}
+		w, ok := where[f.Overlap.With]
+		if !ok {
+			continue // invalid; validation reports it
+		}
+		e := &eps[w[0]]
+		where[f.Name] = [2]int{w[0], len(e.Faults)}
+		e.Faults = append(e.Faults, f)
+		e.Offsets = append(e.Offsets, e.Offsets[w[1]]+f.Overlap.After.Duration)
+	}
+	return eps
+}
+
+// Episode returns the episode that fault name is in, and whether there is
+// such a fault.
+func (d *Drill) Episode(name string) (Episode, bool) {
+	for _, e := range d.Episodes() {
+		for _, f := range e.Faults {
+			if f.Name == name {
+				return e, true
+			}
+		}
+	}
+	return Episode{}, false
 }
 
 // GRPCChaos is a fault on gRPC calls, applied per call (per HTTP/2

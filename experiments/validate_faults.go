@@ -41,6 +41,7 @@ func validateFaults(d *Drill, r *reporter, o *options) {
 		} else if f.Duration.Duration <= 0 && !r.seen[p+".duration"] {
 			r.add(p+".duration", nil, "duration must be > 0")
 		}
+		validateOverlap(d, r, p, i, names)
 		var kinds []string
 		for _, k := range faultKinds {
 			if d.pos.has(p + "." + k) {
@@ -535,5 +536,42 @@ func validateGRPC(r *reporter, p string, f *Fault, u *Upstream) {
 				r.add(index(gp+"."+list.name, i), nil, "%v (* matches any run of characters)", err)
 			}
 		}
+	}
+}
+
+// validateOverlap checks that a fault overlaps an earlier fault, starting
+// while it is held. names holds the faults before this one.
+func validateOverlap(d *Drill, r *reporter, p string, i int, names map[string]int) {
+	f := &d.Spec.Faults[i]
+	o := f.Overlap
+	if o == nil {
+		return
+	}
+	p += ".overlap"
+	if r.seen[p] {
+		return
+	}
+	if o.After.Duration < 0 && !r.seen[p+".after"] {
+		r.add(p+".after", nil, "after must be ≥ 0 (how long after %q took effect this fault is injected)", o.With)
+	}
+	j, ok := names[o.With]
+	switch {
+	case o.With == "":
+		r.add(p+".with", nil, "with is required: the earlier fault this one is held together with")
+		return
+	case o.With == f.Name:
+		r.add(p+".with", nil, "fault %q cannot overlap itself", f.Name)
+		return
+	case !ok || j >= i:
+		var earlier []string
+		for _, g := range d.Spec.Faults[:i] {
+			earlier = append(earlier, g.Name)
+		}
+		r.add(p+".with", earlier, "%q is not a fault written before %q: a fault overlaps one that is already held", o.With, f.Name)
+		return
+	}
+	if w := d.Spec.Faults[j].Duration.Duration; w > 0 && o.After.Duration >= w && !r.seen[p+".after"] {
+		r.add(p+".after", nil, "after %s is not inside %q's hold of %s: the faults would not overlap (drop overlap to run %q after it)",
+			o.After, o.With, d.Spec.Faults[j].Duration, f.Name)
 	}
 }

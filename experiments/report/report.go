@@ -10,6 +10,7 @@ package report
 
 import (
 	"bytes"
+	"cmp"
 	_ "embed"
 	"encoding/xml"
 	"fmt"
@@ -259,6 +260,11 @@ func holds(r *runner.Result) [][2]time.Time {
 			end = r.Start.Add(r.Wall) // the drill stopped during the hold
 		}
 		out = append(out, [2]time.Time{f.InEffect, end})
+		for _, w := range f.With {
+			if !w.InEffect.IsZero() {
+				out = append(out, [2]time.Time{w.InEffect, cmp.Or(w.Cleared, end)})
+			}
+		}
 	}
 	return out
 }

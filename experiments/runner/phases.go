@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -254,16 +255,15 @@ func (r *Runner) Fault(ctx context.Context, name string) (*FaultResult, error) {
 	if closed {
 		return nil, errors.New("runner: Fault after Close")
 	}
-	var f *experiments.Fault
-	for i := range r.d.Spec.Faults {
-		if r.d.Spec.Faults[i].Name == name {
-			f = &r.d.Spec.Faults[i]
-		}
-	}
-	if f == nil {
+	ep, ok := r.d.Episode(name)
+	if !ok {
 		return nil, r.record(fmt.Errorf("drill %s has no fault %q", r.d.Metadata.Name, name))
 	}
-	fr, now, err := r.drillFault(ctx, f)
+	if ep.Name() != name {
+		return nil, r.record(fmt.Errorf("fault %s of drill %s overlaps %s: it runs in the episode %s leads; run Fault(%q)",
+			name, r.d.Metadata.Name, ep.Name(), ep.Name(), ep.Name()))
+	}
+	fr, now, err := r.drillEpisode(ctx, ep)
 	r.mu.Lock()
 	r.res.Faults = append(r.res.Faults, *fr)
 	r.mu.Unlock()
@@ -291,70 +291,52 @@ func (r *Runner) Fault(ctx context.Context, name string) (*FaultResult, error) {
 	return fr, nil
 }
 
-// drillFault injects one fault under load, clears it, and settles.
-func (r *Runner) drillFault(ctx context.Context, f *experiments.Fault) (*FaultResult, *snapshot.Snapshot, error) {
-	inj := r.injectors[f.Name]
-	fr := &FaultResult{Name: f.Name, Injected: inj.String(), Upstream: f.Upstream, NotJudged: r.notJudged(f)}
+// drillEpisode injects an episode's faults under load, each at its
+// offset and for its duration, clears them, and settles once.
+func (r *Runner) drillEpisode(ctx context.Context, ep experiments.Episode) (*FaultResult, *snapshot.Snapshot, error) {
+	lead := ep.Faults[0]
+	fr := &FaultResult{Name: lead.Name, Injected: r.injectors[lead.Name].String(), Upstream: lead.Upstream, NotJudged: r.notJudged(ep.Faults)}
 	r.mu.Lock()
 	if r.curBase != r.res.Baseline {
 		fr.Base = r.curBase // judged against where the fault before it left the service
 	}
 	r.mu.Unlock()
-	// The lease outlives the planned hold a little, so that only a runner
-	// that is gone lets it run out.
-	lease := f.Duration.Duration + 10*time.Second
+	for _, f := range ep.Faults[1:] {
+		fr.With = append(fr.With, HeldWith{Name: f.Name, Injected: r.injectors[f.Name].String(), Upstream: f.Upstream})
+	}
 	// Clear is idempotent: the cleanup at exit clears again, which also
 	// retries a clear that failed in the clear phase.
-	clear := inj.Clear
-	r.onCleanup(clear)
+	for _, f := range ep.Faults {
+		r.onCleanup(r.injectors[f.Name].Clear)
+	}
 
 	if r.gen != nil {
 		// The fault lands on a service under steady load, with its
 		// connections open, as in production: not on one that has just
 		// been quiet for its baseline.
-		r.beginPhase("lead", f.Name)
+		r.beginPhase("lead", lead.Name)
 		r.expect(r.cfg.lead)
-		r.gen.Start("lead:" + f.Name)
+		r.gen.Start("lead:" + lead.Name)
 		if err := r.observe(ctx, r.cfg.lead); err != nil {
 			return fr, nil, err
 		}
 	}
-	r.beginPhase("inject", f.Name)
-	if err := inj.Inject(ctx, lease); err != nil {
-		if ctx.Err() != nil {
-			return fr, nil, fmt.Errorf("inject %s: %w", f.Name, errors.Join(ctx.Err(), err))
-		}
-		return fr, nil, couldNotRun("inject %s: %w", f.Name, err)
-	}
-	// The fault's window starts now that it is in effect, after any wait
-	// for a cluster to inject it.
-	fr.InEffect = time.Now()
-	r.mark("fault:" + f.Name)
-	calls := r.watchCalls(f, fr.InEffect)
-
-	r.beginPhase("hold", f.Name)
-	r.expect(f.Duration.Duration)
-	if err := sleep(ctx, f.Duration.Duration); err != nil {
+	cleared, upstreamCalls, err := r.hold(ctx, ep, fr)
+	if err != nil {
 		return fr, nil, err
 	}
-	r.beginPhase("clear", f.Name)
-	fr.Cleared = time.Now()
-	r.mark("clear:" + f.Name)
-	upstreamCalls := calls()
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.clearTimeout())
-	err := clear(cctx)
-	cancel()
-	if err != nil {
-		return fr, nil, fmt.Errorf("clear %s: %w", f.Name, err)
-	}
-	cleared := time.Now()
-	if rep, ok := inj.(injectors.Reporter); ok {
+	if rep, ok := r.injectors[lead.Name].(injectors.Reporter); ok {
 		fr.Effect = rep.Report()
+	}
+	for i, f := range ep.Faults[1:] {
+		if rep, ok := r.injectors[f.Name].(injectors.Reporter); ok {
+			fr.With[i].Effect = rep.Report()
+		}
 	}
 
 	if r.gen != nil {
-		r.beginPhase("recovery", f.Name)
-		r.gen.Mark("recovery:" + f.Name)
+		r.beginPhase("recovery", lead.Name)
+		r.gen.Mark("recovery:" + lead.Name)
 		window := r.cfg.recovery
 		if slo := r.d.Spec.Verify.SLO; slo != nil && slo.Recovery != nil {
 			window = max(window, slo.Recovery.Within.Duration+time.Second)
@@ -367,27 +349,145 @@ func (r *Runner) drillFault(ctx context.Context, f *experiments.Fault) (*FaultRe
 		// close its connections, or they would count as extra server
 		// connections.
 		r.gen.Pause()
-		r.sloChecks(fr, f, cleared, time.Now(), upstreamCalls)
+		r.sloChecks(fr, ep.Faults, cleared, time.Now(), upstreamCalls)
 	}
 
-	r.beginPhase("settle", f.Name)
+	r.beginPhase("settle", lead.Name)
 	r.expect(r.settleTime())
 	now, err := r.settle(ctx, fr)
 	if err != nil {
 		return fr, now, err
 	}
 	if now != nil {
-		r.save(now, "after-"+f.Name)
+		r.save(now, "after-"+lead.Name)
 	}
 	switch {
 	case fr.Findings == nil:
-		r.progressf("%s: could not be judged: %s", f.Name, fr.Error)
+		r.progressf("%s: could not be judged: %s", lead.Name, fr.Error)
 	case fr.Returned:
-		r.progressf("%s: back to baseline after %s", f.Name, fr.Settle.Round(time.Millisecond))
+		r.progressf("%s: back to baseline after %s", lead.Name, fr.Settle.Round(time.Millisecond))
 	default:
-		r.progressf("%s: did NOT return to baseline within %s", f.Name, fr.Settle.Round(time.Millisecond))
+		r.progressf("%s: did NOT return to baseline within %s", lead.Name, fr.Settle.Round(time.Millisecond))
 	}
 	return fr, now, nil
+}
+
+// hold injects the episode's faults, each at its offset after the first
+// took effect, holds each for its duration and clears it, and returns when
+// the last clear is done: with its time, and the upstream's calls the
+// breaker's window saw (see watchCalls). The episode's window runs from
+// the first fault in effect to the moment the last clear began.
+func (r *Runner) hold(ctx context.Context, ep experiments.Episode, fr *FaultResult) (time.Time, int64, error) {
+	type event struct {
+		at    time.Duration
+		fault int
+		clear bool
+	}
+	var events []event
+	for i, f := range ep.Faults {
+		events = append(events, event{ep.Offsets[i], i, false}, event{ep.Offsets[i] + f.Duration.Duration, i, true})
+	}
+	// In time order; at the same time a clear comes first (and the first
+	// fault's injection, at 0, before everything).
+	slices.SortStableFunc(events, func(a, b event) int {
+		if a.at != b.at {
+			return cmp.Compare(a.at, b.at)
+		}
+		return cmp.Compare(btoi(!a.clear), btoi(!b.clear))
+	})
+	// The windows, as they happen: index 0 is the episode's first fault.
+	inEffect := make([]time.Time, len(ep.Faults))
+	clearedAt := make([]time.Time, len(ep.Faults))
+	lead := ep.Faults[0]
+	breaker := -1 // the first fault that makes calls fail, if a breaker is declared
+	if slo := r.d.Spec.Verify.SLO; slo != nil && slo.Breaker != nil {
+		for i, f := range ep.Faults {
+			if slo.Breaker.FailsCalls(f) {
+				breaker = i
+				break
+			}
+		}
+	}
+	calls := func() int64 { return -1 }
+	upstreamCalls := int64(-1)
+	held := 0
+	var last time.Time
+	for _, ev := range events {
+		f := ep.Faults[ev.fault]
+		if !inEffect[0].IsZero() {
+			if err := sleep(ctx, time.Until(inEffect[0].Add(ev.at))); err != nil {
+				return last, upstreamCalls, err
+			}
+		}
+		inj := r.injectors[f.Name]
+		if !ev.clear {
+			if ev.fault == 0 {
+				r.beginPhase("inject", f.Name)
+			} else {
+				r.progressf("inject %s (held with %s, %s after it took effect)", f.Name, lead.Name, ep.Offsets[ev.fault])
+			}
+			// The lease outlives the planned hold a little, so that
+			// only a runner that is gone lets it run out.
+			if err := inj.Inject(ctx, f.Duration.Duration+10*time.Second); err != nil {
+				if ctx.Err() != nil {
+					return last, upstreamCalls, fmt.Errorf("inject %s: %w", f.Name, errors.Join(ctx.Err(), err))
+				}
+				return last, upstreamCalls, couldNotRun("inject %s: %w", f.Name, err)
+			}
+			// The fault's window starts now that it is in effect, after
+			// any wait for a cluster to inject it.
+			inEffect[ev.fault] = time.Now()
+			held++
+			if ev.fault == 0 {
+				fr.InEffect = inEffect[0]
+				r.mark("fault:" + f.Name)
+				r.beginPhase("hold", f.Name)
+				r.expect(ep.End())
+			} else {
+				fr.With[ev.fault-1].InEffect = inEffect[ev.fault]
+			}
+			if ev.fault == breaker {
+				calls = r.watchCalls(f, inEffect[ev.fault])
+			}
+			continue
+		}
+		held--
+		if held == 0 {
+			r.beginPhase("clear", lead.Name)
+			r.mark("clear:" + lead.Name)
+		} else {
+			r.progressf("clear %s", f.Name)
+		}
+		clearedAt[ev.fault] = time.Now()
+		if ev.fault == 0 {
+			fr.Cleared = clearedAt[0]
+		} else {
+			fr.With[ev.fault-1].Cleared = clearedAt[ev.fault]
+		}
+		if ev.fault == breaker {
+			upstreamCalls = calls()
+		}
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.clearTimeout())
+		err := inj.Clear(cctx)
+		cancel()
+		if err != nil {
+			return last, upstreamCalls, fmt.Errorf("clear %s: %w", f.Name, err)
+		}
+		last = time.Now()
+	}
+	// The episode's window closes when its last clear began.
+	fr.Cleared = slices.MaxFunc(clearedAt, func(a, b time.Time) int { return a.Compare(b) })
+	if breaker >= 0 {
+		fr.breakerWindow = [2]time.Time{inEffect[breaker], clearedAt[breaker]}
+	}
+	return last, upstreamCalls, nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // mark starts a phase of the load, if there is one.

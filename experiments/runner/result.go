@@ -3,6 +3,7 @@ package runner
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aftershock/aftershock/experiments/load"
@@ -105,9 +106,16 @@ type FaultResult struct {
 	// InEffect and Cleared bound the fault's window: from the moment it
 	// was in effect (after the wait for a cluster to inject it) to the
 	// moment its clear began. SLOs are judged over this window, and the
-	// report shades it.
+	// report shades it. For an episode (faults held together, With) the
+	// window runs from its first fault in effect to its last one's clear.
 	InEffect time.Time `json:"inEffect"`
 	Cleared  time.Time `json:"cleared"`
+	// With are the faults held together with this one (they overlap it,
+	// experiments.Overlap): the verdict is the episode's.
+	With []HeldWith `json:"with,omitempty"`
+	// breakerWindow is the window of the episode's first fault that makes
+	// calls fail, over which a declared breaker is judged.
+	breakerWindow [2]time.Time
 	// Returned tells whether the service returned to the baseline before
 	// the settle deadline, and Settle how long that took (or the deadline).
 	Returned bool          `json:"returned"`
@@ -201,4 +209,37 @@ var (
 
 func couldNotRun(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrCouldNotRun}, args...)...)
+}
+
+// HeldWith is a fault held together with the one that leads its episode:
+// what was injected and its own window.
+type HeldWith struct {
+	Name     string    `json:"name"`
+	Injected string    `json:"injected"`
+	Upstream string    `json:"upstream,omitempty"`
+	InEffect time.Time `json:"inEffect"`
+	Cleared  time.Time `json:"cleared"`
+	Effect   any       `json:"effect,omitempty"`
+}
+
+// HeldWithText says which faults were held together with f and when, as
+// the CLI, the suites and the report say it: "held with b [delay 1s]
+// from 1s to 4s after a took effect; the verdict is the episode's".
+// Empty for a fault held alone.
+func (f *FaultResult) HeldWithText() string {
+	if len(f.With) == 0 {
+		return ""
+	}
+	parts := make([]string, len(f.With))
+	for i, w := range f.With {
+		parts[i] = fmt.Sprintf("%s [%s]", w.Name, w.Injected)
+		if !w.InEffect.IsZero() {
+			end := "the end"
+			if !w.Cleared.IsZero() {
+				end = offset(w.Cleared, f.InEffect)
+			}
+			parts[i] += fmt.Sprintf(" from %s to %s", offset(w.InEffect, f.InEffect), end)
+		}
+	}
+	return fmt.Sprintf("held with %s after %s took effect; the verdict is theirs together", strings.Join(parts, ", "), f.Name)
 }

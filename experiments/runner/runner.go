@@ -164,7 +164,8 @@ func New(d *experiments.Drill, opts ...Option) *Runner {
 	return r
 }
 
-// Run executes a drill end to end: Prepare, every fault in order, Close.
+// Run executes a drill end to end: Prepare, every fault in order (the
+// faults that overlap another within its episode), Close.
 //
 // Every fault is cleared and every proxy closed before Run returns,
 // whatever happens: an error, a panic, or ctx being cancelled (which is how
@@ -198,8 +199,8 @@ func Run(ctx context.Context, d *experiments.Drill, opts ...Option) (res *Result
 	if err := r.Prepare(ctx); err != nil {
 		return nil, err
 	}
-	for i := range d.Spec.Faults {
-		if _, err := r.Fault(ctx, d.Spec.Faults[i].Name); err != nil {
+	for _, ep := range d.Episodes() {
+		if _, err := r.Fault(ctx, ep.Name()); err != nil {
 			return nil, err
 		}
 	}

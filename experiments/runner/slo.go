@@ -2,6 +2,8 @@ package runner
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/aftershock/aftershock/experiments"
@@ -34,10 +36,11 @@ func (r *Runner) watchCalls(f *experiments.Fault, inEffect time.Time) func() int
 	}
 }
 
-// notJudged says why each kind of SLO the drill does not judge for fault f
-// is not judged: it is not declared, or it does not apply to f. It is the
-// one place that decides what applies to which fault.
-func (r *Runner) notJudged(f *experiments.Fault) []NotJudged {
+// notJudged says why each kind of SLO the drill does not judge for the
+// faults of an episode is not judged: it is not declared, or it applies to
+// none of them. It is the one place that decides what applies to which
+// fault.
+func (r *Runner) notJudged(faults []*experiments.Fault) []NotJudged {
 	slo := r.d.Spec.Verify.SLO
 	if slo == nil {
 		slo = &experiments.SLO{}
@@ -52,13 +55,28 @@ func (r *Runner) notJudged(f *experiments.Fault) []NotJudged {
 			add(k.kind, fmt.Sprintf("drill %s declares no %s SLO (verify.slo.%s): nothing to assert", r.d.Metadata.Name, k.kind, k.kind))
 		}
 	}
-	if slo.Isolation != nil && f.Kind() != experiments.KindStall {
-		add(SLOIsolation, "the isolation SLO applies to stalled clients; fault "+f.Name+" is not one")
+	if slo.Isolation != nil && !slices.ContainsFunc(faults, isStall) {
+		add(SLOIsolation, "the isolation SLO applies to stalled clients; "+noneOf(faults, "is not one", "is one"))
 	}
-	if slo.Breaker != nil && !slo.Breaker.FailsCalls(f) {
-		add(SLOBreaker, "fault "+f.Name+" does not make an upstream's calls fail (see verify.slo.breaker.callTimeout): no breaker has to open")
+	if slo.Breaker != nil && !slices.ContainsFunc(faults, slo.Breaker.FailsCalls) {
+		add(SLOBreaker, noneOf(faults, "does not make", "makes")+" an upstream's calls fail (see verify.slo.breaker.callTimeout): no breaker has to open")
 	}
 	return out
+}
+
+func isStall(f *experiments.Fault) bool { return f.Kind() == experiments.KindStall }
+
+// noneOf says that none of an episode's faults has a property: "fault a
+// <one>" for a fault alone, "none of faults a, b (held together) <many>".
+func noneOf(faults []*experiments.Fault, one, many string) string {
+	if len(faults) == 1 {
+		return "fault " + faults[0].Name + " " + one
+	}
+	names := make([]string, len(faults))
+	for i, f := range faults {
+		names[i] = f.Name
+	}
+	return "none of faults " + strings.Join(names, ", ") + " (held together) " + many
 }
 
 // sloChecks judges the SLOs the drill declares for one fault, each over
@@ -67,27 +85,31 @@ func (r *Runner) notJudged(f *experiments.Fault) []NotJudged {
 // the same window for stalled clients, breaker from opensWithin into the
 // window to its end for faults on an upstream, recovery from the end of the
 // clear. A window without requests fails the SLO: nothing was shown.
-func (r *Runner) sloChecks(fr *FaultResult, f *experiments.Fault, cleared, until time.Time, upstreamCalls int64) {
+func (r *Runner) sloChecks(fr *FaultResult, faults []*experiments.Fault, cleared, until time.Time, upstreamCalls int64) {
 	rep := r.gen.Report()
 	during := r.gen.Span(fr.InEffect, fr.Cleared)
-	during.Phase = "fault:" + f.Name
+	during.Phase = "fault:" + fr.Name
 	fr.DuringFault = &during
-	if st, ok := rep.Phase("recovery:" + f.Name); ok {
+	if st, ok := rep.Phase("recovery:" + fr.Name); ok {
 		fr.Recovery = &st
 	}
 	slo := r.d.Spec.Verify.SLO
 	if slo == nil {
 		return
 	}
-	window := spanText(fr.InEffect, fr.Cleared, fr.InEffect, "the fault's window")
+	what := "the fault's window"
+	if len(faults) > 1 {
+		what = "the window of the faults held together"
+	}
+	window := spanText(fr.InEffect, fr.Cleared, fr.InEffect, what)
 	if df := slo.DuringFault; df != nil {
 		fr.SLOs = append(fr.SLOs, boundChecks(SLODuringFault, "during the fault", df, during, window)...)
 	}
-	if iso := slo.Isolation; iso != nil && f.Kind() == experiments.KindStall {
+	if iso := slo.Isolation; iso != nil && slices.ContainsFunc(faults, isStall) {
 		fr.SLOs = append(fr.SLOs, boundChecks(SLOIsolation, "for the other clients", iso, during, window)...)
 	}
-	if b := slo.Breaker; b != nil && b.FailsCalls(f) {
-		fr.SLOs = append(fr.SLOs, breakerChecks(b, fr, rep, r.gen.Span(fr.InEffect.Add(b.OpensWithin.Duration), fr.Cleared), upstreamCalls)...)
+	if b, w := slo.Breaker, fr.breakerWindow; b != nil && !w[0].IsZero() {
+		fr.SLOs = append(fr.SLOs, breakerChecks(b, fr.InEffect, w, rep, r.gen.Span(w[0].Add(b.OpensWithin.Duration), w[1]), upstreamCalls)...)
 	}
 	if rc := slo.Recovery; rc != nil {
 		c := SLOCheck{
@@ -146,30 +168,30 @@ func boundChecks(kind, what string, b *experiments.FaultSLO, st load.PhaseStats,
 // every timeline slice's p50 under the bound (it stopped waiting), and the
 // upstream's calls at most the share of the load's requests (it stopped
 // calling).
-func breakerChecks(b *experiments.BreakerSLO, fr *FaultResult, rep load.Report, open load.PhaseStats, upstreamCalls int64) []SLOCheck {
-	from := fr.InEffect.Add(b.OpensWithin.Duration)
-	window := spanText(from, fr.Cleared, fr.InEffect, fmt.Sprintf("once open (%s into the fault) to the clear", b.OpensWithin))
+func breakerChecks(b *experiments.BreakerSLO, origin time.Time, fault [2]time.Time, rep load.Report, open load.PhaseStats, upstreamCalls int64) []SLOCheck {
+	from, to := fault[0].Add(b.OpensWithin.Duration), fault[1]
+	window := spanText(from, to, origin, fmt.Sprintf("once open (%s into the fault) to the clear", b.OpensWithin))
 	var out []SLOCheck
 	if b.P50.Duration > 0 {
 		c := SLOCheck{Kind: SLOBreaker, Name: "breaker: stops waiting on the upstream (p50 of every slice of the timeline)",
 			Want: "≤ " + b.P50.String(), Window: fmt.Sprintf("%s, %d requests", window, open.Requests)}
-		worst, slices := time.Duration(-1), 0
+		worst, n := time.Duration(-1), 0
 		var at time.Time
-		for _, k := range rep.Inside(from, fr.Cleared) {
+		for _, k := range rep.Inside(from, to) {
 			if k.Requests == 0 {
 				continue
 			}
-			slices++
+			n++
 			if k.P50 > worst {
 				worst, at = k.P50, k.Start
 			}
 		}
-		if slices == 0 {
+		if n == 0 {
 			c.Got = "no requests in the window: nothing to judge"
 		} else {
 			c.OK = worst <= b.P50.Duration
 			c.Got = fmt.Sprintf("worst p50 %s (the %s slice at %s) over %d slices", worst.Round(time.Millisecond), rep.Bucket,
-				offset(at, fr.InEffect), slices)
+				offset(at, origin), n)
 		}
 		out = append(out, c)
 	}

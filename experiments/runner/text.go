@@ -28,6 +28,9 @@ func WriteText(w io.Writer, r *Result) {
 			status = "FAIL"
 		}
 		fmt.Fprintf(w, "  fault %s [%s]: %s\n", f.Name, f.Injected, status)
+		if h := f.HeldWithText(); h != "" {
+			fmt.Fprintf(w, "    %s\n", h)
+		}
 		switch {
 		case f.Returned:
 			fmt.Fprintf(w, "    back to baseline after %s\n", f.Settle.Round(time.Millisecond))
