@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -102,20 +101,11 @@ func runSearch(ctx context.Context, g *globalOptions, d *experiments.Drill, v se
 		if err != nil {
 			return false, "", err
 		}
-		res, err := runner.Run(ctx, td, runner.WithSettle(f.settle))
+		v, err := search.Judge(ctx, td, runner.WithSettle(f.settle))
 		if err != nil {
 			return false, "", fmt.Errorf("trial at %s: %w", search.Format(x, unit), err)
 		}
-		var detail []string
-		for _, fr := range res.Faults {
-			detail = append(detail, fr.Culprits...)
-			for _, c := range fr.SLOs {
-				if !c.OK {
-					detail = append(detail, fmt.Sprintf("slo %s: want %s, got %s", c.Name, c.Want, c.Got))
-				}
-			}
-		}
-		return res.Verdict == runner.Fail, strings.Join(detail, "; "), nil
+		return v.Failed, v.Detail(), nil
 	}
 	n := 0
 	f.opts.Progress = func(t search.TrialResult) {

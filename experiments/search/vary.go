@@ -161,3 +161,44 @@ func (v Vary) Drill(d *experiments.Drill, fault string, value float64) (*experim
 	}
 	return nd, out, nil
 }
+
+// magnitudes are the fields that say how hard a fault hits, which a
+// schedule's scale multiplies: delays, jitter, loss, stalled clients.
+var magnitudes = []Field{
+	Fields["latency"], Fields["jitter"], Fields["loss"], Fields["count"],
+	durationField("delay", "httpChaos", "delay"),
+	durationField("delay", "grpcChaos", "delay", "latency"),
+	durationField("jitter", "grpcChaos", "delay", "jitter"),
+}
+
+// Scale multiplies every magnitude fault block has by k (0 < k ≤ 1 lowers
+// it): a network or gRPC delay and its jitter, an HTTP delay, a loss, the
+// count of stalled clients (at least 1). It returns the fields it scaled;
+// none for a fault without a magnitude (a partition, an abort).
+func Scale(block map[string]any, k float64) ([]string, error) {
+	var scaled []string
+	for _, f := range magnitudes {
+		m := block
+		for _, key := range f.Path[:len(f.Path)-1] {
+			if m, _ = m[key].(map[string]any); m == nil {
+				break
+			}
+		}
+		last := f.Path[len(f.Path)-1]
+		raw, ok := m[last]
+		if m == nil || !ok {
+			continue
+		}
+		v, err := f.parse(fmt.Sprint(raw))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", strings.Join(f.Path, "."), err)
+		}
+		v *= k
+		if f.Name == "count" {
+			v = max(1, math.Round(v))
+		}
+		m[last] = f.format(v)
+		scaled = append(scaled, strings.Join(f.Path, "."))
+	}
+	return scaled, nil
+}
