@@ -153,5 +153,3 @@ func TestNothingFails(t *testing.T) {
 		t.Fatalf("%+v, %v", res, err)
 	}
 }
-
-
