@@ -56,14 +56,8 @@ which reproduces the failure: aftershock drill FILE.`,
 				return withCode(exitBadInput, err)
 			}
 			d := drills[0]
-			if d.NeedsCluster() {
-				return withCode(exitBadInput, fmt.Errorf("%s: search runs drills on this machine; faults on engine chaos-mesh are not searched yet", args[0]))
-			}
-			// Every trial's drill must load before the first runs.
-			for _, x := range []float64{v.Low, v.High} {
-				if _, _, err := v.Drill(d, f.fault, x); err != nil {
-					return withCode(exitBadInput, err)
-				}
+			if err := v.Check(d, f.fault); err != nil {
+				return withCode(exitBadInput, fmt.Errorf("%s: %w", args[0], err))
 			}
 			ctx, stop := signalContext(cmd.Context(), cmd.ErrOrStderr())
 			defer stop()
@@ -82,13 +76,7 @@ which reproduces the failure: aftershock drill FILE.`,
 
 // searchOutput is what --output json prints.
 type searchOutput struct {
-	Drill string  `json:"drill"`
-	Fault string  `json:"fault"`
-	Field string  `json:"field"`
-	Unit  string  `json:"unit"`
-	Low   float64 `json:"low"`
-	High  float64 `json:"high"`
-	*search.Result
+	*search.Outcome
 	File string `json:"file,omitempty"`
 }
 
@@ -96,17 +84,6 @@ func runSearch(ctx context.Context, g *globalOptions, d *experiments.Drill, v se
 	unit := v.Field.Unit
 	fmt.Fprintf(stderr, "searching %s of fault %s in drill %s over %s..%s (at most %d trials)\n",
 		v.Field.Name, f.fault, d.Metadata.Name, search.Format(v.Low, unit), search.Format(v.High, unit), f.opts.MaxTrials)
-	trial := func(ctx context.Context, x float64) (bool, string, error) {
-		td, _, err := v.Drill(d, f.fault, x)
-		if err != nil {
-			return false, "", err
-		}
-		v, err := search.Judge(ctx, td, runner.WithSettle(f.settle))
-		if err != nil {
-			return false, "", fmt.Errorf("trial at %s: %w", search.Format(x, unit), err)
-		}
-		return v.Failed, v.Detail(), nil
-	}
 	n := 0
 	f.opts.Progress = func(t search.TrialResult) {
 		n++
@@ -116,8 +93,9 @@ func runSearch(ctx context.Context, g *globalOptions, d *experiments.Drill, v se
 		}
 		fmt.Fprintf(stderr, "trial %d: %s %s: %s\n", n, v.Field.Name, search.Format(t.Value, unit), verdict)
 	}
-	res, err := search.Threshold(ctx, v.Low, v.High, trial, f.opts)
-	out := searchOutput{Drill: d.Metadata.Name, Fault: f.fault, Field: v.Field.Name, Unit: unit, Low: v.Low, High: v.High, Result: res}
+	o, err := search.Run(ctx, d, f.fault, v, f.opts, runner.WithSettle(f.settle))
+	res := o.Result
+	out := searchOutput{Outcome: o}
 	if res != nil && res.Found {
 		out.File = f.out
 		if out.File == "" {
@@ -162,17 +140,7 @@ func runSearch(ctx context.Context, g *globalOptions, d *experiments.Drill, v se
 }
 
 func writeSearch(w io.Writer, o searchOutput) {
-	u := o.Unit
-	switch {
-	case o.Found && o.Pass == 0 && o.Fail == o.Low:
-		fmt.Fprintf(w, "%s / %s: fails already at %s, the low end of the range: %s\n", o.Drill, o.Fault, search.Format(o.Low, u), o.Reason)
-	case o.Found:
-		fmt.Fprintf(w, "%s / %s: %s threshold %s — passes at %s (%d of %d trials), fails at %s (%d of %d trials)\n",
-			o.Drill, o.Fault, o.Field, search.Format(o.Threshold, u), search.Format(o.Pass, u), o.PassVotes[0], o.PassVotes[1],
-			search.Format(o.Fail, u), o.FailVotes[0], o.FailVotes[1])
-	default:
-		fmt.Fprintf(w, "%s / %s: no threshold in %s..%s: %s\n", o.Drill, o.Fault, search.Format(o.Low, u), search.Format(o.High, u), o.Reason)
-	}
+	fmt.Fprintln(w, o.Text())
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "  trial\t%s\tverdict\tculprits\n", o.Field)
 	for i, t := range o.Trials {
@@ -180,7 +148,7 @@ func writeSearch(w io.Writer, o searchOutput) {
 		if t.Failed {
 			verdict = "FAIL"
 		}
-		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\n", i+1, search.Format(t.Value, u), verdict, t.Detail)
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\n", i+1, search.Format(t.Value, o.Unit), verdict, t.Detail)
 	}
 	tw.Flush()
 	if o.File != "" {
