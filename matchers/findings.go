@@ -116,6 +116,10 @@ type GroupFinding struct {
 	// (the goroutineleak profile, beyond the baseline's): blocked on
 	// something no running goroutine can reach, they can never run again.
 	Proved int `json:"proved,omitempty"`
+	// Origin names the service's own call sites behind the group,
+	// inferred from the heap profile's allocation stacks (nil without
+	// heap profiles on both sides).
+	Origin *snapshot.Attribution `json:"origin,omitempty"`
 }
 
 // Confirm keeps, of the goroutine groups and connection classes over
@@ -205,6 +209,9 @@ type ConnFinding struct {
 	Tolerance int `json:"tolerance"`
 	// Hint says what a grown class usually means.
 	Hint string `json:"hint,omitempty"`
+	// Origin names the service's own call sites that opened the class's
+	// connections, inferred from allocation stacks (HTTP/1 client classes).
+	Origin *snapshot.Attribution `json:"origin,omitempty"`
 }
 
 // HeapFindings are the heap's part of a verdict.
@@ -316,6 +323,7 @@ func (c *config) judge(base, now *snapshot.Snapshot) (*Findings, error) {
 		}
 		f.Heap.Sites = append(f.Heap.Sites, s)
 	}
+	attribute(f, base, now)
 	f.Ignored = rec.grown(base, now)
 	if rec.err != nil {
 		return nil, fmt.Errorf("ignore filter: %w", rec.err)
@@ -337,4 +345,26 @@ var connHints = map[snapshot.ConnClass]string{
 	snapshot.GRPCClient:            "gRPC client transports still open (a ClientConn never closed?)",
 	snapshot.GRPCServer:            "gRPC server transports still open",
 	snapshot.Listener:              "listening sockets still accepting",
+}
+
+// attribute names the service's own call sites behind each group and
+// class over tolerance, from the heap profiles' allocation stacks, when
+// both snapshots have one.
+func attribute(f *Findings, base, now *snapshot.Snapshot) {
+	if base.HeapProfile == nil || now.HeapProfile == nil || (len(f.Goroutines.Over) == 0 && len(f.Connections.Over) == 0) {
+		return
+	}
+	own, _ := snapshot.OwnCode(now)
+	for i := range f.Goroutines.Over {
+		g := &f.Goroutines.Over[i]
+		a := snapshot.Attribute(base.HeapProfile, now.HeapProfile, snapshot.Through(g.Group), own)
+		g.Origin = &a
+	}
+	for i := range f.Connections.Over {
+		c := &f.Connections.Over[i]
+		if through := snapshot.ThroughConn(c.Class); through != nil {
+			a := snapshot.Attribute(base.HeapProfile, now.HeapProfile, through, own)
+			c.Origin = &a
+		}
+	}
 }

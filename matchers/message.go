@@ -36,11 +36,11 @@ func (f *Findings) Culprits(rs ...Resource) []string {
 				if g.Proved > 0 {
 					line += fmt.Sprintf(" (%d %s)", g.Proved, ProvedText)
 				}
-				out = append(out, line)
+				out = append(out, line+originShort(g.Origin))
 			}
 		case Connections:
 			for _, c := range f.Connections.Over {
-				out = append(out, fmt.Sprintf("+%d %s connections (%d → %d)", c.Extra(), c.Class, c.Before, c.After))
+				out = append(out, fmt.Sprintf("+%d %s connections (%d → %d)", c.Extra(), c.Class, c.Before, c.After)+originShort(c.Origin))
 			}
 		case Heap:
 			if h := f.Heap; h.Over {
@@ -125,6 +125,7 @@ func writeGroups(b *strings.Builder, groups []GroupFinding) {
 		if g.Conn != "" {
 			fmt.Fprintf(b, "      holds:      a %s connection\n", g.Conn)
 		}
+		writeOrigin(b, g.Origin)
 		if g.Proved > 0 {
 			fmt.Fprintf(b, "      proved:     %d of them %s (blocked on what no running goroutine can reach: they can never run again)\n", g.Proved, ProvedText)
 		}
@@ -153,6 +154,7 @@ func writeIgnored(b *strings.Builder, ignored []IgnoredGroup) {
 func writeConns(b *strings.Builder, conns []ConnFinding) {
 	for _, c := range conns {
 		fmt.Fprintf(b, "  %s: %d → %d (%+d, tolerance %+d): %s\n", c.Class, c.Before, c.After, c.Extra(), c.Tolerance, c.Hint)
+		writeOrigin(b, c.Origin)
 		if c.Example != "" {
 			b.WriteString("      example:\n")
 			writeStack(b, c.Example)
@@ -212,3 +214,41 @@ func signedBytes(n int64) string {
 	}
 	return bytesText(n)
 }
+
+// originShort is a culprit line's tail naming the service's call site
+// (or saying that none could be tied), marked as inferred.
+func originShort(a *snapshot.Attribution) string {
+	switch {
+	case a == nil:
+		return ""
+	case len(a.Sites) == 0:
+		return " (" + a.NoTie + ")"
+	}
+	parts := make([]string, len(a.Sites))
+	for i, s := range a.Sites {
+		parts[i] = frameText(s.Site)
+		if len(a.Sites) > 1 {
+			parts[i] += fmt.Sprintf(" %.0f%%", 100*s.Share)
+		}
+	}
+	return "; your call site: " + strings.Join(parts, ", ") + " (" + snapshot.InferredText + ")"
+}
+
+// writeOrigin writes the call sites behind a group or class: each with
+// its share and the sampled bytes and objects that back it.
+func writeOrigin(b *strings.Builder, a *snapshot.Attribution) {
+	if a == nil {
+		return
+	}
+	if len(a.Sites) == 0 {
+		fmt.Fprintf(b, "      your code:  %s (%s)\n", a.NoTie, ownText(a))
+		return
+	}
+	fmt.Fprintf(b, "      your code:  %s, through %s (%s):\n", snapshot.InferredText, strings.Join(a.Through, ", "), ownText(a))
+	for _, s := range a.Sites {
+		fmt.Fprintf(b, "        %s — %.0f%%: +%s in %d objects sampled (every %s)\n", frameText(s.Site), 100*s.Share,
+			bytesText(s.Bytes), s.Objects, bytesText(a.Rate))
+	}
+}
+
+func ownText(a *snapshot.Attribution) string { return "own code: " + a.Own }
