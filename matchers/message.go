@@ -249,6 +249,9 @@ func writeOrigin(b *strings.Builder, a *snapshot.Attribution) {
 		fmt.Fprintf(b, "        %s — %.0f%%: +%s in %d objects sampled (every %s)\n", frameText(s.Site), 100*s.Share,
 			bytesText(s.Bytes), s.Objects, bytesText(a.Rate))
 	}
+	if a.Minor > 0 {
+		fmt.Fprintf(b, "        (and %d smaller site(s), under a tenth of the largest: left out)\n", a.Minor)
+	}
 }
 
 func ownText(a *snapshot.Attribution) string { return "own code: " + a.Own }

@@ -30,6 +30,9 @@ type Attribution struct {
 	// Sites are the call sites whose allocations grew, most first; empty
 	// when no live sample ties the leak to the service's code.
 	Sites []CallSite `json:"sites,omitempty"`
+	// Minor counts the sites that grew too, by less than a tenth of the
+	// largest (or past the three named), left out.
+	Minor int `json:"minor,omitempty"`
 	// NoTie says why no site is named.
 	NoTie string `json:"noTie,omitempty"`
 	// Through are the functions whose allocation stacks were read.
@@ -48,6 +51,10 @@ const InferredText = "inferred from allocation stacks"
 
 // maxCallSites bounds the sites an attribution names.
 const maxCallSites = 3
+
+// minorShare: a site is named only when its growth is at least
+// 1/minorShare of the largest site's.
+const minorShare = 10
 
 // clientCalls are the frames every HTTP/1 client call passes through on
 // the caller's goroutine: what opens, and holds, a client connection of
@@ -175,8 +182,9 @@ func modulePath(pkg string) string {
 // sample whose stack passes a function of through, the first own frame
 // outward of it (or at it) is the call site; the samples of now count
 // plus, the baseline's minus, as pprof -diff_base counts them. Only sites
-// that grew are named, most first, at most three; when none did, NoTie
-// says so, with the sampling rate.
+// that grew are named, most first, at most three, each with at least a
+// tenth of the largest one's growth; when none grew, NoTie says so, with
+// the sampling rate.
 func Attribute(base, now *profile.Profile, through []string, own Own) Attribution {
 	a := Attribution{Through: through, Own: own.String()}
 	if now == nil || base == nil {
@@ -225,11 +233,17 @@ func Attribute(base, now *profile.Profile, through []string, own Own) Attributio
 	slices.SortFunc(a.Sites, func(x, y CallSite) int {
 		return cmp.Or(cmp.Compare(y.Bytes, x.Bytes), cmp.Compare(x.Site.Function, y.Site.Function), cmp.Compare(x.Site.Line, y.Site.Line))
 	})
+	// Sites under a tenth of the largest are left out, counted: any call
+	// of a client leaves a little behind in what outlives calls (the
+	// transport's pools and their bookkeeping), and a call site that did
+	// not leak must not be named beside one that did.
 	for i := range a.Sites {
 		a.Sites[i].Share = float64(a.Sites[i].Bytes) / float64(total)
-	}
-	if len(a.Sites) > maxCallSites {
-		a.Sites = a.Sites[:maxCallSites]
+		if i > 0 && (a.Sites[i].Bytes*minorShare < a.Sites[0].Bytes || i >= maxCallSites) {
+			a.Minor = len(a.Sites) - i
+			a.Sites = a.Sites[:i]
+			break
+		}
 	}
 	if len(a.Sites) == 0 {
 		a.NoTie = fmt.Sprintf("no allocation sample ties this to your code; sampled at %s", rateText(a.Rate))
@@ -262,6 +276,8 @@ func rateText(rate int64) string {
 	switch {
 	case rate <= 0:
 		return "an unknown rate"
+	case rate%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", rate>>30)
 	case rate%(1<<20) == 0:
 		return fmt.Sprintf("%d MiB", rate>>20)
 	case rate%(1<<10) == 0:

@@ -29,7 +29,7 @@ func startFanout(t *testing.T, fixed bool) (*fanout.Stack, string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st, err := fanout.Start(ctx, bin, args)
+	st, err := fanout.Start(ctx, bin, args, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
