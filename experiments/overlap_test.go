@@ -89,6 +89,10 @@ func TestBadOverlaps(t *testing.T) {
 		{"after the hold", map[string]string{"two": "overlap: {with: one, after: 4s}"}, `spec.faults[1].overlap.after: after 4s is not inside "one"'s hold of 4s: the faults would not overlap`},
 		{"negative", map[string]string{"two": "overlap: {with: one, after: -1s}"}, `spec.faults[1].overlap.after`},
 		{"unknown field", map[string]string{"two": "overlap: {with: one, at: 1s}"}, `spec.faults[1].overlap.at`},
+		{"not contiguous", map[string]string{"two": "overlap: {with: one}", "four": "overlap: {with: one}"},
+			`spec.faults[3].overlap.with: "one" is in the episode "one" leads, which ended before "three" (written just before "four") started another`},
+		{"two qdiscs on one netns upstream", map[string]string{"one": "engine: netns", "two": "engine: netns\n      overlap: {with: one}"},
+			`faults "one" and "two" both queue packets on upstream a (engine netns`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := Parse("o.yaml", []byte(overlapDrill(c.extra)))

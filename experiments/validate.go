@@ -450,7 +450,7 @@ func validateBreaker(d *Drill, r *reporter, b *BreakerSLO) {
 		if !b.FailsCalls(f) {
 			continue
 		}
-		if need := b.OpensWithin.Duration + breakerMinOpen; b.OpensWithin.Duration > 0 && f.Duration.Duration > 0 && f.Duration.Duration < need {
+		if need := d.MinHold(f); b.OpensWithin.Duration > 0 && f.Duration.Duration > 0 && f.Duration.Duration < need {
 			r.add(index("spec.faults", i)+".duration", nil,
 				"fault %s is held %s; verify.slo.breaker judges the open breaker from opensWithin (%s) to the clear, on whole 250ms slices of the load: hold it at least %s",
 				f.Name, f.Duration, b.OpensWithin, D(need))
@@ -496,4 +496,16 @@ func parseAllowed(s string) (func(host string) bool, error) {
 		return nil, fmt.Errorf("%q is neither an IP address, a CIDR range nor a host name", s)
 	}
 	return func(host string) bool { return strings.EqualFold(host, s) }, nil
+}
+
+// MinHold is the shortest hold fault f may have in this drill: a fault
+// that a declared breaker must open for is held long enough for the
+// breaker to be judged (opensWithin, then whole slices of the load); any
+// other, no minimum (0). A schedule search draws and shrinks holds above
+// it.
+func (d *Drill) MinHold(f *Fault) time.Duration {
+	if slo := d.Spec.Verify.SLO; slo != nil && slo.Breaker != nil && slo.Breaker.OpensWithin.Duration > 0 && slo.Breaker.FailsCalls(f) {
+		return slo.Breaker.OpensWithin.Duration + breakerMinOpen
+	}
+	return 0
 }

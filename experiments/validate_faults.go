@@ -570,8 +570,48 @@ func validateOverlap(d *Drill, r *reporter, p string, i int, names map[string]in
 		r.add(p+".with", earlier, "%q is not a fault written before %q: a fault overlaps one that is already held", o.With, f.Name)
 		return
 	}
+	// The faults of an episode are written one after another: a fault
+	// overlaps a fault of the episode that the fault written just before
+	// it is in, so that the file reads in the order the drill runs.
+	if lead, prev := leadOf(d, j), leadOf(d, i-1); lead != prev {
+		r.add(p+".with", nil, "%q is in the episode %q leads, which ended before %q (written just before %q) started another: write %q right after the faults it is held with",
+			o.With, d.Spec.Faults[lead].Name, d.Spec.Faults[prev].Name, f.Name, f.Name)
+		return
+	}
+	if f.Engine == EngineNetns {
+		// A device has one root qdisc: two kernel delay or bandwidth
+		// faults on one upstream cannot be held at once.
+		for k := leadOf(d, j); k < i; k++ {
+			if h := &d.Spec.Faults[k]; leadOf(d, k) == leadOf(d, j) && h.Upstream == f.Upstream && h.Engine == EngineNetns && queueing(h) && queueing(f) {
+				r.add(p+".with", nil, "faults %q and %q both queue packets on upstream %s (engine netns: delay and bandwidth are qdiscs, one per device): they cannot be held together", h.Name, f.Name, f.Upstream)
+				return
+			}
+		}
+	}
 	if w := d.Spec.Faults[j].Duration.Duration; w > 0 && o.After.Duration >= w && !r.seen[p+".after"] {
 		r.add(p+".after", nil, "after %s is not inside %q's hold of %s: the faults would not overlap (drop overlap to run %q after it)",
 			o.After, o.With, d.Spec.Faults[j].Duration, f.Name)
 	}
+}
+
+// leadOf is the index of the first fault of fault i's episode (i itself
+// when it overlaps nothing, or what it names is not written before it).
+func leadOf(d *Drill, i int) int {
+	for i > 0 {
+		o := d.Spec.Faults[i].Overlap
+		if o == nil {
+			return i
+		}
+		j := slices.IndexFunc(d.Spec.Faults[:i], func(g Fault) bool { return g.Name == o.With })
+		if j < 0 {
+			return i
+		}
+		i = j
+	}
+	return i
+}
+
+// queueing tells a network fault that the netns engine makes a qdisc of.
+func queueing(f *Fault) bool {
+	return f.NetworkChaos != nil && (f.NetworkChaos.Action == v1alpha1.DelayAction || f.NetworkChaos.Action == v1alpha1.BandwidthAction)
 }

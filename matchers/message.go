@@ -250,7 +250,7 @@ func writeOrigin(b *strings.Builder, a *snapshot.Attribution) {
 			bytesText(s.Bytes), s.Objects, bytesText(a.Rate))
 	}
 	if a.Minor > 0 {
-		fmt.Fprintf(b, "        (and %d smaller site(s), under a tenth of the largest: left out)\n", a.Minor)
+		fmt.Fprintf(b, "        (and %d smaller site(s), under a quarter of the largest: left out)\n", a.Minor)
 	}
 }
 

@@ -41,9 +41,9 @@ shorten their holds, lower their magnitudes, keeping each step whose
 schedule still fails every one of its --repeats trials, until no step
 does; and run the smallest schedule --confirm times more.
 
-Run i draws its schedule with seed --seed+i, so --seed S --runs N draws the
-same schedules again, and a run's own seed with --runs 1 draws that run
-alone. It prints the seed, the failing and the smallest schedule with its
+The n-th schedule is drawn with seed --seed+n-1, so --seed S --runs N draws
+the same schedules again, and a run's own seed with --runs 1 (and the same
+--max-faults) draws that run alone. It prints the seed, the failing and the smallest schedule with its
 culprits, and writes the smallest as a Drill file (--out), faults held
 together written with overlap: aftershock drill FILE runs it.`,
 		Args: cobra.ExactArgs(1),
@@ -61,10 +61,8 @@ together written with overlap: aftershock drill FILE runs it.`,
 			}
 			f.opts.Shrink = !f.noShrink
 			// Every schedule the seeds draw must load before the first runs.
-			for i := range max(f.opts.Runs, 1) {
-				if _, _, err := pool.Drill(pool.Generate(f.opts.Seed+uint64(i), f.opts.MaxFaults)); err != nil {
-					return withCode(exitBadInput, err)
-				}
+			if err := explore.Check(pool, f.opts); err != nil {
+				return withCode(exitBadInput, err)
 			}
 			ctx, stop := signalContext(cmd.Context(), cmd.ErrOrStderr())
 			defer stop()
@@ -113,7 +111,7 @@ func runExplore(ctx context.Context, g *globalOptions, d *experiments.Drill, poo
 		if out.File == "" {
 			out.File = d.Metadata.Name + "-minimal.yaml"
 		}
-		_, doc, derr := pool.Drill(*res.Minimal)
+		doc, derr := pool.File(*res.Minimal, d.Metadata.Name+"-minimal")
 		if derr == nil {
 			header := fmt.Sprintf("# The smallest failing schedule aftershock explore found in drill %s\n# (seed %d; the failing run's seed %d): %s\n",
 				d.Metadata.Name, res.Seed, res.FailingSeed, res.Minimal)
@@ -131,7 +129,7 @@ func runExplore(ctx context.Context, g *globalOptions, d *experiments.Drill, poo
 				return jerr
 			}
 		} else {
-			writeExplore(stdout, out)
+			writeExplore(stdout, out, f.opts.MaxFaults)
 		}
 	}
 	switch {
@@ -145,18 +143,20 @@ func runExplore(ctx context.Context, g *globalOptions, d *experiments.Drill, poo
 			return withCode(exitBadInput, err)
 		}
 		return withCode(exitCouldNotRun, err)
+	case res.Found && res.Unconfirmed:
+		return withCode(exitFailed, fmt.Errorf("schedule %s failed once, but not reliably", res.Minimal))
 	case res.Found:
 		return withCode(exitFailed, fmt.Errorf("schedule %s fails", res.Minimal))
 	}
 	return nil
 }
 
-func writeExplore(w io.Writer, o exploreOutput) {
+func writeExplore(w io.Writer, o exploreOutput, maxFaults int) {
 	if !o.Found {
 		fmt.Fprintf(w, "%s: no failing schedule: %s\n", o.Drill, o.Reason)
 	} else {
 		fmt.Fprintf(w, "%s: schedule %d of seed %d fails: %s\n", o.Drill, o.Runs, o.Seed, o.Failing)
-		fmt.Fprintf(w, "  drawn again alone with: --seed %d --runs 1\n", o.FailingSeed)
+		fmt.Fprintf(w, "  drawn again alone with: --seed %d --runs 1 --max-faults %d\n", o.FailingSeed, maxFaults)
 		if len(o.Steps) > 0 {
 			fmt.Fprintf(w, "  shrunk in %d steps: %s\n", len(o.Steps), strings.Join(o.Steps, "; "))
 		}

@@ -16,8 +16,9 @@ type Judge func(ctx context.Context, d *experiments.Drill) (search.Verdict, erro
 
 // Options bound an exploration.
 type Options struct {
-	// Seed draws the schedules: run i draws with seed Seed+i, so that
-	// `--seed S --runs 1` with a run's own seed draws that run again.
+	// Seed draws the schedules: the n-th schedule is drawn with seed
+	// Seed+n-1, so that a run's own seed with Runs 1 (and the same
+	// MaxFaults) draws that run again.
 	Seed uint64
 	// Runs is how many schedules are drawn at most (default 10).
 	Runs int
@@ -37,6 +38,18 @@ type Options struct {
 	Shrink bool
 	// Progress, when set, hears of every trial.
 	Progress func(Trial)
+}
+
+// Check tells whether every schedule an exploration with opts would draw
+// loads as a drill: bad input, found before any trial runs.
+func Check(p *Pool, opts Options) error {
+	opts.defaults()
+	for i := range opts.Runs {
+		if _, _, err := p.Drill(p.Generate(opts.Seed+uint64(i), opts.MaxFaults)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (o *Options) defaults() {
@@ -86,6 +99,9 @@ type Result struct {
 	Minimal   *Schedule `json:"minimal,omitempty"`
 	Culprits  []string  `json:"culprits,omitempty"`
 	Confirmed [2]int    `json:"confirmed"`
+	// Unconfirmed tells that not even the drawn schedule failed a
+	// majority of its confirming runs.
+	Unconfirmed bool `json:"unconfirmed,omitempty"`
 	// Steps are the shrink steps taken, in order.
 	Steps []string `json:"steps,omitempty"`
 	// Reason says why the exploration ended where it did, when that is not
@@ -109,6 +125,10 @@ func Explore(ctx context.Context, p *Pool, judge Judge, opts Options) (*Result, 
 		t, err := x.run(ctx, fmt.Sprintf("run %d (seed %d)", i+1, s.Seed), s)
 		x.res.Runs = i + 1
 		if err != nil {
+			if errors.Is(err, ErrBudget) {
+				x.res.Runs = i
+				x.res.Reason = fmt.Sprintf("the trial budget ran out after %d schedules, none of which failed", i)
+			}
 			return x.res, err
 		}
 		if t.Failed {
@@ -135,20 +155,44 @@ func Explore(ctx context.Context, p *Pool, judge Judge, opts Options) (*Result, 
 	if !opts.Shrink {
 		return x.res, nil
 	}
-	for range opts.Confirm {
-		t, err := x.run(ctx, "confirm", min)
+	// Confirm the smallest; when it fails fewer than a majority of its
+	// confirming runs, its last step may have been a noisy verdict: walk
+	// back the shrink's steps to the last schedule that holds a majority.
+	for k := len(x.chain) - 1; k >= 0; k-- {
+		c := x.chain[k]
+		votes, err := x.confirm(ctx, c.s)
 		if err != nil {
 			return x.res, err
 		}
-		x.res.Confirmed[1]++
-		if t.Failed {
-			x.res.Confirmed[0]++
+		min := c.s
+		x.res.Minimal, x.res.Culprits, x.res.Confirmed = &min, c.culprits, votes
+		if 2*votes[0] > votes[1] {
+			if k < len(x.chain)-1 {
+				x.res.Reason = fmt.Sprintf("the smaller schedules after it did not fail a majority of their confirming runs (noise near a boundary): kept the one before the last %d shrink step(s)", len(x.chain)-1-k)
+				x.res.Steps = x.res.Steps[:k]
+			}
+			return x.res, nil
 		}
 	}
-	if x.res.Confirmed[0] < x.res.Confirmed[1] {
-		x.res.Reason = fmt.Sprintf("the smallest schedule failed %d of %d confirming trials: near its boundary the service fails only some of the time", x.res.Confirmed[0], x.res.Confirmed[1])
-	}
+	x.res.Reason = "no schedule of the shrink, the drawn one included, failed a majority of its confirming runs: the failure does not reproduce reliably"
+	x.res.Unconfirmed = true
 	return x.res, nil
+}
+
+// confirm runs a schedule Confirm times and counts its failures.
+func (x *explorer) confirm(ctx context.Context, s Schedule) ([2]int, error) {
+	var votes [2]int
+	for range x.opts.Confirm {
+		t, err := x.run(ctx, "confirm", s)
+		if err != nil {
+			return votes, err
+		}
+		votes[1]++
+		if t.Failed {
+			votes[0]++
+		}
+	}
+	return votes, nil
 }
 
 type explorer struct {
@@ -156,6 +200,14 @@ type explorer struct {
 	judge Judge
 	opts  Options
 	res   *Result
+	// chain is the failing schedules the shrink went through, the drawn
+	// one first.
+	chain []step
+}
+
+type step struct {
+	s        Schedule
+	culprits []string
 }
 
 // run runs one schedule as a trial.

@@ -153,3 +153,100 @@ func TestNothingFails(t *testing.T) {
 		t.Fatalf("%+v, %v", res, err)
 	}
 }
+
+// noisy is the fanout model whose verdict near its boundary is noise:
+// with the slower of the two slow upstreams under 300 ms, a schedule fails
+// the first time it runs and never again.
+func noisy() Judge {
+	seen := map[string]bool{}
+	return func(_ context.Context, d *experiments.Drill) (search.Verdict, error) {
+		for _, ep := range d.Episodes() {
+			var slow [][2]time.Duration
+			least := time.Hour
+			for i, f := range ep.Faults {
+				if f.NetworkChaos == nil {
+					continue
+				}
+				lat, _ := time.ParseDuration(f.NetworkChaos.Delay.Latency)
+				if lat > 200*time.Millisecond {
+					slow = append(slow, [2]time.Duration{ep.Offsets[i], ep.Offsets[i] + f.Duration.Duration})
+					least = min(least, lat)
+				}
+			}
+			if len(slow) != 2 || min(slow[0][1], slow[1][1])-max(slow[0][0], slow[1][0]) < 200*time.Millisecond {
+				continue
+			}
+			raw, _ := yamlOf(d)
+			if least > 300*time.Millisecond || !seen[raw] {
+				seen[raw] = true
+				return search.Verdict{Failed: true, Culprits: []string{"+10 goroutines in ask"}}, nil
+			}
+		}
+		return search.Verdict{}, nil
+	}
+}
+
+func yamlOf(d *experiments.Drill) (string, error) {
+	var b strings.Builder
+	for _, f := range d.Spec.Faults {
+		b.WriteString(f.Name + f.Duration.String())
+		if f.NetworkChaos != nil {
+			b.WriteString(f.NetworkChaos.Delay.Latency)
+		}
+		if f.Overlap != nil {
+			b.WriteString(f.Overlap.With + f.Overlap.After.String())
+		}
+	}
+	return b.String(), nil
+}
+
+// TestConfirmWalksBack: a shrink step taken on a noisy verdict fails its
+// confirmation; the result is the last schedule of the shrink that fails
+// a majority of its confirming runs, saying so.
+func TestConfirmWalksBack(t *testing.T) {
+	p := pool(t)
+	res, err := Explore(context.Background(), p, noisy(), Options{Seed: 33, Runs: 1, Shrink: true, MaxTrials: 80})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s → %s, confirmed %v, steps %q: %s", res.Failing, res.Minimal, res.Confirmed, res.Steps, res.Reason)
+	if res.Confirmed[0] != 3 || !strings.Contains(res.Reason, "kept the one before the last") {
+		t.Fatalf("confirmed %v, reason %q", res.Confirmed, res.Reason)
+	}
+	for _, e := range res.Minimal.Entries {
+		if e.Scale*600 < 300 {
+			t.Errorf("%s at %gms in the kept schedule: a noisy step was kept", e.Fault, e.Scale*600)
+		}
+	}
+}
+
+// TestBreakerHolds: with a breaker declared, every drawn schedule and
+// every shrink candidate holds the faults that make calls fail long enough
+// for it, so that each loads.
+func TestBreakerHolds(t *testing.T) {
+	doc := strings.Replace(string(fanout.Drill), "  verify:\n", "  verify:\n    slo: {breaker: {opensWithin: 2s, p50: 50ms}}\n", 1)
+	d, err := experiments.Parse("fanout.yaml", []byte(doc), experiments.WithVars(map[string]string{
+		"FANOUT_URL": "http://127.0.0.1:8080", "FANOUT_PPROF": "http://127.0.0.1:8081/debug/pprof",
+		"PRICES_PROXY": "127.0.0.1:9001", "PRICES_ADDR": "127.0.0.1:9101",
+		"STOCK_PROXY": "127.0.0.1:9002", "STOCK_ADDR": "127.0.0.1:9102",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPool(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Check(p, Options{Seed: 0, Runs: 100}); err != nil {
+		t.Fatal(err)
+	}
+	for seed := range uint64(50) {
+		for _, c := range candidates(p, p.Generate(seed, 3)) {
+			for _, e := range c.s.Entries {
+				if strings.HasSuffix(e.Fault, "-503") && e.Hold < 2500*time.Millisecond {
+					t.Fatalf("seed %d, %s: %s held %s, under the breaker's 2.5s", seed, c.why, e.Fault, e.Hold)
+				}
+			}
+		}
+	}
+}

@@ -68,7 +68,8 @@ type Pool struct {
 	blocks map[string]map[string]any
 	names  []string
 	holds  map[string]time.Duration
-	scaled map[string]bool // faults with a magnitude to lower
+	min    map[string]time.Duration // the shortest hold of each fault
+	scaled map[string]bool          // faults with a magnitude to lower
 }
 
 // NewPool reads the faults of d as a pool. Faults on engine chaos-mesh
@@ -81,7 +82,7 @@ func NewPool(d *experiments.Drill) (*Pool, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Pool{drill: d, blocks: map[string]map[string]any{}, holds: map[string]time.Duration{}, scaled: map[string]bool{}}
+	p := &Pool{drill: d, blocks: map[string]map[string]any{}, holds: map[string]time.Duration{}, min: map[string]time.Duration{}, scaled: map[string]bool{}}
 	if err := yaml.Unmarshal(raw, &p.doc); err != nil {
 		return nil, err
 	}
@@ -97,6 +98,9 @@ func NewPool(d *experiments.Drill) (*Pool, error) {
 		p.blocks[name] = block
 		p.names = append(p.names, name)
 		p.holds[name] = d.Spec.Faults[i].Duration.Duration
+		// A scaled delay may stop failing calls, never start: the
+		// minimum at full scale holds for every scale.
+		p.min[name] = max(MinHold, d.MinHold(&d.Spec.Faults[i]))
 		fields, err := search.Scale(deepCopy(block), 0.5)
 		if err != nil {
 			return nil, fmt.Errorf("drill %s: fault %s: %w", d.Metadata.Name, name, err)
@@ -111,7 +115,9 @@ func (p *Pool) Names() []string { return slices.Clone(p.names) }
 
 // Generation bounds.
 const (
-	// MinHold is the shortest hold a schedule draws or shrinks to.
+	// MinHold is the shortest hold a schedule draws or shrinks to (or
+	// the drill's own minimum for the fault, when longer: see
+	// experiments.Drill.MinHold).
 	MinHold = 500 * time.Millisecond
 	// MinScale is the lowest scale a shrink lowers a magnitude to.
 	MinScale = 0.1
@@ -137,7 +143,7 @@ func (p *Pool) Generate(seed uint64, maxFaults int) Schedule {
 	episode, members := 0, []int(nil)
 	for i, k := range r.Perm(len(p.names))[:n] {
 		name := p.names[k]
-		e := Entry{Fault: name, Hold: max(MinHold, round(time.Duration(float64(p.holds[name])*(0.5+0.5*r.Float64())), 100*time.Millisecond)), Scale: 1}
+		e := Entry{Fault: name, Hold: max(p.min[name], round(time.Duration(float64(p.holds[name])*(0.5+0.5*r.Float64())), 100*time.Millisecond)), Scale: 1}
 		if p.scaled[name] {
 			e.Scale = math.Round((0.5+0.5*r.Float64())*20) / 20
 		}
@@ -256,12 +262,29 @@ func (p *Pool) Drill(s Schedule) (*experiments.Drill, []byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	name := cmp.Or(p.drill.File, p.drill.Metadata.Name+".yaml")
+	// Problems cite the generated document, not the pool's file.
+	name := fmt.Sprintf("%s (schedule %s)", cmp.Or(p.drill.File, p.drill.Metadata.Name+".yaml"), s)
 	d, err := experiments.Parse(name, out)
 	if err != nil {
 		return nil, out, fmt.Errorf("schedule %s: %w", s, err)
 	}
 	return d, out, nil
+}
+
+// File is the schedule as a Drill file of its own, named name: what
+// `aftershock explore` writes, which `aftershock drill` runs (and
+// `aftershock report` keeps apart from the pool's drill).
+func (p *Pool) File(s Schedule, name string) ([]byte, error) {
+	_, doc, err := p.Drill(s)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := yaml.Unmarshal(doc, &m); err != nil {
+		return nil, err
+	}
+	m["metadata"].(map[string]any)["name"] = name
+	return yaml.Marshal(m)
 }
 
 // deepCopy copies a YAML document's maps and lists.

@@ -22,25 +22,36 @@ import (
 // few, each being a whole drill.
 func (x *explorer) shrink(ctx context.Context, first Trial) (Schedule, []string, error) {
 	cur, culprits := first.Schedule.normal(), first.Culprits
+	x.chain = append(x.chain, step{cur, culprits})
 	// passed holds, per step kind and fault, the value at which a
-	// candidate passed: a candidate at or below it is not run.
+	// candidate passed: a candidate at or below it is not run; ran holds
+	// every schedule run, which is never run twice.
 	passed := map[string]float64{}
+	ran := map[string]bool{cur.String(): true}
 	for {
 		taken := false
 		for _, c := range candidates(x.p, cur) {
-			if v, ok := passed[c.key]; (ok && c.value <= v) || c.s.String() == cur.String() {
+			key := c.s.String()
+			if v, ok := passed[c.key]; (c.key != "" && ok && c.value <= v) || ran[key] {
 				continue
 			}
+			if _, _, err := x.p.Drill(c.s); err != nil {
+				continue // a schedule the drill's rules refuse is no candidate
+			}
+			ran[key] = true
 			failed, cul, err := x.fails(ctx, c.why, c.s)
 			if err != nil {
 				x.res.Reason = fmt.Sprintf("not shrunk further: %v", err)
 				return cur, culprits, err
 			}
 			if !failed {
-				passed[c.key] = max(passed[c.key], c.value)
+				if c.key != "" {
+					passed[c.key] = max(passed[c.key], c.value)
+				}
 				continue
 			}
 			cur, culprits, taken = c.s, cul, true
+			x.chain = append(x.chain, step{cur, culprits})
 			x.res.Steps = append(x.res.Steps, c.why)
 			break
 		}
@@ -65,8 +76,9 @@ func (x *explorer) fails(ctx context.Context, why string, s Schedule) (bool, []s
 }
 
 // candidate is a schedule one shrink step away. key names the step's
-// kind and fault, value is the size it leaves (a hold, a start, a scale;
-// 0 for dropping or pulling apart): see shrink.
+// kind and fault, value is the size it leaves (a hold, a scale; 0 for
+// dropping or pulling apart); "" for a step not remembered by kind: see
+// shrink.
 type candidate struct {
 	why, key string
 	value    float64
@@ -77,8 +89,13 @@ type candidate struct {
 // first, each normal.
 func candidates(p *Pool, s Schedule) []candidate {
 	var out []candidate
+	seen := map[string]bool{s.String(): true}
 	add := func(why, key string, value float64, es []Entry) {
-		out = append(out, candidate{why, key, value, Schedule{Seed: s.Seed, Entries: es}.normal()})
+		c := candidate{why, key, value, Schedule{Seed: s.Seed, Entries: es}.normal()}
+		if !seen[c.s.String()] {
+			seen[c.s.String()] = true
+			out = append(out, c)
+		}
 	}
 	byEpisode := map[int][]Entry{}
 	for _, e := range s.Entries {
@@ -103,18 +120,21 @@ func candidates(p *Pool, s Schedule) []candidate {
 		es[i].Episode, es[i].Start = s.Episodes(), 0
 		add("hold "+e.Fault+" alone, overlapping nothing", "alone:"+e.Fault, 0, es)
 	}
-	// Starts and holds: the least first, then half.
+	// Starts and holds: the least first, then half. A start is relative
+	// to its episode's origin, which moves as the schedule shrinks, so
+	// starts are not remembered by value (key "").
 	for i, e := range s.Entries {
 		for _, st := range []time.Duration{0, (e.Start / 2).Round(100 * time.Millisecond)} {
 			if st < e.Start {
 				es := slices.Clone(s.Entries)
 				es[i].Start = st
-				add(fmt.Sprintf("start %s sooner: %s into its episode (was %s)", e.Fault, st, e.Start), "start:"+e.Fault, float64(st), es)
+				add(fmt.Sprintf("start %s sooner: %s into its episode (was %s)", e.Fault, st, e.Start), "", 0, es)
 			}
 		}
 	}
 	for i, e := range s.Entries {
-		for _, h := range []time.Duration{MinHold, max(MinHold, (e.Hold / 2).Round(100*time.Millisecond))} {
+		least := p.min[e.Fault]
+		for _, h := range []time.Duration{least, max(least, (e.Hold / 2).Round(100*time.Millisecond))} {
 			if h < e.Hold {
 				es := slices.Clone(s.Entries)
 				es[i].Hold = h

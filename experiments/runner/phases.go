@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -372,59 +371,71 @@ func (r *Runner) drillEpisode(ctx context.Context, ep experiments.Episode) (*Fau
 	return fr, now, nil
 }
 
-// hold injects the episode's faults, each at its offset after the first
-// took effect, holds each for its duration and clears it, and returns when
-// the last clear is done: with its time, and the upstream's calls the
-// breaker's window saw (see watchCalls). The episode's window runs from
-// the first fault in effect to the moment the last clear began.
-func (r *Runner) hold(ctx context.Context, ep experiments.Episode, fr *FaultResult) (time.Time, int64, error) {
-	type event struct {
-		at    time.Duration
-		fault int
-		clear bool
-	}
-	var events []event
+// hold injects the episode's faults and clears them: each fault that
+// overlaps another is injected its After past the moment that one took
+// effect, and each is cleared its own duration past the moment it took
+// effect, so that a slow injection (a cluster's) shifts a fault's window
+// but never shortens it. It returns when the last clear is done: with its
+// time, and the upstream's calls the breaker's window saw (see
+// watchCalls). The episode's window runs from its first fault in effect
+// to the moment its last clear began. On an error every fault it injected
+// and has not cleared is cleared before it returns.
+func (r *Runner) hold(ctx context.Context, ep experiments.Episode, fr *FaultResult) (last time.Time, upstreamCalls int64, err error) {
+	n := len(ep.Faults)
+	index := map[string]int{}
 	for i, f := range ep.Faults {
-		events = append(events, event{ep.Offsets[i], i, false}, event{ep.Offsets[i] + f.Duration.Duration, i, true})
+		index[f.Name] = i
 	}
-	// In time order; at the same time a clear comes first (and the first
-	// fault's injection, at 0, before everything).
-	slices.SortStableFunc(events, func(a, b event) int {
-		if a.at != b.at {
-			return cmp.Compare(a.at, b.at)
+	fr.windows = make([][2]time.Time, n)
+	upstreamCalls = -1
+	defer func() {
+		if err == nil {
+			return
 		}
-		return cmp.Compare(btoi(!a.clear), btoi(!b.clear))
-	})
-	// The windows, as they happen: index 0 is the episode's first fault.
-	inEffect := make([]time.Time, len(ep.Faults))
-	clearedAt := make([]time.Time, len(ep.Faults))
-	lead := ep.Faults[0]
-	breaker := -1 // the first fault that makes calls fail, if a breaker is declared
-	if slo := r.d.Spec.Verify.SLO; slo != nil && slo.Breaker != nil {
-		for i, f := range ep.Faults {
-			if slo.Breaker.FailsCalls(f) {
-				breaker = i
-				break
+		// Nothing stays injected after a failed step: clear what is held.
+		for i, w := range fr.windows {
+			if !w[0].IsZero() && w[1].IsZero() {
+				cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.clearTimeout())
+				if cerr := r.injectors[ep.Faults[i].Name].Clear(cctx); cerr != nil {
+					err = errors.Join(err, fmt.Errorf("clear %s: %w", ep.Faults[i].Name, cerr))
+				}
+				cancel()
 			}
 		}
-	}
+	}()
+	breaker := -1 // the first fault, in time, that makes calls fail, if a breaker is declared
 	calls := func() int64 { return -1 }
-	upstreamCalls := int64(-1)
+	// due holds the planned time of each fault's next step: its inject
+	// until it is in effect, then its clear; zero while not yet known.
+	due := make([]time.Time, n)
+	done := make([]bool, n)
 	held := 0
-	var last time.Time
-	for _, ev := range events {
-		f := ep.Faults[ev.fault]
-		if !inEffect[0].IsZero() {
-			if err := sleep(ctx, time.Until(inEffect[0].Add(ev.at))); err != nil {
-				return last, upstreamCalls, err
+	lead := ep.Faults[0]
+	for {
+		// The next step: the earliest due; a clear before an inject at
+		// the same time.
+		next := -1
+		for i := range n {
+			if done[i] || (due[i].IsZero() && i != 0) {
+				continue
+			}
+			if next < 0 || due[i].Before(due[next]) || (due[i].Equal(due[next]) && !fr.windows[i][0].IsZero() && fr.windows[next][0].IsZero()) {
+				next = i
 			}
 		}
+		if next < 0 {
+			break
+		}
+		if err := sleep(ctx, time.Until(due[next])); err != nil {
+			return last, upstreamCalls, err
+		}
+		f := ep.Faults[next]
 		inj := r.injectors[f.Name]
-		if !ev.clear {
-			if ev.fault == 0 {
+		if fr.windows[next][0].IsZero() {
+			if next == 0 {
 				r.beginPhase("inject", f.Name)
 			} else {
-				r.progressf("inject %s (held with %s, %s after it took effect)", f.Name, lead.Name, ep.Offsets[ev.fault])
+				r.progressf("inject %s (held with %s, %s after %s took effect)", f.Name, lead.Name, f.Overlap.After, f.Overlap.With)
 			}
 			// The lease outlives the planned hold a little, so that
 			// only a runner that is gone lets it run out.
@@ -436,18 +447,26 @@ func (r *Runner) hold(ctx context.Context, ep experiments.Episode, fr *FaultResu
 			}
 			// The fault's window starts now that it is in effect, after
 			// any wait for a cluster to inject it.
-			inEffect[ev.fault] = time.Now()
+			now := time.Now()
+			fr.windows[next][0] = now
+			due[next] = now.Add(f.Duration.Duration)
+			for j, g := range ep.Faults {
+				if g.Overlap != nil && index[g.Overlap.With] == next {
+					due[j] = now.Add(g.Overlap.After.Duration)
+				}
+			}
 			held++
-			if ev.fault == 0 {
-				fr.InEffect = inEffect[0]
+			if next == 0 {
+				fr.InEffect = now
 				r.mark("fault:" + f.Name)
 				r.beginPhase("hold", f.Name)
 				r.expect(ep.End())
 			} else {
-				fr.With[ev.fault-1].InEffect = inEffect[ev.fault]
+				fr.With[next-1].InEffect = now
 			}
-			if ev.fault == breaker {
-				calls = r.watchCalls(f, inEffect[ev.fault])
+			if slo := r.d.Spec.Verify.SLO; breaker < 0 && slo != nil && slo.Breaker != nil && slo.Breaker.FailsCalls(f) {
+				breaker = next
+				calls = r.watchCalls(f, now)
 			}
 			continue
 		}
@@ -458,15 +477,17 @@ func (r *Runner) hold(ctx context.Context, ep experiments.Episode, fr *FaultResu
 		} else {
 			r.progressf("clear %s", f.Name)
 		}
-		clearedAt[ev.fault] = time.Now()
-		if ev.fault == 0 {
-			fr.Cleared = clearedAt[0]
+		now := time.Now()
+		fr.windows[next][1] = now
+		if next == 0 {
+			fr.Cleared = now
 		} else {
-			fr.With[ev.fault-1].Cleared = clearedAt[ev.fault]
+			fr.With[next-1].Cleared = now
 		}
-		if ev.fault == breaker {
+		if next == breaker {
 			upstreamCalls = calls()
 		}
+		done[next] = true
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.clearTimeout())
 		err := inj.Clear(cctx)
 		cancel()
@@ -476,18 +497,33 @@ func (r *Runner) hold(ctx context.Context, ep experiments.Episode, fr *FaultResu
 		last = time.Now()
 	}
 	// The episode's window closes when its last clear began.
-	fr.Cleared = slices.MaxFunc(clearedAt, func(a, b time.Time) int { return a.Compare(b) })
+	for _, w := range fr.windows {
+		fr.Cleared = maxTime(fr.Cleared, w[1])
+	}
 	if breaker >= 0 {
-		fr.breakerWindow = [2]time.Time{inEffect[breaker], clearedAt[breaker]}
+		fr.breakerWindow = fr.windows[breaker]
+	}
+	// A fault injected late (a slow injection of the one it overlaps)
+	// is held as long as planned, but not where planned: say so.
+	for i, f := range ep.Faults[1:] {
+		planned := fr.InEffect.Add(ep.Offsets[i+1])
+		if slip := fr.windows[i+1][0].Sub(planned); slip > slipWarning {
+			r.warnf("fault %s took effect %s after its planned %s into the episode (its injection, or the one it overlaps, was slow)",
+				f.Name, slip.Round(time.Millisecond), ep.Offsets[i+1])
+		}
 	}
 	return last, upstreamCalls, nil
 }
 
-func btoi(b bool) int {
-	if b {
-		return 1
+// slipWarning is how late a fault of an episode may take effect before
+// the result warns that the schedule slipped.
+const slipWarning = 100 * time.Millisecond
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
 	}
-	return 0
+	return a
 }
 
 // mark starts a phase of the load, if there is one.

@@ -113,8 +113,10 @@ type FaultResult struct {
 	// With are the faults held together with this one (they overlap it,
 	// experiments.Overlap): the verdict is the episode's.
 	With []HeldWith `json:"with,omitempty"`
-	// breakerWindow is the window of the episode's first fault that makes
+	// windows are the windows of the episode's faults, the first's first;
+	// breakerWindow is the window of its first fault (in time) that makes
 	// calls fail, over which a declared breaker is judged.
+	windows       [][2]time.Time
 	breakerWindow [2]time.Time
 	// Returned tells whether the service returned to the baseline before
 	// the settle deadline, and Settle how long that took (or the deadline).

@@ -105,11 +105,28 @@ func (r *Runner) sloChecks(fr *FaultResult, faults []*experiments.Fault, cleared
 	if df := slo.DuringFault; df != nil {
 		fr.SLOs = append(fr.SLOs, boundChecks(SLODuringFault, "during the fault", df, during, window)...)
 	}
-	if iso := slo.Isolation; iso != nil && slices.ContainsFunc(faults, isStall) {
-		fr.SLOs = append(fr.SLOs, boundChecks(SLOIsolation, "for the other clients", iso, during, window)...)
+	// Isolation over each stalled-clients fault's own window: what the
+	// other faults of an episode do to the load is not the stalled
+	// clients' doing.
+	for i, f := range faults {
+		if iso := slo.Isolation; iso == nil || !isStall(f) || i >= len(fr.windows) || fr.windows[i][0].IsZero() {
+			continue
+		}
+		w, what := fr.windows[i], "for the other clients"
+		if len(faults) > 1 {
+			what += " while " + f.Name + " stalls"
+		}
+		st := r.gen.Span(w[0], w[1])
+		fr.SLOs = append(fr.SLOs, boundChecks(SLOIsolation, what, slo.Isolation, st, spanText(w[0], w[1], fr.InEffect, f.Name+"'s window"))...)
 	}
 	if b, w := slo.Breaker, fr.breakerWindow; b != nil && !w[0].IsZero() {
-		fr.SLOs = append(fr.SLOs, breakerChecks(b, fr.InEffect, w, rep, r.gen.Span(w[0].Add(b.OpensWithin.Duration), w[1]), upstreamCalls)...)
+		name := "the fault"
+		for i, fw := range fr.windows {
+			if fw == w && len(faults) > 1 {
+				name = faults[i].Name
+			}
+		}
+		fr.SLOs = append(fr.SLOs, breakerChecks(b, name, fr.InEffect, w, rep, r.gen.Span(w[0].Add(b.OpensWithin.Duration), w[1]), upstreamCalls)...)
 	}
 	if rc := slo.Recovery; rc != nil {
 		c := SLOCheck{
@@ -168,9 +185,9 @@ func boundChecks(kind, what string, b *experiments.FaultSLO, st load.PhaseStats,
 // every timeline slice's p50 under the bound (it stopped waiting), and the
 // upstream's calls at most the share of the load's requests (it stopped
 // calling).
-func breakerChecks(b *experiments.BreakerSLO, origin time.Time, fault [2]time.Time, rep load.Report, open load.PhaseStats, upstreamCalls int64) []SLOCheck {
+func breakerChecks(b *experiments.BreakerSLO, name string, origin time.Time, fault [2]time.Time, rep load.Report, open load.PhaseStats, upstreamCalls int64) []SLOCheck {
 	from, to := fault[0].Add(b.OpensWithin.Duration), fault[1]
-	window := spanText(from, to, origin, fmt.Sprintf("once open (%s into the fault) to the clear", b.OpensWithin))
+	window := spanText(from, to, origin, fmt.Sprintf("once open (%s into %s) to its clear", b.OpensWithin, name))
 	var out []SLOCheck
 	if b.P50.Duration > 0 {
 		c := SLOCheck{Kind: SLOBreaker, Name: "breaker: stops waiting on the upstream (p50 of every slice of the timeline)",

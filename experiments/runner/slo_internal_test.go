@@ -29,7 +29,7 @@ func TestEmptyWindowFailsTheSLO(t *testing.T) {
 	fr := &FaultResult{Name: "cut", InEffect: in, Cleared: in.Add(3 * time.Second)}
 	share := experiments.Percent{Value: 25}
 	b := &experiments.BreakerSLO{OpensWithin: experiments.D(2 * time.Second), P50: experiments.D(50 * time.Millisecond), MaxCallShare: &share}
-	for _, c := range breakerChecks(b, fr.InEffect, [2]time.Time{fr.InEffect, fr.Cleared}, load.Report{Bucket: 250 * time.Millisecond}, load.PhaseStats{}, 0) {
+	for _, c := range breakerChecks(b, "the fault", fr.InEffect, [2]time.Time{fr.InEffect, fr.Cleared}, load.Report{Bucket: 250 * time.Millisecond}, load.PhaseStats{}, 0) {
 		if c.OK || !strings.Contains(c.Got, "no requests in the window") || !strings.Contains(c.Window, "2s to 3s after the fault took effect") {
 			t.Errorf("empty breaker window judged %+v", c)
 		}
@@ -52,7 +52,7 @@ func TestBreakerWindow(t *testing.T) {
 		}
 		rep.Timeline = append(rep.Timeline, load.Bucket{Start: in.Add(time.Duration(s) * 250 * time.Millisecond), Requests: 5, P50: p50})
 	}
-	checks := breakerChecks(b, fr.InEffect, [2]time.Time{fr.InEffect, fr.Cleared}, rep, load.PhaseStats{Requests: 20}, 4)
+	checks := breakerChecks(b, "the fault", fr.InEffect, [2]time.Time{fr.InEffect, fr.Cleared}, rep, load.PhaseStats{Requests: 20}, 4)
 	if len(checks) != 2 || !checks[0].OK || !checks[1].OK {
 		t.Fatalf("open breaker judged %+v", checks)
 	}
@@ -63,7 +63,7 @@ func TestBreakerWindow(t *testing.T) {
 	for i := range rep.Timeline {
 		rep.Timeline[i].P50 = 300 * time.Millisecond
 	}
-	checks = breakerChecks(b, fr.InEffect, [2]time.Time{fr.InEffect, fr.Cleared}, rep, load.PhaseStats{Requests: 20}, 20)
+	checks = breakerChecks(b, "the fault", fr.InEffect, [2]time.Time{fr.InEffect, fr.Cleared}, rep, load.PhaseStats{Requests: 20}, 20)
 	if checks[0].OK || checks[1].OK || !strings.Contains(checks[0].Got, "worst p50 300ms") || !strings.Contains(checks[1].Got, "100%") {
 		t.Errorf("closed breaker judged %+v", checks)
 	}

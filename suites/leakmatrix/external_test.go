@@ -154,7 +154,7 @@ var _ = Describe("A separately started service (AFTERSHOCK_TARGET)", Label(Matri
 			AddReportEntry("output of "+r.suite, ReportEntryVisibilityFailureOrVerbose, out)
 			Expect(code).To(Equal(1), "%s must fail: the service declares a breaker it does not have; output:\n%s", r.suite, out)
 			Expect(out).To(ContainSubstring("broke its declared breaker SLO"))
-			Expect(out).To(ContainSubstring("once open (2.5s into the fault) to the clear: 2.5s to"), "the failure must name the window")
+			Expect(out).To(ContainSubstring("once open (2.5s into the fault) to its clear: 2.5s to"), "the failure must name the window")
 			Expect(out).To(MatchRegexp(`got worst p50 \d+ms`), "the failure must give the latency measured")
 			Expect(out).To(MatchRegexp(`upstream calls for \d+ requests`), "the failure must give the calls counted")
 		}
