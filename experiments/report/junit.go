@@ -58,6 +58,9 @@ func WriteJUnit(w io.Writer, results []*runner.Result) error {
 						Type:        "leak",
 						Description: f.Findings.Message(res),
 					}
+					if h := f.HeldWithText(); h != "" {
+						tc.Failure.Description = h + "\n" + tc.Failure.Description
+					}
 				}
 				add(tc)
 			}

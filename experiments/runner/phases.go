@@ -241,9 +241,12 @@ func (r *Runner) capture(ctx context.Context, kind string) (*snapshot.Snapshot, 
 
 // Fault runs one fault of the drill, by name: lead (load, no fault) →
 // inject → hold under load → clear → recovery → settle, and judges it.
+// A fault that others overlap runs with them, as one episode (see
+// experiments.Overlap), judged once; naming a fault that overlaps another
+// is an error that names the episode's first fault.
 // It returns the fault's result whenever the fault ran to its verdict
 // (err nil, even when the verdict is Fail); an error means the fault could
-// not run (it is cleared all the same).
+// not run (it is cleared all the same, with every fault of its episode).
 func (r *Runner) Fault(ctx context.Context, name string) (*FaultResult, error) {
 	if !r.prepared {
 		return nil, r.record(errors.New("runner: Fault before a successful Prepare"))

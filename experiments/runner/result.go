@@ -225,8 +225,9 @@ type HeldWith struct {
 }
 
 // HeldWithText says which faults were held together with f and when, as
-// the CLI, the suites and the report say it: "held with b [delay 1s]
-// from 1s to 4s after a took effect; the verdict is the episode's".
+// the CLI, the suites, the report and the JUnit file say it: "held with b
+// [delay 1s] from 1s to 4s after a took effect; the verdict is theirs
+// together".
 // Empty for a fault held alone.
 func (f *FaultResult) HeldWithText() string {
 	if len(f.With) == 0 {

@@ -79,12 +79,14 @@ func noneOf(faults []*experiments.Fault, one, many string) string {
 	return "none of faults " + strings.Join(names, ", ") + " (held together) " + many
 }
 
-// sloChecks judges the SLOs the drill declares for one fault, each over
-// its window of the load: duringFault over the fault's window (from the
-// moment it was in effect to the moment its clear began), isolation over
-// the same window for stalled clients, breaker from opensWithin into the
-// window to its end for faults on an upstream, recovery from the end of the
-// clear. A window without requests fails the SLO: nothing was shown.
+// sloChecks judges the SLOs the drill declares for one fault or episode,
+// each over its window of the load: duringFault over the fault's window
+// (from the moment it was in effect to the moment its clear began; an
+// episode's, from its first fault in effect to its last clear), isolation
+// over each stalled-clients fault's own window, breaker from opensWithin
+// into the window of the first fault that makes calls fail to its clear,
+// recovery from the end of the last clear. A window without requests
+// fails the SLO: nothing was shown.
 func (r *Runner) sloChecks(fr *FaultResult, faults []*experiments.Fault, cleared, until time.Time, upstreamCalls int64) {
 	rep := r.gen.Report()
 	during := r.gen.Span(fr.InEffect, fr.Cleared)

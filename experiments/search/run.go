@@ -22,6 +22,9 @@ type Outcome struct {
 	Low   float64 `json:"low"`
 	High  float64 `json:"high"`
 	*Result
+	// Err says why the search ended before its result (a trial that could
+	// not run, the trial budget): what it found is then incomplete.
+	Err string `json:"error,omitempty"`
 }
 
 // Run searches fault of drill d over v's range: every trial is the fault
@@ -55,6 +58,9 @@ func Run(ctx context.Context, d *experiments.Drill, fault string, v Vary, opts O
 	}
 	res, err := Threshold(ctx, v.Low, v.High, trial, opts)
 	out.Result = res
+	if err != nil {
+		out.Err = err.Error()
+	}
 	return out, err
 }
 
@@ -140,13 +146,18 @@ func (m *holdUpTo) Match(actual any) (bool, error) {
 		return false, fmt.Errorf("HoldUpTo(%q): %w", m.bound, err)
 	}
 	m.value = v
-	if o.Result == nil {
+	switch {
+	case o.Result == nil:
 		return false, fmt.Errorf("HoldUpTo: the search of %s / %s has no result (did search.Run return an error?)", o.Drill, o.Fault)
-	}
-	if o.Found {
-		return o.Threshold > v, nil
-	}
-	if o.High < v {
+	case o.Found && o.Threshold <= v:
+		// A threshold at or below the bound breaks it, however the
+		// search ended.
+		return false, nil
+	case o.Err != "":
+		return false, fmt.Errorf("HoldUpTo(%q): the search of %s / %s ended before its result: %s", m.bound, o.Drill, o.Fault, o.Err)
+	case o.Low > v:
+		return false, fmt.Errorf("HoldUpTo(%q): the search of %s / %s starts at %s, above the bound: nothing below it was tried", m.bound, o.Drill, o.Fault, Format(o.Low, o.Unit))
+	case o.High < v:
 		return false, fmt.Errorf("HoldUpTo(%q): the search of %s / %s ended at %s, below the bound: search up to it", m.bound, o.Drill, o.Fault, Format(o.High, o.Unit))
 	}
 	return true, nil

@@ -124,10 +124,14 @@ func Threshold(ctx context.Context, lo, hi float64, trial Trial, opts Options) (
 		switch {
 		case !b.anyFail || b.fail == hi && !b.decided(hi, opts.Repeats):
 			// The top of the range must fail, or there is no threshold.
-			if b.decided(hi, opts.Repeats) || len(res.Trials) >= opts.MaxTrials {
-				f, n := b.votes(hi)
+			f, n := b.votes(hi)
+			switch {
+			case b.decided(hi, opts.Repeats):
 				res.Reason = fmt.Sprintf("the verdict never flips in the range: the high end %g passed %d of %d trials", hi, n-f, n)
 				return res, nil
+			case len(res.Trials) >= opts.MaxTrials:
+				res.Reason = fmt.Sprintf("the high end %g is undecided: %d of %d trials failed, %d needed either way", hi, f, n, opts.Repeats/2+1)
+				return res, fmt.Errorf("%w: %d trials were allowed", ErrBudget, opts.MaxTrials)
 			}
 			next = hi
 		case !b.anyPass || b.pass == lo && !b.decided(lo, opts.Repeats):

@@ -1,6 +1,7 @@
 package search
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"strconv"
@@ -112,7 +113,8 @@ func fieldNames() string {
 	return "latency, jitter, duration, loss, count"
 }
 
-// Drill is d reduced to fault alone, with the field set to value: the
+// Drill is d reduced to fault alone (without the faults it overlaps),
+// with the field set to value: the
 // drill one trial runs, and the minimal Drill file that reproduces a
 // verdict at that value. It returns the drill and its YAML, loaded as
 // strictly as any Drill file.
@@ -146,15 +148,15 @@ func (v Vary) Drill(d *experiments.Drill, fault string, value float64) (*experim
 		m = next
 	}
 	m[v.Field.Path[len(v.Field.Path)-1]] = v.Field.format(value)
+	// The fault alone: what it overlapped in the drill is not searched.
+	delete(block, "overlap")
 	spec["faults"] = []any{block}
 	out, err := yaml.Marshal(doc)
 	if err != nil {
 		return nil, nil, err
 	}
-	name := d.File
-	if name == "" {
-		name = d.Metadata.Name + ".yaml"
-	}
+	// Problems cite the generated document, not the drill's file.
+	name := fmt.Sprintf("%s (fault %s at %s %s)", cmp.Or(d.File, d.Metadata.Name+".yaml"), fault, v.Field.Name, Format(value, v.Field.Unit))
 	nd, err := experiments.Parse(name, out)
 	if err != nil {
 		return nil, out, fmt.Errorf("%s at %s: %w", v.Field.Name, Format(value, v.Field.Unit), err)
