@@ -82,7 +82,9 @@ func heldNames(held *sync.Map) []string {
 	return out
 }
 
-func near(got, want time.Duration) bool { return got > want-60*time.Millisecond && got < want+60*time.Millisecond }
+func near(got, want time.Duration) bool {
+	return got > want-60*time.Millisecond && got < want+60*time.Millisecond
+}
 
 // TestHold: each fault is injected its After past the one it overlaps and
 // held its own duration, even when an injection is slow; the episode's
