@@ -120,6 +120,10 @@ type GroupFinding struct {
 	// inferred from the heap profile's allocation stacks (nil without
 	// heap profiles on both sides).
 	Origin *snapshot.Attribution `json:"origin,omitempty"`
+	// Labels are the pprof label sets of the goroutines that grew, read
+	// from the goroutine profile: what a service that labels its handlers
+	// (pprof.Do) names every goroutine a handler started with.
+	Labels []snapshot.LabelCount `json:"labels,omitempty"`
 }
 
 // Confirm keeps, of the goroutine groups and connection classes over
@@ -323,6 +327,10 @@ func (c *config) judge(base, now *snapshot.Snapshot) (*Findings, error) {
 		}
 		f.Heap.Sites = append(f.Heap.Sites, s)
 	}
+	for i := range f.Goroutines.Over {
+		g := &f.Goroutines.Over[i]
+		g.Labels = snapshot.GroupLabels(base.GoroutineProfile, now.GoroutineProfile, g.Culprit.Function, g.Conn)
+	}
 	attribute(f, base, now)
 	f.Ignored = rec.grown(base, now)
 	if rec.err != nil {
@@ -347,9 +355,10 @@ var connHints = map[snapshot.ConnClass]string{
 	snapshot.Listener:              "listening sockets still accepting",
 }
 
-// attribute names the service's own call sites behind each group and
-// class over tolerance, from the heap profiles' allocation stacks, when
-// both snapshots have one.
+// attribute names the service's own call sites behind each group parked
+// in library code (its culprit and creator are not the service's) and
+// each client connection class over tolerance, from the heap profiles'
+// allocation stacks, when both snapshots have one.
 func attribute(f *Findings, base, now *snapshot.Snapshot) {
 	if base.HeapProfile == nil || now.HeapProfile == nil || (len(f.Goroutines.Over) == 0 && len(f.Connections.Over) == 0) {
 		return
@@ -357,6 +366,9 @@ func attribute(f *Findings, base, now *snapshot.Snapshot) {
 	own, _ := snapshot.OwnCode(now)
 	for i := range f.Goroutines.Over {
 		g := &f.Goroutines.Over[i]
+		if own.HasFunc(g.Culprit.Function) || own.HasFunc(g.Creator.Function) {
+			continue // the culprit line names the service's code already
+		}
 		a := snapshot.Attribute(base.HeapProfile, now.HeapProfile, snapshot.Through(g.Group), own)
 		g.Origin = &a
 	}

@@ -36,6 +36,13 @@ func (f *Findings) Culprits(rs ...Resource) []string {
 				if g.Proved > 0 {
 					line += fmt.Sprintf(" (%d %s)", g.Proved, ProvedText)
 				}
+				if len(g.Labels) > 0 {
+					sets := make([]string, len(g.Labels))
+					for i, l := range g.Labels {
+						sets[i] = l.Labels
+					}
+					line += " [" + strings.Join(sets, "; ") + "]"
+				}
 				out = append(out, line+originShort(g.Origin))
 			}
 		case Connections:
@@ -124,6 +131,9 @@ func writeGroups(b *strings.Builder, groups []GroupFinding) {
 		}
 		if g.Conn != "" {
 			fmt.Fprintf(b, "      holds:      a %s connection\n", g.Conn)
+		}
+		if len(g.Labels) > 0 {
+			fmt.Fprintf(b, "      labels:     %s (pprof labels of the goroutines parked in this function that grew, from the goroutine profile)\n", labelsShort(g.Labels))
 		}
 		writeOrigin(b, g.Origin)
 		if g.Proved > 0 {
@@ -255,3 +265,12 @@ func writeOrigin(b *strings.Builder, a *snapshot.Attribution) {
 }
 
 func ownText(a *snapshot.Attribution) string { return "own code: " + a.Own }
+
+// labelsShort writes the label sets that grew: "handler=/quote +36".
+func labelsShort(ls []snapshot.LabelCount) string {
+	parts := make([]string, len(ls))
+	for i, l := range ls {
+		parts[i] = fmt.Sprintf("%s %+d", l.Labels, l.Extra())
+	}
+	return strings.Join(parts, "; ")
+}

@@ -112,6 +112,10 @@ func (o Own) Has(pkg string) bool {
 	return false
 }
 
+// HasFunc tells whether function fn ("pkg.(*T).M") is the service's own
+// code.
+func (o Own) HasFunc(fn string) bool { return fn != "" && o.Has(packagePath(fn)) }
+
 func (o Own) String() string {
 	return fmt.Sprintf("modules %s (%s)", strings.Join(o.Modules, ", "), o.Source)
 }

@@ -1,0 +1,80 @@
+package snapshot
+
+import (
+	"cmp"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/google/pprof/profile"
+)
+
+// LabelCount is how many goroutines of a group carry one set of pprof
+// labels, before and after.
+type LabelCount struct {
+	// Labels are "key=value" pairs, sorted, comma-separated.
+	Labels string `json:"labels"`
+	Before int    `json:"before"`
+	After  int    `json:"after"`
+}
+
+// Extra is how many goroutines with these labels the group gained.
+func (l LabelCount) Extra() int { return l.After - l.Before }
+
+// GroupLabels are the pprof label sets of the goroutines parked in
+// function fn, holding a connection of class conn ("" for none), that
+// grew from base to now, most first. Labels set with pprof.Do or
+// pprof.SetGoroutineLabels are inherited by the goroutines started under
+// them, so a service that labels its handlers ("handler", "/checkout")
+// has every goroutine a handler started — a leaked one included — carry
+// its handler's name: the goroutine profile (debug=0) holds them, the
+// debug=2 dump does not. None when nothing is labelled.
+func GroupLabels(base, now *profile.Profile, fn string, conn ConnClass) []LabelCount {
+	counts := map[string]*LabelCount{}
+	add := func(p *profile.Profile, after bool) {
+		if p == nil {
+			return
+		}
+		for _, smp := range p.Sample {
+			if len(smp.Label) == 0 || len(smp.Value) == 0 {
+				continue
+			}
+			frames := sampleFrames(smp)
+			if len(frames) == 0 || culprit(frames).Function != fn {
+				continue
+			}
+			if class, _ := Classify(frames); class != conn {
+				continue
+			}
+			key := labelText(smp.Label)
+			c := counts[key]
+			if c == nil {
+				c = &LabelCount{Labels: key}
+				counts[key] = c
+			}
+			if after {
+				c.After += int(smp.Value[0])
+			} else {
+				c.Before += int(smp.Value[0])
+			}
+		}
+	}
+	add(base, false)
+	add(now, true)
+	var out []LabelCount
+	for _, c := range counts {
+		if c.Extra() > 0 {
+			out = append(out, *c)
+		}
+	}
+	slices.SortFunc(out, func(a, b LabelCount) int { return cmp.Or(cmp.Compare(b.Extra(), a.Extra()), cmp.Compare(a.Labels, b.Labels)) })
+	return out
+}
+
+func labelText(l map[string][]string) string {
+	parts := make([]string, 0, len(l))
+	for _, k := range slices.Sorted(maps.Keys(l)) {
+		parts = append(parts, k+"="+strings.Join(l[k], "|"))
+	}
+	return strings.Join(parts, ",")
+}
