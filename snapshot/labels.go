@@ -67,7 +67,9 @@ func GroupLabels(base, now *profile.Profile, fn string, conn ConnClass) []LabelC
 			out = append(out, *c)
 		}
 	}
-	slices.SortFunc(out, func(a, b LabelCount) int { return cmp.Or(cmp.Compare(b.Extra(), a.Extra()), cmp.Compare(a.Labels, b.Labels)) })
+	slices.SortFunc(out, func(a, b LabelCount) int {
+		return cmp.Or(cmp.Compare(b.Extra(), a.Extra()), cmp.Compare(a.Labels, b.Labels))
+	})
 	return out
 }
 
