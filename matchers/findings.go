@@ -364,19 +364,26 @@ func attribute(f *Findings, base, now *snapshot.Snapshot) {
 		return
 	}
 	own, _ := snapshot.OwnCode(now)
+	// One pass over the heap profiles for every culprit attributed.
+	var throughs [][]string
+	var into []**snapshot.Attribution
 	for i := range f.Goroutines.Over {
 		g := &f.Goroutines.Over[i]
 		if own.HasFunc(g.Culprit.Function) || own.HasFunc(g.Creator.Function) {
 			continue // the culprit line names the service's code already
 		}
-		a := snapshot.Attribute(base.HeapProfile, now.HeapProfile, snapshot.Through(g.Group), own)
-		g.Origin = &a
+		throughs, into = append(throughs, snapshot.Through(g.Group)), append(into, &g.Origin)
 	}
 	for i := range f.Connections.Over {
 		c := &f.Connections.Over[i]
 		if through := snapshot.ThroughConn(c.Class); through != nil {
-			a := snapshot.Attribute(base.HeapProfile, now.HeapProfile, through, own)
-			c.Origin = &a
+			throughs, into = append(throughs, through), append(into, &c.Origin)
 		}
+	}
+	if len(throughs) == 0 {
+		return
+	}
+	for i, a := range snapshot.AttributeAll(base.HeapProfile, now.HeapProfile, throughs, own) {
+		*into[i] = &a
 	}
 }

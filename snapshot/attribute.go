@@ -187,94 +187,239 @@ func modulePath(pkg string) string {
 // outward of it (or at it) is the call site; the samples of now count
 // plus, the baseline's minus, as pprof -diff_base counts them. Only sites
 // that grew are named, most first, at most three, each with at least a
-// quarter of the largest one's growth; when none grew, NoTie says so, with
-// the sampling rate.
+// quarter of the largest one's growth; when none grew, NoTie says so,
+// with the sampling rate.
 func Attribute(base, now *profile.Profile, through []string, own Own) Attribution {
-	a := Attribution{Through: through, Own: own.String()}
-	if now == nil || base == nil {
-		a.NoTie = "no heap profile to read allocation stacks from"
-		return a
-	}
-	a.Rate = now.Period
-	space, objects := sampleIndex(now, "inuse_space"), sampleIndex(now, "inuse_objects")
-	bspace, bobjects := sampleIndex(base, "inuse_space"), sampleIndex(base, "inuse_objects")
-	if len(own.Modules) == 0 {
-		a.NoTie = "the service's own code could not be told apart (no build info, no main goroutine)"
-		return a
-	}
-	if space < 0 || bspace < 0 || len(through) == 0 {
-		a.NoTie = "no allocation stacks to read"
-		return a
-	}
-	type growth struct{ bytes, objects int64 }
-	sites := map[Frame]*growth{}
-	add := func(p *profile.Profile, si, oi int, sign int64) {
-		for _, smp := range p.Sample {
-			site, ok := callSite(smp, through, own)
-			if !ok {
-				continue
-			}
-			g := sites[site]
-			if g == nil {
-				g = &growth{}
-				sites[site] = g
-			}
-			g.bytes += sign * smp.Value[si]
-			if oi >= 0 {
-				g.objects += sign * smp.Value[oi]
-			}
-		}
-	}
-	add(now, space, objects, 1)
-	add(base, bspace, bobjects, -1)
-	var total int64
-	for f, g := range sites {
-		if g.bytes > 0 {
-			a.Sites = append(a.Sites, CallSite{Site: f, Bytes: g.bytes, Objects: max(g.objects, 0)})
-			total += g.bytes
-		}
-	}
-	slices.SortFunc(a.Sites, func(x, y CallSite) int {
-		return cmp.Or(cmp.Compare(y.Bytes, x.Bytes), cmp.Compare(x.Site.Function, y.Site.Function), cmp.Compare(x.Site.Line, y.Site.Line))
-	})
-	// Sites under a quarter of the largest are left out, counted: a call
-	// that did not leak still holds some of its allocations for a while
-	// (until its client's timeout timer fires: up to the client's
-	// Timeout after the call), and a call site that did not leak must not
-	// be named beside one that did. Measured on the fanout fixture: the
-	// call site that closes its bodies held 6–11 % of the growth.
-	for i := range a.Sites {
-		a.Sites[i].Share = float64(a.Sites[i].Bytes) / float64(total)
-		if i > 0 && (a.Sites[i].Bytes*minorShare < a.Sites[0].Bytes || i >= maxCallSites) {
-			a.Minor = len(a.Sites) - i
-			a.Sites = a.Sites[:i]
-			break
-		}
-	}
-	if len(a.Sites) == 0 {
-		a.NoTie = fmt.Sprintf("no allocation sample ties this to your code; sampled at %s", rateText(a.Rate))
-	}
-	return a
+	return AttributeAll(base, now, [][]string{through}, own)[0]
 }
 
-// callSite finds, in a sample's stack, the first own frame at or outward
-// of the innermost frame of a through function.
-func callSite(smp *profile.Sample, through []string, own Own) (Frame, bool) {
-	seen := false
-	for _, loc := range smp.Location {
+// AttributeAll is Attribute for several culprits at once, in one pass
+// over each profile's samples: what a verdict with many groups and
+// classes over tolerance costs is one reading of the heap profiles.
+func AttributeAll(base, now *profile.Profile, throughs [][]string, own Own) []Attribution {
+	out := make([]Attribution, len(throughs))
+	for i, t := range throughs {
+		out[i] = Attribution{Through: t, Own: own.String()}
+	}
+	fail := func(why string) []Attribution {
+		for i := range out {
+			out[i].NoTie = why
+		}
+		return out
+	}
+	if now == nil || base == nil {
+		return fail("no heap profile to read allocation stacks from")
+	}
+	for i := range out {
+		out[i].Rate = now.Period
+	}
+	if len(own.Modules) == 0 {
+		return fail("the service's own code could not be told apart (no build info, no main goroutine)")
+	}
+	// Which culprits each function is a through frame of.
+	of := map[string][]int{}
+	for i, t := range throughs {
+		for _, fn := range t {
+			of[fn] = append(of[fn], i)
+		}
+	}
+	type growth struct{ bytes, objects int64 }
+	sites := make([]map[Frame]*growth, len(throughs))
+	for i := range sites {
+		sites[i] = map[Frame]*growth{}
+	}
+	ok := true
+	read := func(p *profile.Profile, sign int64) {
+		space, objects := sampleIndex(p, "inuse_space"), sampleIndex(p, "inuse_objects")
+		if space < 0 {
+			ok = false
+			return
+		}
+		frames := newFrameIndex(p, of, own)
+		// Growth by culprit and own frame of this profile, summed into
+		// sites (by Frame, which the profiles share) at the end.
+		bytes, objs := make([][]int64, len(throughs)), make([][]int64, len(throughs))
+		for i := range throughs {
+			bytes[i], objs[i] = make([]int64, len(frames.frames)), make([]int64, len(frames.frames))
+		}
+		defer func() {
+			for i := range throughs {
+				for k, n := range bytes[i] {
+					if n == 0 && objs[i][k] == 0 {
+						continue
+					}
+					g := sites[i][frames.frames[k]]
+					if g == nil {
+						g = &growth{}
+						sites[i][frames.frames[k]] = g
+					}
+					g.bytes += sign * n
+					g.objects += sign * objs[i][k]
+				}
+			}
+		}()
+		// seen: a through frame of culprit i was passed in this sample's
+		// stack; sited: its call site was found, once per sample.
+		seen, sited := make([]bool, len(throughs)), make([]bool, len(throughs))
+		for _, smp := range p.Sample {
+			clear(seen)
+			clear(sited)
+			pending := 0
+			for _, loc := range smp.Location {
+				for _, f := range frames.of(loc) {
+					if f.through >= 0 {
+						for _, i := range frames.through[f.through] {
+							if !seen[i] && !sited[i] {
+								seen[i] = true
+								pending++
+							}
+						}
+					}
+					if !f.own || pending == 0 {
+						continue
+					}
+					// The first own frame at or outward of a through
+					// frame is the site of every culprit seen so far and
+					// not yet sited.
+					for i := range seen {
+						if !seen[i] {
+							continue
+						}
+						bytes[i][f.frame] += smp.Value[space]
+						if objects >= 0 {
+							objs[i][f.frame] += smp.Value[objects]
+						}
+						seen[i], sited[i] = false, true
+					}
+					pending = 0
+				}
+			}
+		}
+	}
+	read(now, 1)
+	read(base, -1)
+	if !ok {
+		return fail("no allocation stacks to read")
+	}
+	for i := range out {
+		a := &out[i]
+		if len(a.Through) == 0 {
+			a.NoTie = "no allocation stacks to read"
+			continue
+		}
+		var total int64
+		for f, g := range sites[i] {
+			if g.bytes > 0 {
+				a.Sites = append(a.Sites, CallSite{Site: f, Bytes: g.bytes, Objects: max(g.objects, 0)})
+				total += g.bytes
+			}
+		}
+		slices.SortFunc(a.Sites, func(x, y CallSite) int {
+			return cmp.Or(cmp.Compare(y.Bytes, x.Bytes), cmp.Compare(x.Site.Function, y.Site.Function), cmp.Compare(x.Site.Line, y.Site.Line))
+		})
+		// Sites under a quarter of the largest are left out, counted: a
+		// call that did not leak still holds some of its allocations for
+		// a while (until its client's timeout timer fires: up to the
+		// client's Timeout after the call), and a call site that did not
+		// leak must not be named beside one that did. Measured on the
+		// fanout fixture: the call site that closes its bodies held
+		// 6–11 % of the growth.
+		for k := range a.Sites {
+			a.Sites[k].Share = float64(a.Sites[k].Bytes) / float64(total)
+			if k > 0 && (a.Sites[k].Bytes*minorShare < a.Sites[0].Bytes || k >= maxCallSites) {
+				a.Minor = len(a.Sites) - k
+				a.Sites = a.Sites[:k]
+				break
+			}
+		}
+		if len(a.Sites) == 0 {
+			a.NoTie = fmt.Sprintf("no allocation sample ties this to your code; sampled at %s", rateText(a.Rate))
+		}
+	}
+	return out
+}
+
+// frameIndex holds a profile's locations read once: each location's
+// lines as a run of flat entries (own code or not, the culprits whose
+// through frame it is, its frame), found by location ID — in a slice when
+// the IDs are dense (as a parsed profile's are), else in a map. Flat and
+// small, so that the pass over every sample's stack stays in cache.
+type frameIndex struct {
+	lines   []lineInfo
+	frames  []Frame
+	through [][]int
+	dense   [][2]int32 // by location ID: start and end in lines
+	sparse  map[uint64][2]int32
+}
+
+type lineInfo struct {
+	frame   int32 // index in frames
+	through int32 // index in through, -1 for none
+	own     bool
+}
+
+func newFrameIndex(p *profile.Profile, of map[string][]int, own Own) *frameIndex {
+	x := &frameIndex{}
+	var maxID uint64
+	for _, loc := range p.Location {
+		maxID = max(maxID, loc.ID)
+	}
+	if maxID <= uint64(4*len(p.Location)+16) {
+		x.dense = make([][2]int32, maxID+1)
+	} else {
+		x.sparse = map[uint64][2]int32{}
+	}
+	ownPkg := map[string]bool{}
+	throughIdx := map[string]int32{}
+	for _, loc := range p.Location {
+		start := int32(len(x.lines))
 		for _, ln := range loc.Line {
 			if ln.Function == nil {
 				continue
 			}
-			if !seen && slices.Contains(through, ln.Function.Name) {
-				seen = true
+			name := ln.Function.Name
+			pkg := packagePath(name)
+			o, known := ownPkg[pkg]
+			if !known {
+				o = own.Has(pkg)
+				ownPkg[pkg] = o
 			}
-			if seen && own.Has(packagePath(ln.Function.Name)) {
-				return Frame{Function: ln.Function.Name, File: ln.Function.Filename, Line: int(ln.Line)}, true
+			t := int32(-1)
+			if cs, ok := of[name]; ok {
+				if t, ok = throughIdx[name]; !ok {
+					t = int32(len(x.through))
+					x.through = append(x.through, cs)
+					throughIdx[name] = t
+				}
 			}
+			fi := int32(-1)
+			if o {
+				fi = int32(len(x.frames))
+				x.frames = append(x.frames, Frame{Function: name, File: ln.Function.Filename, Line: int(ln.Line)})
+			}
+			x.lines = append(x.lines, lineInfo{frame: fi, through: t, own: o})
+		}
+		span := [2]int32{start, int32(len(x.lines))}
+		if x.dense != nil {
+			x.dense[loc.ID] = span
+		} else {
+			x.sparse[loc.ID] = span
 		}
 	}
-	return Frame{}, false
+	return x
+}
+
+func (x *frameIndex) of(loc *profile.Location) []lineInfo {
+	var span [2]int32
+	if x.dense != nil {
+		if loc.ID >= uint64(len(x.dense)) {
+			return nil
+		}
+		span = x.dense[loc.ID]
+	} else {
+		span = x.sparse[loc.ID]
+	}
+	return x.lines[span[0]:span[1]]
 }
 
 // rateText writes a sampling rate as people set it: "512 KiB".
