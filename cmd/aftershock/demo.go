@@ -240,7 +240,7 @@ func printDemo(w io.Writer, leaky, fixed *demoSide, grpc bool) {
 			}
 			for _, c := range f.SLOs {
 				if !c.OK {
-					fmt.Fprintf(w, "    - slo %s: want %s, got %s\n", c.Name, c.Want, c.Got)
+					fmt.Fprintf(w, "    - slo %s\n", c)
 				}
 			}
 		}

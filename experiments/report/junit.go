@@ -69,7 +69,7 @@ func WriteJUnit(w io.Writer, results []*runner.Result) error {
 					SystemOut: fmt.Sprintf("want %s, got %s (%s)", c.Want, c.Got, c.Window)}
 				if !c.OK {
 					tc.Status = "failed"
-					tc.Failure = &reporters.JUnitFailure{Message: fmt.Sprintf("%s: want %s, got %s", c.Name, c.Want, c.Got), Type: "slo", Description: c.Window}
+					tc.Failure = &reporters.JUnitFailure{Message: c.String(), Type: "slo", Description: c.Window}
 				}
 				add(tc)
 			}

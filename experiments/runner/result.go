@@ -188,6 +188,10 @@ type SLOCheck struct {
 	OK     bool   `json:"ok"`
 }
 
+// String is the check as every summary says it: "p99 during the fault:
+// want ≤ 300ms, got 412ms".
+func (c SLOCheck) String() string { return fmt.Sprintf("%s: want %s, got %s", c.Name, c.Want, c.Got) }
+
 // NotJudged is a kind of SLO not judged for a fault, and why.
 type NotJudged struct {
 	Kind   string `json:"kind"`

@@ -168,7 +168,7 @@ func TestResourceTimeline(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := runner.Run(context.Background(), d, runner.WithProgress(progress), runner.WithBudget(0.05))
+			res, err := runner.Run(context.Background(), d, runner.WithProgress(progress), runner.WithBudget(0.2))
 			if err != nil {
 				t.Fatal(err)
 			}

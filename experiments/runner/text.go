@@ -59,7 +59,7 @@ func WriteText(w io.Writer, r *Result) {
 			if !c.OK {
 				mark = "BROKEN"
 			}
-			fmt.Fprintf(w, "    slo %s: want %s, got %s: %s\n      (%s)\n", c.Name, c.Want, c.Got, mark, c.Window)
+			fmt.Fprintf(w, "    slo %s: %s\n      (%s)\n", c, mark, c.Window)
 		}
 	}
 	var phases []string

@@ -2,7 +2,6 @@ package search
 
 import (
 	"context"
-	"fmt"
 	"strings"
 
 	"github.com/aftershock/aftershock/experiments"
@@ -36,7 +35,7 @@ func Judge(ctx context.Context, d *experiments.Drill, opts ...runner.Option) (Ve
 		v.Culprits = append(v.Culprits, fr.Culprits...)
 		for _, c := range fr.SLOs {
 			if !c.OK {
-				v.Culprits = append(v.Culprits, fmt.Sprintf("slo %s: want %s, got %s", c.Name, c.Want, c.Got))
+				v.Culprits = append(v.Culprits, "slo "+c.String())
 			}
 		}
 	}

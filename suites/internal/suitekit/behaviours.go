@@ -65,7 +65,7 @@ func ItHoldsItsSLOs(out func() *Outcome) {
 			var broken []string
 			for _, c := range checks {
 				if !c.OK {
-					broken = append(broken, fmt.Sprintf("%s: want %s, got %s\n    over %s", c.Name, c.Want, c.Got, c.Window))
+					broken = append(broken, fmt.Sprintf("%s\n    over %s", c, c.Window))
 				}
 			}
 			Expect(broken).To(BeEmpty(), "%s broke its declared %s SLO during fault %s (%s):\n  %s\ntimeline since the fault took effect:\n%s%s",
