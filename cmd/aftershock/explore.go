@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -122,33 +120,19 @@ func runExplore(ctx context.Context, g *globalOptions, d *experiments.Drill, poo
 		}
 	}
 	if res != nil {
-		if g.output == "json" {
-			enc := json.NewEncoder(stdout)
-			enc.SetIndent("", "  ")
-			if jerr := enc.Encode(out); jerr != nil {
-				return jerr
-			}
-		} else {
-			writeExplore(stdout, out, f.opts.MaxFaults)
+		if perr := printResult(stdout, g, out, func(w io.Writer) { writeExplore(w, out, f.opts.MaxFaults) }); perr != nil {
+			return perr
 		}
 	}
+	what := ""
 	switch {
-	case errors.Is(err, explore.ErrBudget) && res != nil && res.Found:
-		return withCode(exitFailed, fmt.Errorf("a failing schedule, not shrunk further: %w", err))
-	case errors.Is(err, runner.ErrInterrupted) || ctx.Err() != nil:
-		return withCode(exitInterrupted, err)
-	case err != nil:
-		var p experiments.Problems
-		if errors.As(err, &p) {
-			return withCode(exitBadInput, err)
-		}
-		return withCode(exitCouldNotRun, err)
-	case res.Found && res.Unconfirmed:
-		return withCode(exitFailed, fmt.Errorf("schedule %s failed once, but not reliably", res.Minimal))
-	case res.Found:
-		return withCode(exitFailed, fmt.Errorf("schedule %s fails", res.Minimal))
+	case res == nil || !res.Found:
+	case res.Unconfirmed:
+		what = fmt.Sprintf("schedule %s failed once, but not reliably", res.Minimal)
+	default:
+		what = fmt.Sprintf("schedule %s fails", res.Minimal)
 	}
-	return nil
+	return trialsEnded(ctx, err, res != nil && res.Found, what)
 }
 
 func writeExplore(w io.Writer, o exploreOutput, maxFaults int) {

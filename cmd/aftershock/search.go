@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -110,33 +109,15 @@ func runSearch(ctx context.Context, g *globalOptions, d *experiments.Drill, v se
 		}
 	}
 	if res != nil {
-		if g.output == "json" {
-			enc := json.NewEncoder(stdout)
-			enc.SetIndent("", "  ")
-			if jerr := enc.Encode(out); jerr != nil {
-				return jerr
-			}
-		} else {
-			writeSearch(stdout, out)
+		if perr := printResult(stdout, g, out, func(w io.Writer) { writeSearch(w, out) }); perr != nil {
+			return perr
 		}
 	}
-	switch {
-	case errors.Is(err, search.ErrBudget) && res != nil && res.Found:
-		return withCode(exitFailed, fmt.Errorf("threshold in %s..%s, not narrowed further: %w", search.Format(res.Pass, unit), search.Format(res.Fail, unit), err))
-	case errors.Is(err, runner.ErrInterrupted) || ctx.Err() != nil:
-		return withCode(exitInterrupted, err)
-	case errors.Is(err, search.ErrBudget):
-		return withCode(exitCouldNotRun, err)
-	case err != nil:
-		var p experiments.Problems
-		if errors.As(err, &p) {
-			return withCode(exitBadInput, err)
-		}
-		return withCode(exitCouldNotRun, err)
-	case res.Found:
-		return withCode(exitFailed, fmt.Errorf("the verdict flips at %s", search.Format(res.Threshold, unit)))
+	what := ""
+	if res != nil && res.Found {
+		what = "the verdict flips at " + search.Format(res.Threshold, unit)
 	}
-	return nil
+	return trialsEnded(ctx, err, res != nil && res.Found, what)
 }
 
 func writeSearch(w io.Writer, o searchOutput) {

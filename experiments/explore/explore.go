@@ -111,8 +111,9 @@ type Result struct {
 }
 
 // ErrBudget is wrapped when the trial budget ran out: the result holds
-// what was found so far.
-var ErrBudget = errors.New("the trial budget ran out")
+// what was found so far. It is the threshold search's: one budget, one
+// error.
+var ErrBudget = search.ErrBudget
 
 // Explore draws schedules from the pool until one fails, shrinks it, and
 // confirms the smallest.

@@ -12,13 +12,17 @@ import (
 	"github.com/aftershock/aftershock/fixtures/fanout"
 )
 
+// fanoutVars are addresses for the fanout drill, which the tests here
+// never dial.
+var fanoutVars = map[string]string{
+	"FANOUT_URL": "http://127.0.0.1:8080", "FANOUT_PPROF": "http://127.0.0.1:8081/debug/pprof",
+	"PRICES_PROXY": "127.0.0.1:9001", "PRICES_ADDR": "127.0.0.1:9101",
+	"STOCK_PROXY": "127.0.0.1:9002", "STOCK_ADDR": "127.0.0.1:9102",
+}
+
 func pool(t *testing.T) *Pool {
 	t.Helper()
-	d, err := experiments.Parse("fanout.yaml", fanout.Drill, experiments.WithVars(map[string]string{
-		"FANOUT_URL": "http://127.0.0.1:8080", "FANOUT_PPROF": "http://127.0.0.1:8081/debug/pprof",
-		"PRICES_PROXY": "127.0.0.1:9001", "PRICES_ADDR": "127.0.0.1:9101",
-		"STOCK_PROXY": "127.0.0.1:9002", "STOCK_ADDR": "127.0.0.1:9102",
-	}))
+	d, err := experiments.Parse("fanout.yaml", fanout.Drill, experiments.WithVars(fanoutVars))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,11 +229,7 @@ func TestConfirmWalksBack(t *testing.T) {
 // for it, so that each loads.
 func TestBreakerHolds(t *testing.T) {
 	doc := strings.Replace(string(fanout.Drill), "  verify:\n", "  verify:\n    slo: {breaker: {opensWithin: 2s, p50: 50ms}}\n", 1)
-	d, err := experiments.Parse("fanout.yaml", []byte(doc), experiments.WithVars(map[string]string{
-		"FANOUT_URL": "http://127.0.0.1:8080", "FANOUT_PPROF": "http://127.0.0.1:8081/debug/pprof",
-		"PRICES_PROXY": "127.0.0.1:9001", "PRICES_ADDR": "127.0.0.1:9101",
-		"STOCK_PROXY": "127.0.0.1:9002", "STOCK_ADDR": "127.0.0.1:9102",
-	}))
+	d, err := experiments.Parse("fanout.yaml", []byte(doc), experiments.WithVars(fanoutVars))
 	if err != nil {
 		t.Fatal(err)
 	}
