@@ -27,6 +27,9 @@ type CallSite struct {
 
 // Attribution names the service's own call sites behind a leak.
 type Attribution struct {
+	// Basis says what the sites are read from, in every rendering and in
+	// JSON: InferredText.
+	Basis string `json:"basis"`
 	// Sites are the call sites whose allocations grew, most first; empty
 	// when no live sample ties the leak to the service's code.
 	Sites []CallSite `json:"sites,omitempty"`
@@ -199,7 +202,7 @@ func Attribute(base, now *profile.Profile, through []string, own Own) Attributio
 func AttributeAll(base, now *profile.Profile, throughs [][]string, own Own) []Attribution {
 	out := make([]Attribution, len(throughs))
 	for i, t := range throughs {
-		out[i] = Attribution{Through: t, Own: own.String()}
+		out[i] = Attribution{Basis: InferredText, Through: t, Own: own.String()}
 	}
 	fail := func(why string) []Attribution {
 		for i := range out {

@@ -85,6 +85,9 @@ func TestAttributionNamesTheBodyLeak(t *testing.T) {
 		t.Fatalf("no call site for the body-pending connections: %+v\nculprits %q", a, fr.Culprits)
 	}
 	want := "github.com/aftershock/aftershock/fixtures/shop.(*Server).postPayment payments.go"
+	if a.Basis != snapshot.InferredText {
+		t.Errorf("the JSON's basis is %q, want %q", a.Basis, snapshot.InferredText)
+	}
 	if got := siteNames(a)[0]; !strings.HasPrefix(got, want) || a.Sites[0].Site.Line == 0 || a.Sites[0].Bytes <= 0 {
 		t.Errorf("call site %s (line %d, %d bytes), want %s", got, a.Sites[0].Site.Line, a.Sites[0].Bytes, want)
 	}
