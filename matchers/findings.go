@@ -369,7 +369,7 @@ func attribute(f *Findings, base, now *snapshot.Snapshot) {
 	var into []**snapshot.Attribution
 	for i := range f.Goroutines.Over {
 		g := &f.Goroutines.Over[i]
-		if own.HasFunc(g.Culprit.Function) || own.HasFunc(g.Creator.Function) {
+		if own.HasFrame(g.Culprit) || own.HasFrame(g.Creator) {
 			continue // the culprit line names the service's code already
 		}
 		throughs, into = append(throughs, snapshot.Through(g.Group)), append(into, &g.Origin)

@@ -37,11 +37,7 @@ func (f *Findings) Culprits(rs ...Resource) []string {
 					line += fmt.Sprintf(" (%d %s)", g.Proved, ProvedText)
 				}
 				if len(g.Labels) > 0 {
-					sets := make([]string, len(g.Labels))
-					for i, l := range g.Labels {
-						sets[i] = l.Labels
-					}
-					line += " [" + strings.Join(sets, "; ") + "]"
+					line += " [" + labelsShort(g.Labels) + "]"
 				}
 				out = append(out, line+originShort(g.Origin))
 			}
@@ -133,7 +129,7 @@ func writeGroups(b *strings.Builder, groups []GroupFinding) {
 			fmt.Fprintf(b, "      holds:      a %s connection\n", g.Conn)
 		}
 		if len(g.Labels) > 0 {
-			fmt.Fprintf(b, "      labels:     %s (pprof labels of the goroutines parked in this function that grew, from the goroutine profile)\n", labelsShort(g.Labels))
+			fmt.Fprintf(b, "      labels:     %s (pprof labels of the goroutines parked in %s that grew, from the goroutine profile)\n", labelsShort(g.Labels), g.Culprit.Function)
 		}
 		writeOrigin(b, g.Origin)
 		if g.Proved > 0 {
@@ -237,11 +233,15 @@ func originShort(a *snapshot.Attribution) string {
 	parts := make([]string, len(a.Sites))
 	for i, s := range a.Sites {
 		parts[i] = frameText(s.Site)
-		if len(a.Sites) > 1 {
+		if len(a.Sites) > 1 || s.Share < 0.995 {
 			parts[i] += fmt.Sprintf(" %.0f%%", 100*s.Share)
 		}
 	}
-	return "; your call site: " + strings.Join(parts, ", ") + " (" + snapshot.InferredText + ")"
+	tail := ""
+	if a.Minor > 0 {
+		tail = fmt.Sprintf("; %d smaller site(s) not named", a.Minor)
+	}
+	return "; your call site: " + strings.Join(parts, ", ") + " (" + snapshot.InferredText + tail + ")"
 }
 
 // writeOrigin writes the call sites behind a group or class: each with
@@ -256,21 +256,22 @@ func writeOrigin(b *strings.Builder, a *snapshot.Attribution) {
 	}
 	fmt.Fprintf(b, "      your code:  %s, through %s (%s):\n", snapshot.InferredText, strings.Join(a.Through, ", "), ownText(a))
 	for _, s := range a.Sites {
-		fmt.Fprintf(b, "        %s — %.0f%%: +%s in %d objects sampled (every %s)\n", frameText(s.Site), 100*s.Share,
-			bytesText(s.Bytes), s.Objects, bytesText(a.Rate))
+		fmt.Fprintf(b, "        %s — %.0f%% of the growth: +%s in %d objects, estimated from %d heap samples (one per %s allocated)\n",
+			frameText(s.Site), 100*s.Share, bytesText(s.Bytes), s.Objects, s.Samples, bytesText(a.Rate))
 	}
 	if a.Minor > 0 {
-		fmt.Fprintf(b, "        (and %d smaller site(s), under a quarter of the largest: left out)\n", a.Minor)
+		fmt.Fprintf(b, "        (and %d smaller site(s), under a quarter of the largest or past the third: not named)\n", a.Minor)
 	}
 }
 
 func ownText(a *snapshot.Attribution) string { return "own code: " + a.Own }
 
-// labelsShort writes the label sets that grew: "handler=/quote +36".
+// labelsShort writes the label sets that grew: "handler=/quote +36;
+// unlabelled +2".
 func labelsShort(ls []snapshot.LabelCount) string {
 	parts := make([]string, len(ls))
 	for i, l := range ls {
-		parts[i] = fmt.Sprintf("%s %+d", l.Labels, l.Extra())
+		parts[i] = fmt.Sprintf("%s %+d", cmp.Or(l.Labels, "unlabelled"), l.Extra())
 	}
 	return strings.Join(parts, "; ")
 }

@@ -3,6 +3,8 @@ package snapshot
 import (
 	"cmp"
 	"debug/buildinfo"
+	"debug/elf"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"slices"
@@ -17,10 +19,12 @@ import (
 // stacks, not seen on the leaked goroutines themselves.
 type CallSite struct {
 	Site Frame `json:"site"`
-	// Bytes and Objects are the sampled growth of the live heap allocated
-	// through it, now less the baseline (as pprof -diff_base counts).
+	// Bytes and Objects are the growth of the live heap allocated through
+	// it, now less the baseline, as the heap profile estimates it from
+	// Samples samples (as pprof -diff_base counts).
 	Bytes   int64 `json:"bytes"`
 	Objects int64 `json:"objects"`
+	Samples int64 `json:"samples"`
 	// Share is its part of the growth of all the sites named.
 	Share float64 `json:"share"`
 }
@@ -64,11 +68,17 @@ const minorShare = 4
 // the service.
 var clientCalls = []string{"net/http.(*Client).do", "net/http.(*Transport).roundTrip"}
 
+// grpcCalls are the frames every gRPC call passes through on the
+// caller's goroutine: the service's call site is outward of them (past
+// its generated stubs and interceptors).
+var grpcCalls = []string{"google.golang.org/grpc.(*ClientConn).NewStream", "google.golang.org/grpc.(*ClientConn).Invoke"}
+
 // Through is what an attribution reads for a goroutine group: for the
 // goroutines of an HTTP/1 client connection (started by the transport, on
-// a goroutine of its own), the client calls; for others, the stacks
-// through the group's creator or culprit function (what the goroutine
-// that started them, or they themselves, allocated).
+// a goroutine of its own: readLoop and writeLoop), the client calls; for
+// others, the stacks through the group's creator or culprit function
+// (what the goroutine that started them, or they themselves, allocated),
+// and for gRPC's own goroutines the gRPC calls too.
 func Through(g Group) []string {
 	switch {
 	case g.Conn == HTTPClientIdle, g.Conn == HTTPClientAwaiting, g.Conn == HTTPClientBodyPending, g.Culprit.Function == h1WriteLoop:
@@ -78,6 +88,11 @@ func Through(g Group) []string {
 	for _, f := range []string{g.Creator.Function, g.Culprit.Function} {
 		if f != "" && !slices.Contains(fs, f) {
 			fs = append(fs, f)
+		}
+	}
+	for _, f := range []string{g.Creator.Function, g.Culprit.Function} {
+		if pkg := packagePath(f); pkg == "google.golang.org/grpc" || strings.HasPrefix(pkg, "google.golang.org/grpc/") {
+			return append(fs, grpcCalls...)
 		}
 	}
 	return fs
@@ -94,104 +109,160 @@ func ThroughConn(c ConnClass) []string {
 }
 
 // Own tells the service's own code apart from the standard library and
-// its dependencies, by module path.
+// its dependencies.
 type Own struct {
-	// Modules are the module paths of the service's own code.
-	Modules []string
-	// Source says where they were read from.
+	// Main is the main module's path and Deps its dependencies' (from the
+	// binary's build info): a package is the service's own when the
+	// longest module path it falls under is Main's.
+	Main string
+	Deps []string
+	// ByFile, without build info: a frame is the service's own when its
+	// package is not the standard library's and its file lies in no
+	// module cache or vendor directory (a dependency's files are at
+	// <module>@<version>/…, in GOMODCACHE or so under -trimpath; the main
+	// module's are not).
+	ByFile bool
+	// Source says where the rule was read from.
 	Source string
 }
 
-// Has tells whether package pkg is the service's own code.
-func (o Own) Has(pkg string) bool {
-	if pkg == "main" {
-		return true
+// Known tells whether own code can be told apart at all.
+func (o Own) Known() bool { return o.Main != "" || o.ByFile }
+
+// HasFrame tells whether frame f is the service's own code. Generated
+// code (*.pb.go: gRPC stubs, protobuf types) is not: the call site is
+// the caller of a stub.
+func (o Own) HasFrame(f Frame) bool {
+	if f.Function == "" || strings.HasSuffix(f.File, ".pb.go") {
+		return false
 	}
-	for _, m := range o.Modules {
-		if pkg == m || strings.HasPrefix(pkg, m+"/") {
-			return true
-		}
+	pkg := packagePath(f.Function)
+	switch {
+	case pkg == "main":
+		return true
+	case o.Main != "":
+		return o.module(pkg) == o.Main
+	case o.ByFile:
+		return !isStdlib(pkg) && f.File != "" && !strings.Contains(f.File, "@v") && !strings.Contains(f.File, "/vendor/")
 	}
 	return false
 }
 
-// HasFunc tells whether function fn ("pkg.(*T).M") is the service's own
-// code.
-func (o Own) HasFunc(fn string) bool { return fn != "" && o.Has(packagePath(fn)) }
-
-func (o Own) String() string {
-	return fmt.Sprintf("modules %s (%s)", strings.Join(o.Modules, ", "), o.Source)
+// module is the longest module path, of Main and Deps, that pkg falls
+// under ("" for none).
+func (o Own) module(pkg string) string {
+	best := ""
+	for _, m := range append([]string{o.Main}, o.Deps...) {
+		if len(m) > len(best) && (pkg == m || strings.HasPrefix(pkg, m+"/")) {
+			best = m
+		}
+	}
+	return best
 }
 
-var buildInfos sync.Map // binary path → Own, or nil when unreadable
+func (o Own) String() string {
+	switch {
+	case o.Main != "":
+		return fmt.Sprintf("module %s (%s)", o.Main, o.Source)
+	case o.ByFile:
+		return "files outside the module cache and vendor directories (" + o.Source + ")"
+	}
+	return "unknown"
+}
 
-// OwnCode finds the service's own modules for snapshot s: the main module
-// in the build info of its binary, when the heap profile's main mapping
-// names a file this process can read (a service on this machine); else
-// inferred from the main goroutine, as the module of the outermost
-// package of its stack that is not the standard library (the first three
-// path elements on a code host such as github.com, else up to a cmd,
-// internal or pkg element).
+var buildInfos sync.Map // binary path and build ID → Own, or nil when unreadable
+
+// OwnCode finds the rule that tells the service's own code for snapshot
+// s: the main module and dependencies in the build info of its binary,
+// when the heap profile's main mapping names a regular file this process
+// can read whose build ID is the mapping's (the service's binary, on this
+// machine); else the frames' file paths (ByFile). Its second result is
+// false when s has no heap profile to name a binary or files.
 func OwnCode(s *Snapshot) (Own, bool) {
-	if p := s.HeapProfile; p != nil && len(p.Mapping) > 0 && p.Mapping[0].File != "" {
-		file := p.Mapping[0].File
-		if v, ok := buildInfos.Load(file); ok {
+	p := s.HeapProfile
+	if p == nil {
+		return Own{}, false
+	}
+	if len(p.Mapping) > 0 && p.Mapping[0].File != "" {
+		m := p.Mapping[0]
+		key := m.File + "\x00" + m.BuildID
+		if v, ok := buildInfos.Load(key); ok {
 			if v != nil {
 				return v.(Own), true
 			}
-		} else if bi, err := readBuildInfo(file); err == nil && bi.Main.Path != "" {
-			own := Own{Modules: []string{bi.Main.Path}, Source: "the build info of " + file}
-			buildInfos.Store(file, own)
+		} else if own, err := readOwn(m.File, m.BuildID); err == nil {
+			buildInfos.Store(key, own)
 			return own, true
 		} else {
-			buildInfos.Store(file, nil)
+			buildInfos.Store(key, nil)
 		}
 	}
-	for _, g := range s.Goroutines {
-		if g.ID != 1 {
-			continue
-		}
-		for i := len(g.Frames) - 1; i >= 0; i-- {
-			pkg := packagePath(g.Frames[i].Function)
-			if pkg == "main" || isStdlib(pkg) {
-				continue
-			}
-			return Own{Modules: []string{modulePath(pkg)}, Source: "inferred from the main goroutine's stack"}, true
-		}
-	}
-	return Own{}, false
+	return Own{ByFile: true, Source: "no build info of the service's binary here"}, true
 }
 
-func readBuildInfo(file string) (*buildinfo.BuildInfo, error) {
-	if _, err := os.Stat(file); err != nil {
-		return nil, err
+// readOwn reads the build info of the binary at file, when it is the one
+// with build ID id (the GNU build ID pprof records; unchecked when either
+// is missing).
+func readOwn(file, id string) (Own, error) {
+	st, err := os.Stat(file)
+	if err != nil {
+		return Own{}, err
 	}
-	return buildinfo.ReadFile(file)
-}
-
-// modulePath guesses the module of a package from its path alone.
-func modulePath(pkg string) string {
-	parts := strings.Split(pkg, "/")
-	switch parts[0] {
-	case "github.com", "gitlab.com", "bitbucket.org", "codeberg.org":
-		return strings.Join(parts[:min(3, len(parts))], "/")
+	if !st.Mode().IsRegular() {
+		return Own{}, fmt.Errorf("%s is not a regular file", file)
 	}
-	for i, p := range parts {
-		if i > 0 && (p == "cmd" || p == "internal" || p == "pkg") {
-			return strings.Join(parts[:i], "/")
+	if id != "" {
+		if got, err := gnuBuildID(file); err == nil && got != "" && got != id {
+			return Own{}, fmt.Errorf("%s has build ID %s, the profile's binary %s", file, got, id)
 		}
 	}
-	return pkg
+	bi, err := buildinfo.ReadFile(file)
+	if err != nil {
+		return Own{}, err
+	}
+	if bi.Main.Path == "" {
+		return Own{}, fmt.Errorf("%s: no main module in its build info", file)
+	}
+	own := Own{Main: bi.Main.Path, Source: "the build info of " + file}
+	for _, d := range bi.Deps {
+		own.Deps = append(own.Deps, d.Path)
+	}
+	return own, nil
+}
+
+// gnuBuildID reads the GNU build ID note of an ELF file, in hex.
+func gnuBuildID(file string) (string, error) {
+	f, err := elf.Open(file)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	sec := f.Section(".note.gnu.build-id")
+	if sec == nil {
+		return "", nil
+	}
+	data, err := sec.Data()
+	if err != nil || len(data) < 16 {
+		return "", err
+	}
+	order := f.ByteOrder
+	namesz, descsz := order.Uint32(data[0:4]), order.Uint32(data[4:8])
+	off := 12 + (namesz+3)&^3
+	if uint64(off)+uint64(descsz) > uint64(len(data)) {
+		return "", nil
+	}
+	return hex.EncodeToString(data[off : off+descsz]), nil
 }
 
 // Attribute names the call sites of the service's own code through which
 // the live heap reached by through grew from base to now: for every
 // sample whose stack passes a function of through, the first own frame
-// outward of it (or at it) is the call site; the samples of now count
-// plus, the baseline's minus, as pprof -diff_base counts them. Only sites
-// that grew are named, most first, at most three, each with at least a
-// quarter of the largest one's growth; when none grew, NoTie says so,
-// with the sampling rate.
+// outward of the outermost such frame is the call site (outermost: a
+// service's own transport wrapper or gRPC interceptor sits between the
+// through frames, and is not the call); the samples of now count plus,
+// the baseline's minus, as pprof -diff_base counts them. Only sites that
+// grew are named, most first, at most three, each with at least a quarter
+// of the largest one's growth; when none grew, NoTie says why.
 func Attribute(base, now *profile.Profile, through []string, own Own) Attribution {
 	return AttributeAll(base, now, [][]string{through}, own)[0]
 }
@@ -216,8 +287,8 @@ func AttributeAll(base, now *profile.Profile, throughs [][]string, own Own) []At
 	for i := range out {
 		out[i].Rate = now.Period
 	}
-	if len(own.Modules) == 0 {
-		return fail("the service's own code could not be told apart (no build info, no main goroutine)")
+	if !own.Known() {
+		return fail("the service's own code could not be told apart")
 	}
 	// Which culprits each function is a through frame of.
 	of := map[string][]int{}
@@ -226,11 +297,14 @@ func AttributeAll(base, now *profile.Profile, throughs [][]string, own Own) []At
 			of[fn] = append(of[fn], i)
 		}
 	}
-	type growth struct{ bytes, objects int64 }
+	type growth struct{ bytes, objects, samples int64 }
 	sites := make([]map[Frame]*growth, len(throughs))
 	for i := range sites {
 		sites[i] = map[Frame]*growth{}
 	}
+	// through and sited count, in now, the samples that pass a through
+	// frame, and those of them that reach an own frame outward of it.
+	through, sited := make([]int, len(throughs)), make([]int, len(throughs))
 	ok := true
 	read := func(p *profile.Profile, sign int64) {
 		space, objects := sampleIndex(p, "inuse_space"), sampleIndex(p, "inuse_objects")
@@ -241,61 +315,72 @@ func AttributeAll(base, now *profile.Profile, throughs [][]string, own Own) []At
 		frames := newFrameIndex(p, of, own)
 		// Growth by culprit and own frame of this profile, summed into
 		// sites (by Frame, which the profiles share) at the end.
-		bytes, objs := make([][]int64, len(throughs)), make([][]int64, len(throughs))
+		n := len(frames.frames)
+		bytes, objs, count := make([][]int64, len(throughs)), make([][]int64, len(throughs)), make([][]int64, len(throughs))
 		for i := range throughs {
-			bytes[i], objs[i] = make([]int64, len(frames.frames)), make([]int64, len(frames.frames))
+			bytes[i], objs[i], count[i] = make([]int64, n), make([]int64, n), make([]int64, n)
 		}
-		defer func() {
-			for i := range throughs {
-				for k, n := range bytes[i] {
-					if n == 0 && objs[i][k] == 0 {
-						continue
-					}
-					g := sites[i][frames.frames[k]]
-					if g == nil {
-						g = &growth{}
-						sites[i][frames.frames[k]] = g
-					}
-					g.bytes += sign * n
-					g.objects += sign * objs[i][k]
-				}
-			}
-		}()
-		// seen: a through frame of culprit i was passed in this sample's
-		// stack; sited: its call site was found, once per sample.
-		seen, sited := make([]bool, len(throughs)), make([]bool, len(throughs))
+		// site is, per culprit, the own frame outward of the outermost
+		// through frame seen so far in this sample (-1: none yet), and
+		// pending whether a through frame awaits its own frame.
+		site, pending := make([]int32, len(throughs)), make([]bool, len(throughs))
 		for _, smp := range p.Sample {
-			clear(seen)
-			clear(sited)
-			pending := 0
+			for i := range site {
+				site[i], pending[i] = -1, false
+			}
+			waiting := 0
 			for _, loc := range smp.Location {
 				for _, f := range frames.of(loc) {
 					if f.through >= 0 {
 						for _, i := range frames.through[f.through] {
-							if !seen[i] && !sited[i] {
-								seen[i] = true
-								pending++
+							if !pending[i] {
+								pending[i] = true
+								waiting++
 							}
+							site[i] = -1 // a through frame further out: its own frame is the site
 						}
 					}
-					if !f.own || pending == 0 {
+					if !f.own || waiting == 0 {
 						continue
 					}
-					// The first own frame at or outward of a through
-					// frame is the site of every culprit seen so far and
-					// not yet sited.
-					for i := range seen {
-						if !seen[i] {
-							continue
+					for i := range pending {
+						if pending[i] {
+							site[i], pending[i] = f.frame, false
+							waiting--
 						}
-						bytes[i][f.frame] += smp.Value[space]
-						if objects >= 0 {
-							objs[i][f.frame] += smp.Value[objects]
-						}
-						seen[i], sited[i] = false, true
 					}
-					pending = 0
 				}
+			}
+			for i, k := range site {
+				if sign > 0 && (k >= 0 || pending[i]) {
+					through[i]++
+				}
+				if k < 0 {
+					continue
+				}
+				if sign > 0 {
+					sited[i]++
+				}
+				bytes[i][k] += smp.Value[space]
+				if objects >= 0 {
+					objs[i][k] += smp.Value[objects]
+				}
+				count[i][k]++
+			}
+		}
+		for i := range throughs {
+			for k := range n {
+				if bytes[i][k] == 0 && objs[i][k] == 0 && count[i][k] == 0 {
+					continue
+				}
+				g := sites[i][frames.frames[k]]
+				if g == nil {
+					g = &growth{}
+					sites[i][frames.frames[k]] = g
+				}
+				g.bytes += sign * bytes[i][k]
+				g.objects += sign * objs[i][k]
+				g.samples += sign * count[i][k]
 			}
 		}
 	}
@@ -313,7 +398,7 @@ func AttributeAll(base, now *profile.Profile, throughs [][]string, own Own) []At
 		var total int64
 		for f, g := range sites[i] {
 			if g.bytes > 0 {
-				a.Sites = append(a.Sites, CallSite{Site: f, Bytes: g.bytes, Objects: max(g.objects, 0)})
+				a.Sites = append(a.Sites, CallSite{Site: f, Bytes: g.bytes, Objects: max(g.objects, 0), Samples: max(g.samples, 0)})
 				total += g.bytes
 			}
 		}
@@ -335,8 +420,16 @@ func AttributeAll(base, now *profile.Profile, throughs [][]string, own Own) []At
 				break
 			}
 		}
-		if len(a.Sites) == 0 {
-			a.NoTie = fmt.Sprintf("no allocation sample ties this to your code; sampled at %s", rateText(a.Rate))
+		switch {
+		case len(a.Sites) > 0:
+		case through[i] == 0:
+			a.NoTie = fmt.Sprintf("no allocation sample ties this to your code: no live sample passes through %s; sampled at %s",
+				strings.Join(a.Through, " or "), rateText(a.Rate))
+		case sited[i] == 0:
+			a.NoTie = fmt.Sprintf("no allocation sample ties this to your code: the %d live samples through %s reach no frame of your code (%s)",
+				through[i], strings.Join(a.Through, " or "), a.Own)
+		default:
+			a.NoTie = fmt.Sprintf("no allocation sample ties this to your code: none of the call sites grew; sampled at %s", rateText(a.Rate))
 		}
 	}
 	return out
@@ -372,7 +465,7 @@ func newFrameIndex(p *profile.Profile, of map[string][]int, own Own) *frameIndex
 	} else {
 		x.sparse = map[uint64][2]int32{}
 	}
-	ownPkg := map[string]bool{}
+	ownFn := map[string]bool{}
 	throughIdx := map[string]int32{}
 	for _, loc := range p.Location {
 		start := int32(len(x.lines))
@@ -381,11 +474,10 @@ func newFrameIndex(p *profile.Profile, of map[string][]int, own Own) *frameIndex
 				continue
 			}
 			name := ln.Function.Name
-			pkg := packagePath(name)
-			o, known := ownPkg[pkg]
+			o, known := ownFn[name]
 			if !known {
-				o = own.Has(pkg)
-				ownPkg[pkg] = o
+				o = own.HasFrame(Frame{Function: name, File: ln.Function.Filename})
+				ownFn[name] = o
 			}
 			t := int32(-1)
 			if cs, ok := of[name]; ok {

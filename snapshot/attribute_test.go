@@ -1,6 +1,7 @@
 package snapshot_test
 
 import (
+	"cmp"
 	"fmt"
 	"runtime"
 	"strings"
@@ -39,10 +40,12 @@ func (h *heapBuilder) profile(period int64, samples ...heapSample) *profile.Prof
 		for _, fr := range s.stack {
 			loc := h.locs[fr]
 			if loc == nil {
-				name, line, _ := strings.Cut(fr, ":")
+				// "fn:line", or "fn:line:file".
+				name, rest, _ := strings.Cut(fr, ":")
+				line, file, _ := strings.Cut(rest, ":")
 				fn := h.fns[name]
 				if fn == nil {
-					fn = &profile.Function{ID: uint64(len(h.fns) + 1), Name: name, Filename: "/src/" + name + ".go"}
+					fn = &profile.Function{ID: uint64(len(h.fns) + 1), Name: name, Filename: cmp.Or(file, "/src/"+name+".go")}
 					h.fns[name] = fn
 				}
 				var n int64
@@ -63,7 +66,7 @@ func (h *heapBuilder) profile(period int64, samples ...heapSample) *profile.Prof
 	return p
 }
 
-var svc = snapshot.Own{Modules: []string{"example.com/svc"}, Source: "test"}
+var svc = snapshot.Own{Main: "example.com/svc", Deps: []string{"example.com/svc/contrib", "example.com/lib"}, Source: "test"}
 
 // clientCall is a stack of an HTTP call from the service's fn at line.
 func clientCall(fn string, line int) []string {
@@ -107,7 +110,7 @@ func TestAttributeSharesAndMinorSites(t *testing.T) {
 func TestAttributeSkipsDependencies(t *testing.T) {
 	h := newHeapBuilder()
 	stack := []string{"runtime.makechan:1", "google.golang.org/grpc.newClientStreamWithParams:400",
-		"google.golang.org/grpc.(*ClientConn).NewStream:200", "google.golang.org/grpc/interop/grpc_testing.(*testServiceClient).FullDuplexCall:50",
+		"google.golang.org/grpc.(*ClientConn).NewStream:200", "example.com/svc/shop/pb.(*shopClient).Reserve:50:/src/shop/pb/shop_grpc.pb.go",
 		"example.com/svc/shop.(*Server).reserve:91", "example.com/svc/shop.(*Server).UnaryCall:70"}
 	a := snapshot.Attribute(h.profile(512), h.profile(512, heapSample{8192, 10, stack}),
 		snapshot.Through(snapshot.Group{Culprit: snapshot.Frame{Function: "google.golang.org/grpc.newClientStreamWithParams.func4"},
@@ -128,9 +131,13 @@ func TestAttributeSaysWhenNothingTies(t *testing.T) {
 		own       snapshot.Own
 		want      string
 	}{
-		{"nothing grew", h.profile(512*1024, same), h.profile(512*1024, same), svc, "no allocation sample ties this to your code; sampled at 512 KiB"},
-		{"shrank", h.profile(512*1024, same), h.profile(512 * 1024), svc, "no allocation sample ties this to your code; sampled at 512 KiB"},
+		{"nothing grew", h.profile(512*1024, same), h.profile(512*1024, same), svc, "no allocation sample ties this to your code: none of the call sites grew; sampled at 512 KiB"},
+		{"shrank", h.profile(512*1024, same), h.profile(512 * 1024), svc, "no allocation sample ties this to your code: no live sample passes through"},
 		{"no own code", h.profile(512), h.profile(512, same), snapshot.Own{}, "the service's own code could not be told apart"},
+		{"not through", h.profile(512), h.profile(512, heapSample{4000, 40, []string{"runtime.makechan:1", "example.com/svc.(*S).cache:7"}}), svc,
+			"no live sample passes through net/http.(*Client).do or net/http.(*Transport).roundTrip; sampled at 512 B"},
+		{"through, from no code of yours", h.profile(512), h.profile(512, heapSample{4000, 40, clientCall("(*S).stock", 20)[:5]}), svc,
+			"the 1 live samples through net/http.(*Client).do or net/http.(*Transport).roundTrip reach no frame of your code (module example.com/svc (test))"},
 		{"no profile", nil, h.profile(512, same), svc, "no heap profile"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -142,23 +149,47 @@ func TestAttributeSaysWhenNothingTies(t *testing.T) {
 	}
 }
 
-// TestOwnCodeFromTheMainGoroutine: without a binary to read, the
-// service's module is inferred from the main goroutine's stack.
-func TestOwnCodeFromTheMainGoroutine(t *testing.T) {
-	for pkg, want := range map[string]string{
-		"github.com/acme/shop/internal/server": "github.com/acme/shop",
-		"example.com/svc/cmd/api":              "example.com/svc",
-		"example.com/svc":                      "example.com/svc",
+// TestOwnCode: with build info, the longest module a package falls under
+// decides (a dependency nested under the main module's path is not the
+// service's); without, a frame whose file lies in a module cache or a
+// vendor directory is a dependency's. Generated code is never the site.
+func TestOwnCode(t *testing.T) {
+	byFile := snapshot.Own{ByFile: true}
+	for _, c := range []struct {
+		own  snapshot.Own
+		f    snapshot.Frame
+		want bool
+	}{
+		{svc, snapshot.Frame{Function: "example.com/svc/shop.(*S).pay", File: "/src/shop/pay.go"}, true},
+		{svc, snapshot.Frame{Function: "example.com/svc/contrib/retry.Do", File: "/src/contrib/retry.go"}, false},
+		{svc, snapshot.Frame{Function: "main.main", File: "/src/main.go"}, true},
+		{svc, snapshot.Frame{Function: "net/http.(*Client).Do", File: "/go/src/net/http/client.go"}, false},
+		{svc, snapshot.Frame{Function: "example.com/svc/shop/pb.(*client).Pay", File: "/src/shop/pb/shop_grpc.pb.go"}, false},
+		{byFile, snapshot.Frame{Function: "github.com/acme/shop/server.(*S).pay", File: "/home/ci/shop/server/pay.go"}, true},
+		{byFile, snapshot.Frame{Function: "github.com/spf13/cobra.(*Command).Execute", File: "/root/go/pkg/mod/github.com/spf13/cobra@v1.8.0/command.go"}, false},
+		{byFile, snapshot.Frame{Function: "github.com/spf13/cobra.(*Command).Execute", File: "github.com/spf13/cobra@v1.8.0/command.go"}, false},
+		{byFile, snapshot.Frame{Function: "github.com/lib/pq.(*conn).query", File: "/home/ci/shop/vendor/github.com/lib/pq/conn.go"}, false},
+		{byFile, snapshot.Frame{Function: "net/http.(*Client).Do", File: "/usr/local/go/src/net/http/client.go"}, false},
 	} {
-		s := &snapshot.Snapshot{Goroutines: []snapshot.Goroutine{{ID: 1, Frames: []snapshot.Frame{
-			{Function: "internal/poll.runtime_pollWait"}, {Function: pkg + ".Run"}, {Function: "main.main"}}}}}
-		own, ok := snapshot.OwnCode(s)
-		if !ok || len(own.Modules) != 1 || own.Modules[0] != want || !strings.Contains(own.Source, "main goroutine") {
-			t.Errorf("%s: %+v, %v; want %s", pkg, own, ok, want)
+		if got := c.own.HasFrame(c.f); got != c.want {
+			t.Errorf("%s (%s) with %s: own %v, want %v", c.f.Function, c.f.File, c.own, got, c.want)
 		}
 	}
-	if _, ok := snapshot.OwnCode(&snapshot.Snapshot{}); ok {
-		t.Error("own code found in an empty snapshot")
+	if own, ok := snapshot.OwnCode(&snapshot.Snapshot{}); ok || own.Known() {
+		t.Error("own code found in a snapshot without a heap profile")
+	}
+}
+
+// TestAttributePastWrappers: the service's own transport wrapper sits
+// between the client's frames; the call site is outward of the outermost.
+func TestAttributePastWrappers(t *testing.T) {
+	h := newHeapBuilder()
+	stack := []string{"net/http.(*persistConn).roundTrip:2911", "net/http.(*Transport).roundTrip:704", "net/http.(*Transport).RoundTrip:33",
+		"example.com/svc/auth.(*RT).RoundTrip:12", "net/http.send:264", "net/http.(*Client).do:733", "net/http.(*Client).Do:592",
+		"example.com/svc.(*S).stock:20", "example.com/svc.(*S).handle:40"}
+	a := snapshot.Attribute(h.profile(512), h.profile(512, heapSample{8192, 10, stack}), clientThrough, svc)
+	if len(a.Sites) != 1 || a.Sites[0].Site.Function != "example.com/svc.(*S).stock" || a.Sites[0].Samples != 1 {
+		t.Fatalf("%+v", a)
 	}
 }
 
@@ -172,7 +203,6 @@ func BenchmarkAttribute(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s := &snapshot.Snapshot{Dump: dump, Goroutines: gs}
 	h := newHeapBuilder()
 	sample := func(i int) heapSample {
 		stack := make([]string, 0, 32)
@@ -188,6 +218,7 @@ func BenchmarkAttribute(b *testing.B) {
 		now = append(now, sample(i+i%3))
 	}
 	bp, np := h.profile(512, base...), h.profile(512, now...)
+	s := &snapshot.Snapshot{Dump: dump, Goroutines: gs, HeapProfile: np}
 	groups := []snapshot.Group{
 		{Conn: snapshot.HTTPClientBodyPending}, {Culprit: snapshot.Frame{Function: "net/http.(*persistConn).writeLoop"}},
 		{Creator: snapshot.Frame{Function: "example.com/svc.(*S).call7"}, Culprit: snapshot.Frame{Function: "example.com/svc.(*S).call7.func1"}},
@@ -202,7 +233,7 @@ func BenchmarkAttribute(b *testing.B) {
 	for b.Loop() {
 		t0 := time.Now()
 		if _, ok := snapshot.OwnCode(s); !ok {
-			b.Fatal("no main goroutine in the dump")
+			b.Fatal("no own code")
 		}
 		t1 := time.Now()
 		as := snapshot.AttributeAll(bp, np, throughs, svc)
@@ -214,4 +245,31 @@ func BenchmarkAttribute(b *testing.B) {
 	b.ReportMetric(float64(own.Milliseconds())/float64(b.N), "owncode-ms/op")
 	b.ReportMetric(float64(attr.Milliseconds())/float64(b.N), "attribute-ms/op")
 	b.ReportMetric(float64(len(dump))/1e6, "dump-MB")
+}
+
+// TestGroupLabels: the label sets of the goroutines parked in a function
+// that grew, the unlabelled ones counted beside them; none when nothing
+// labelled grew.
+func TestGroupLabels(t *testing.T) {
+	h := newHeapBuilder()
+	gp := func(samples ...*profile.Sample) *profile.Profile {
+		p := h.profile(1)
+		p.SampleType = []*profile.ValueType{{Type: "goroutine", Unit: "count"}}
+		p.Sample = samples
+		return p
+	}
+	loc := h.profile(1, heapSample{1, 1, []string{"runtime.gopark:1", "example.com/svc.(*S).ask:9", "example.com/svc.(*S).quote:5"}}).Sample[0].Location
+	smp := func(n int64, labels map[string][]string) *profile.Sample {
+		return &profile.Sample{Location: loc, Value: []int64{n}, Label: labels}
+	}
+	quote := map[string][]string{"handler": {"/quote"}}
+	base := gp(smp(2, quote))
+	now := gp(smp(30, quote), smp(4, nil), smp(1, map[string][]string{"handler": {"/old"}}))
+	got := snapshot.GroupLabels(base, now, "example.com/svc.(*S).ask", "")
+	if len(got) != 3 || got[0].Labels != "handler=/quote" || got[0].Extra() != 28 || got[1].Labels != "" || got[1].Extra() != 4 {
+		t.Fatalf("%+v", got)
+	}
+	if got := snapshot.GroupLabels(gp(smp(2, nil)), gp(smp(9, nil)), "example.com/svc.(*S).ask", ""); got != nil {
+		t.Errorf("nothing labelled: %+v", got)
+	}
 }

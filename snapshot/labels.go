@@ -12,7 +12,8 @@ import (
 // LabelCount is how many goroutines of a group carry one set of pprof
 // labels, before and after.
 type LabelCount struct {
-	// Labels are "key=value" pairs, sorted, comma-separated.
+	// Labels are "key=value" pairs, sorted, comma-separated; "" for the
+	// goroutines without labels.
 	Labels string `json:"labels"`
 	Before int    `json:"before"`
 	After  int    `json:"after"`
@@ -28,7 +29,11 @@ func (l LabelCount) Extra() int { return l.After - l.Before }
 // them, so a service that labels its handlers ("handler", "/checkout")
 // has every goroutine a handler started — a leaked one included — carry
 // its handler's name: the goroutine profile (debug=0) holds them, the
-// debug=2 dump does not. None when nothing is labelled.
+// debug=2 dump does not. The unlabelled goroutines that grew are counted
+// too (Labels ""), beside the labelled ones; none at all when nothing
+// labelled grew. The counts are per function (and class): two groups
+// parked in one function, started by different go statements, share
+// them.
 func GroupLabels(base, now *profile.Profile, fn string, conn ConnClass) []LabelCount {
 	counts := map[string]*LabelCount{}
 	add := func(p *profile.Profile, after bool) {
@@ -36,7 +41,7 @@ func GroupLabels(base, now *profile.Profile, fn string, conn ConnClass) []LabelC
 			return
 		}
 		for _, smp := range p.Sample {
-			if len(smp.Label) == 0 || len(smp.Value) == 0 {
+			if len(smp.Value) == 0 {
 				continue
 			}
 			frames := sampleFrames(smp)
@@ -62,16 +67,27 @@ func GroupLabels(base, now *profile.Profile, fn string, conn ConnClass) []LabelC
 	add(base, false)
 	add(now, true)
 	var out []LabelCount
+	labelled := false
 	for _, c := range counts {
 		if c.Extra() > 0 {
 			out = append(out, *c)
+			labelled = labelled || c.Labels != ""
 		}
+	}
+	if !labelled {
+		return nil // nothing labelled grew: the service sets no labels here
 	}
 	slices.SortFunc(out, func(a, b LabelCount) int {
 		return cmp.Or(cmp.Compare(b.Extra(), a.Extra()), cmp.Compare(a.Labels, b.Labels))
 	})
+	if len(out) > maxLabelSets {
+		out = out[:maxLabelSets]
+	}
 	return out
 }
+
+// maxLabelSets bounds the label sets a group reports.
+const maxLabelSets = 3
 
 func labelText(l map[string][]string) string {
 	parts := make([]string, 0, len(l))

@@ -203,10 +203,10 @@ func TestAttributionTellsCallSitesApart(t *testing.T) {
 			names := siteNames(a)
 			t.Logf("call sites %q; %s", names, a.NoTie)
 			if c.name == "coarse" {
-				if len(names) != 0 || a.NoTie != "no allocation sample ties this to your code; sampled at 1 GiB" {
+				if len(names) != 0 || !strings.HasPrefix(a.NoTie, "no allocation sample ties this to your code") || !strings.HasSuffix(a.NoTie, "sampled at 1 GiB") {
 					t.Errorf("sampled every GiB: sites %q, noTie %q; want none, saying why", names, a.NoTie)
 				}
-				if !strings.Contains(strings.Join(fr.Culprits, "\n"), "(no allocation sample ties this to your code; sampled at 1 GiB)") {
+				if !strings.Contains(strings.Join(fr.Culprits, "\n"), "(no allocation sample ties this to your code") {
 					t.Errorf("culprits:\n%s", strings.Join(fr.Culprits, "\n"))
 				}
 				return
