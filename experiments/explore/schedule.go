@@ -75,17 +75,14 @@ type Pool struct {
 // NewPool reads the faults of d as a pool. Faults on engine chaos-mesh
 // are refused: schedules run on this machine.
 func NewPool(d *experiments.Drill) (*Pool, error) {
-	if d.NeedsCluster() {
-		return nil, fmt.Errorf("drill %s: explore runs drills on this machine; faults on engine chaos-mesh are not explored yet", d.Metadata.Name)
+	if err := d.RefuseCluster("the schedule search"); err != nil {
+		return nil, err
 	}
-	raw, err := yaml.Marshal(d)
+	doc, err := d.Document()
 	if err != nil {
 		return nil, err
 	}
-	p := &Pool{drill: d, blocks: map[string]map[string]any{}, holds: map[string]time.Duration{}, min: map[string]time.Duration{}, scaled: map[string]bool{}}
-	if err := yaml.Unmarshal(raw, &p.doc); err != nil {
-		return nil, err
-	}
+	p := &Pool{doc: doc, drill: d, blocks: map[string]map[string]any{}, holds: map[string]time.Duration{}, min: map[string]time.Duration{}, scaled: map[string]bool{}}
 	spec, _ := p.doc["spec"].(map[string]any)
 	faults, _ := spec["faults"].([]any)
 	for i, f := range faults {
@@ -258,13 +255,9 @@ func (p *Pool) Drill(s Schedule) (*experiments.Drill, []byte, error) {
 		faults = append(faults, block)
 	}
 	doc["spec"].(map[string]any)["faults"] = faults
-	out, err := yaml.Marshal(doc)
-	if err != nil {
-		return nil, nil, err
-	}
 	// Problems cite the generated document, not the pool's file.
 	name := fmt.Sprintf("%s (schedule %s)", cmp.Or(p.drill.File, p.drill.Metadata.Name+".yaml"), s)
-	d, err := experiments.Parse(name, out)
+	d, out, err := experiments.ParseDocument(name, doc)
 	if err != nil {
 		return nil, out, fmt.Errorf("schedule %s: %w", s, err)
 	}

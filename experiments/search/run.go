@@ -68,8 +68,8 @@ func Run(ctx context.Context, d *experiments.Drill, fault string, v Vary, opts O
 // fault exists, has the field, and its drill loads at both ends. Bad
 // input, found before any trial runs.
 func (v Vary) Check(d *experiments.Drill, fault string) error {
-	if d.NeedsCluster() {
-		return fmt.Errorf("drill %s: the search runs drills on this machine; faults on engine chaos-mesh are not searched yet", d.Metadata.Name)
+	if err := d.RefuseCluster("the threshold search"); err != nil {
+		return err
 	}
 	for _, x := range []float64{v.Low, v.High} {
 		if _, _, err := v.Drill(d, fault, x); err != nil {

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"sigs.k8s.io/yaml"
-
 	"github.com/aftershock/aftershock/experiments"
 )
 
@@ -119,12 +117,8 @@ func fieldNames() string {
 // verdict at that value. It returns the drill and its YAML, loaded as
 // strictly as any Drill file.
 func (v Vary) Drill(d *experiments.Drill, fault string, value float64) (*experiments.Drill, []byte, error) {
-	raw, err := yaml.Marshal(d)
+	doc, err := d.Document()
 	if err != nil {
-		return nil, nil, err
-	}
-	var doc map[string]any
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
 		return nil, nil, err
 	}
 	spec, _ := doc["spec"].(map[string]any)
@@ -151,13 +145,9 @@ func (v Vary) Drill(d *experiments.Drill, fault string, value float64) (*experim
 	// The fault alone: what it overlapped in the drill is not searched.
 	delete(block, "overlap")
 	spec["faults"] = []any{block}
-	out, err := yaml.Marshal(doc)
-	if err != nil {
-		return nil, nil, err
-	}
 	// Problems cite the generated document, not the drill's file.
 	name := fmt.Sprintf("%s (fault %s at %s %s)", cmp.Or(d.File, d.Metadata.Name+".yaml"), fault, v.Field.Name, Format(value, v.Field.Unit))
-	nd, err := experiments.Parse(name, out)
+	nd, out, err := experiments.ParseDocument(name, doc)
 	if err != nil {
 		return nil, out, fmt.Errorf("%s at %s: %w", v.Field.Name, Format(value, v.Field.Unit), err)
 	}
