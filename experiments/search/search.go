@@ -124,9 +124,28 @@ func Threshold(ctx context.Context, lo, hi float64, trial Trial, opts Options) (
 		switch {
 		case !b.anyFail || b.fail == hi && !b.decided(hi, opts.Repeats):
 			// The top of the range must fail, or there is no threshold.
+			// Its own votes decide, whether or not it failed every time:
+			// a high end that fails a majority of its trials is a flip
+			// (at it, the top of what was searched), one that passes a
+			// majority never flips, and one undecided when the budget
+			// runs out is a spent budget.
 			f, n := b.votes(hi)
+			need := opts.Repeats/2 + 1
 			switch {
-			case b.decided(hi, opts.Repeats):
+			case f >= need:
+				delete(unreliable, hi)
+				top := step(res.Trials, unreliable)
+				res.fill(top)
+				res.Threshold, res.Fail, res.FailVotes = hi, hi, [2]int{f, n}
+				if !top.anyPass {
+					res.Pass, res.PassVotes = 0, [2]int{}
+				}
+				res.Reason = fmt.Sprintf("the high end %g fails %d of %d trials, a majority: the verdict flips at it", hi, f, n)
+				if f < n {
+					res.Reason += " (not every time: a range reaching higher finds where it fails every time)"
+				}
+				return res, nil
+			case n-f >= need:
 				res.Reason = fmt.Sprintf("the verdict never flips in the range: the high end %g passed %d of %d trials", hi, n-f, n)
 				return res, nil
 			case len(res.Trials) >= opts.MaxTrials:

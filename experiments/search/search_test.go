@@ -88,3 +88,61 @@ func TestThresholdBounded(t *testing.T) {
 		t.Errorf("reversed range: %v", err)
 	}
 }
+
+// flakyAtTop is a service that passes below top and, at top and above,
+// fails two trials of every three (a pattern, not a coin, so the test is
+// deterministic): a threshold at the high end that fails most of the time,
+// not every time.
+func flakyAtTop(top float64) Trial {
+	n := 0
+	return func(_ context.Context, v float64) (bool, string, error) {
+		if v < top {
+			return false, "", nil
+		}
+		n++
+		return n%3 != 0, "+9 goroutines [chan send] in shop.(*Server).call", nil
+	}
+}
+
+// TestThresholdFlakyHighEnd: when the threshold sits within the resolution
+// below the high end and the high end fails a majority of its trials (not
+// every one), the verdict flips there: the search reports the high end as
+// the threshold with its votes, and HoldUpTo a bound at the high end
+// fails. It never says "never flips".
+func TestThresholdFlakyHighEnd(t *testing.T) {
+	for _, top := range []float64{2900, 3000} {
+		res, err := Threshold(context.Background(), 10, 3000, flakyAtTop(top), Options{})
+		if err != nil {
+			t.Fatalf("threshold at %g: %v", top, err)
+		}
+		t.Logf("threshold at %g: found %v at %g, bracket %g..%g, votes %v / %v, reason %q, %d trials",
+			top, res.Found, res.Threshold, res.Pass, res.Fail, res.PassVotes, res.FailVotes, res.Reason, len(res.Trials))
+		if strings.Contains(res.Reason, "never flips") {
+			t.Errorf("threshold at %g: %q, though the high end failed most of its trials", top, res.Reason)
+		}
+		if !res.Found || res.Threshold != 3000 || res.FailVotes[0]*2 <= res.FailVotes[1] {
+			t.Errorf("threshold at %g: found %v at %g with votes %v; want the high end 3000, failing a majority", top, res.Found, res.Threshold, res.FailVotes)
+		}
+		out := &Outcome{Drill: "slow-upstream", Fault: "slow-payments", Field: "latency", Unit: "ms", Low: 10, High: 3000, Result: res}
+		if ok, err := HoldUpTo("3s").Match(out); ok || err != nil {
+			t.Errorf("threshold at %g: HoldUpTo(3s) = %v, %v; want a failed match:\n%s", top, ok, err, out.Text())
+		}
+	}
+}
+
+// TestThresholdUndecidedHighEnd: a high end whose trials split evenly when
+// the budget runs out is a spent budget, never "never flips".
+func TestThresholdUndecidedHighEnd(t *testing.T) {
+	n := 0
+	alternating := func(_ context.Context, v float64) (bool, string, error) {
+		if v < 3000 {
+			return false, "", nil
+		}
+		n++
+		return n%2 == 1, "", nil
+	}
+	res, err := Threshold(context.Background(), 10, 3000, alternating, Options{Repeats: 4, MaxTrials: 2})
+	if !errors.Is(err, ErrBudget) || strings.Contains(res.Reason, "never flips") || !strings.Contains(res.Reason, "undecided") {
+		t.Errorf("err %v, reason %q; want a spent budget, the high end undecided", err, res.Reason)
+	}
+}
