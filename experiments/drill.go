@@ -29,6 +29,11 @@ type Drill struct {
 	// without a name); problems found later (the blast-radius guard) cite it.
 	File string `json:"-"`
 
+	// Placeholders lists the fields whose unset ${NAME}s were stood in for
+	// when the drill was loaded ForChecking; those fields are checked where
+	// the drill runs.
+	Placeholders []string `json:"-"`
+
 	// pos maps field paths to where they were written, so that checks made
 	// after loading can still cite file:line:col.
 	pos positions

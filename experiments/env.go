@@ -82,7 +82,7 @@ func validVarName(s string) bool {
 // expandFields expands every field listed above in place, reporting each
 // unset or malformed reference at its field.
 func expandFields(d *Drill, r *reporter, lookup func(string) (string, bool)) {
-	one := func(path string, s *string) {
+	eachExpanded(d, func(path string, s *string) {
 		v, err := expand(*s, lookup)
 		if err != nil {
 			r.add(path, nil, "%s", err)
@@ -90,7 +90,30 @@ func expandFields(d *Drill, r *reporter, lookup func(string) (string, bool)) {
 			return
 		}
 		*s = v
+	})
+}
+
+// fillPlaceholders replaces every unset ${NAME} of the expanded fields with
+// a placeholder (ForChecking) and returns the paths of the fields it
+// changed.
+func fillPlaceholders(d *Drill, lookup func(string) (string, bool)) map[string]bool {
+	held := map[string]bool{}
+	n := 0
+	scheme := "http"
+	if d.Spec.Load != nil && len(d.Spec.Load.GRPC) > 0 {
+		scheme = "grpc"
 	}
+	eachExpanded(d, func(path string, s *string) {
+		if v, ok := placeholderFor(path, *s, lookup, &n, scheme); ok {
+			*s = v
+			held[path] = true
+		}
+	})
+	return held
+}
+
+// eachExpanded calls one for every field that ${NAME} expansion applies to.
+func eachExpanded(d *Drill, one func(path string, s *string)) {
 	spec := &d.Spec
 	one("spec.target.url", &spec.Target.URL)
 	one("spec.target.pprof", &spec.Target.Pprof)

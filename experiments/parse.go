@@ -28,7 +28,9 @@ type options struct {
 	lookup   func(string) (string, bool)
 	engine   Engine
 	noFaults bool
-	render   bool
+	// placeholders: unset ${NAME}s are no problem (ForChecking).
+	placeholders bool
+	render       bool
 }
 
 type optionFunc func(*options)
@@ -199,9 +201,21 @@ func Parse(name string, data []byte, opts ...Option) (*Drill, error) {
 	} else if err := json.Unmarshal(raw, d); err != nil {
 		r.addAt(Pos{}, "", nil, "internal error decoding the drill: %v", err)
 	}
+	var held map[string]bool
+	if o.placeholders {
+		held = fillPlaceholders(d, o.lookup)
+	}
 	expandFields(d, r, o.lookup)
 	setDefaults(d, o)
 	validate(d, r, o)
+	if held != nil {
+		// A field that held a placeholder is checked where the drill runs.
+		r.problems = slices.DeleteFunc(r.problems, func(p *Problem) bool { return held[p.Path] })
+		for path := range held {
+			d.Placeholders = append(d.Placeholders, path)
+		}
+		slices.Sort(d.Placeholders)
+	}
 	if err := r.problems.err(); err != nil {
 		return nil, err
 	}
