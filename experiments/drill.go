@@ -154,9 +154,11 @@ type Upstream struct {
 	Listen string `json:"listen,omitempty"`
 	// Forward is the host:port of the real upstream; ${VAR} is expanded.
 	Forward string `json:"forward,omitempty"`
-	// Protocol is tcp or http; after loading it is never empty.
+	// Protocol is what the proxy understands: tcp (the default), http,
+	// h2c or grpc; after loading it is never empty.
 	Protocol Protocol `json:"protocol,omitempty"`
-	// Engine is proxy, netns or chaos-mesh; after loading never empty.
+	// Engine is proxy (the default), netns or chaos-mesh; after loading
+	// never empty.
 	Engine Engine `json:"engine,omitempty"`
 }
 

@@ -92,9 +92,9 @@ func TestDemoDrillsNeedTheirVariables(t *testing.T) {
 		t.Errorf("want 12 problems (3 per drill), got %d:\n%v", len(ps), err)
 	}
 	for _, want := range []string{
-		"drills/503-storm.yaml:12:10: spec.target.url: ${SHOP_URL} is not set",
-		"drills/slow-upstream.yaml:18:15: spec.upstreams[0].listen: ${PAYMENTS_PROXY} is not set",
-		"drills/partition.yaml:21:16: spec.upstreams[0].forward: ${PAYMENTS_ADDR} is not set",
+		"drills/503-storm.yaml:13:10: spec.target.url: ${SHOP_URL} is not set",
+		"drills/slow-upstream.yaml:19:15: spec.upstreams[0].listen: ${PAYMENTS_PROXY} is not set",
+		"drills/partition.yaml:22:16: spec.upstreams[0].forward: ${PAYMENTS_ADDR} is not set",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %q in:\n%v", want, err)
