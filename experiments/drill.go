@@ -96,6 +96,10 @@ type Target struct {
 	// Headers are sent with every pprof request (e.g. a bearer token);
 	// ${VAR} is expanded in the values.
 	Headers map[string]string `json:"headers,omitempty"`
+	// Pods are the target's replicas as pods of the drill's cluster,
+	// found through its API server (see PodsTarget); Pprof is then
+	// empty: each pod's pprof is read on its own.
+	Pods *PodsTarget `json:"pods,omitempty"`
 }
 
 // Protocol is what an upstream speaks; it decides which fault kinds apply.

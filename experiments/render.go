@@ -81,9 +81,15 @@ func (f *Fault) Unrendered() string {
 	return "it has no Chaos Mesh kind"
 }
 
-// NeedsCluster reports whether any fault runs on engine chaos-mesh, so
-// that Run needs WithCluster.
+// NeedsCluster reports whether the drill needs a cluster, so that Run
+// needs WithCluster: a fault runs on engine chaos-mesh, or the target is
+// pods (found through the API server).
 func (d *Drill) NeedsCluster() bool {
+	return d.Spec.Target.Pods != nil || d.HasClusterFaults()
+}
+
+// HasClusterFaults reports whether any fault runs on engine chaos-mesh.
+func (d *Drill) HasClusterFaults() bool {
 	for i := range d.Spec.Faults {
 		if d.Spec.Faults[i].Engine == EngineChaosMesh {
 			return true

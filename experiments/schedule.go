@@ -72,6 +72,16 @@ func (d *Drill) Schedule(file []byte, o ScheduleOptions) (*Scheduled, error) {
 	if !d.NeedsCluster() {
 		ps = append(ps, "the drill has no fault on engine chaos-mesh: it needs no cluster, and a CronJob would only run its local faults inside a pod")
 	}
+	ns := cmp.Or(d.Metadata.Namespace, "default")
+	if sel := d.PodSelector(); sel != nil {
+		// A Role grants within its own namespace only.
+		for _, pns := range sel.Namespaces() {
+			if pns != ns {
+				ps = append(ps, fmt.Sprintf("%s: the target's pods are in namespace %s, and the CronJob's Role grants reading pods in the drill's namespace %s only: run the drill in the pods' namespace (metadata.namespace)",
+					d.Where("spec.target.pods.selector"), pns, ns))
+			}
+		}
+	}
 	if c := d.Spec.Cluster; c != nil && c.Context != "" && c.Context != chaosmesh.InCluster {
 		ps = append(ps, fmt.Sprintf("%s: spec.cluster.context is %q in the pod: a scheduled drill runs against the cluster it runs in (%q); write ${KUBE_CONTEXT:-%s}",
 			d.Where("spec.cluster.context"), c.Context, chaosmesh.InCluster, chaosmesh.InCluster))
@@ -90,7 +100,6 @@ func (d *Drill) Schedule(file []byte, o ScheduleOptions) (*Scheduled, error) {
 	if len(ps) > 0 {
 		return nil, fmt.Errorf("schedule drill %s: %s", d.Metadata.Name, joinLines(ps))
 	}
-	ns := cmp.Or(d.Metadata.Namespace, "default")
 	labels := map[string]string{chaosmesh.LabelDrill: d.Metadata.Name, "app.kubernetes.io/name": "aftershock"}
 	meta := func() metav1.ObjectMeta {
 		return metav1.ObjectMeta{Name: name, Namespace: ns, Labels: maps.Clone(labels)}
@@ -108,6 +117,10 @@ func (d *Drill) Schedule(file []byte, o ScheduleOptions) (*Scheduled, error) {
 			Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: name, Namespace: ns}}},
 		ConfigMap: &corev1.ConfigMap{TypeMeta: typeMeta("v1", "ConfigMap"), ObjectMeta: meta(),
 			Data: map[string]string{"drill.yaml": string(file)}},
+	}
+	if d.Spec.Target.Pods != nil {
+		// In its cluster the drill reads the pods by their IPs.
+		s.Role.Rules = append(s.Role.Rules, chaosmesh.PodRules(chaosmesh.ReachDirect)...)
 	}
 	artifacts := corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}
 	if o.ArtifactsClaim != "" {

@@ -29,7 +29,7 @@ const MaxRate = 10000
 // written 0 is not an absent field) look at the positions.
 func setDefaults(d *Drill, o *options) {
 	s := &d.Spec
-	if s.Target.Pprof == "" && s.Target.URL != "" && !s.Target.IsGRPC() {
+	if s.Target.Pprof == "" && s.Target.URL != "" && !s.Target.IsGRPC() && s.Target.Pods == nil {
 		s.Target.Pprof = strings.TrimRight(s.Target.URL, "/") + "/debug/pprof"
 	}
 	for i := range s.Upstreams {
@@ -140,6 +140,7 @@ func dnsLabel(r *reporter, path, s string, required bool) {
 
 func validateTarget(d *Drill, r *reporter) {
 	t := d.Spec.Target
+	validatePods(d, r)
 	if t.URL == "" {
 		if !r.seen["spec.target.url"] {
 			r.add("spec.target.url", nil, "target url is required (the base URL of the service under test, e.g. http://127.0.0.1:8080)")
@@ -148,7 +149,7 @@ func validateTarget(d *Drill, r *reporter) {
 	}
 	if t.IsGRPC() {
 		grpcURL(r, "spec.target.url", t.URL)
-		if !d.pos.has("spec.target.pprof") {
+		if !d.pos.has("spec.target.pprof") && t.Pods == nil {
 			r.add("spec.target.pprof", nil, "a gRPC target needs its pprof base URL (an HTTP port of the service, e.g. http://127.0.0.1:6060/debug/pprof)")
 		}
 		for i, f := range d.Spec.Faults {

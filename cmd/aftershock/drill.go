@@ -115,8 +115,12 @@ func clusterContext(d *experiments.Drill, flag string) (string, error) {
 	case drill != "":
 		return drill, nil
 	}
-	return "", fmt.Errorf("%s: drill %s has faults on engine chaos-mesh and names no cluster: set spec.cluster.context (a kubeconfig context, or %q in a pod), or give --context",
-		d.Where("spec"), d.Metadata.Name, chaosmesh.InCluster)
+	why := "has faults on engine chaos-mesh"
+	if d.Spec.Target.Pods != nil {
+		why = "has target pods (found through the API server)"
+	}
+	return "", fmt.Errorf("%s: drill %s %s and names no cluster: set spec.cluster.context (a kubeconfig context, or %q in a pod), or give --context",
+		d.Where("spec"), d.Metadata.Name, why, chaosmesh.InCluster)
 }
 
 // connect connects to the cluster of context name once, and checks the

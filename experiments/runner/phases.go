@@ -100,7 +100,11 @@ func (r *Runner) preflight(ctx context.Context) error {
 		}
 		return couldNotRun("%w", err)
 	}
-	if r.cfg.cluster != nil && d.NeedsCluster() {
+	if d.Spec.Target.Pods != nil {
+		// The runner judges one process per drill until replicas land.
+		return couldNotRun("%s: target pods: this runner cannot read pods yet", d.Where("spec.target.pods"))
+	}
+	if r.cfg.cluster != nil && d.HasClusterFaults() {
 		if err := r.cfg.cluster.Check(ctx, cmp.Or(d.Metadata.Namespace, "default")); err != nil {
 			return couldNotRun("%w", err)
 		}

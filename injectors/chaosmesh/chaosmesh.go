@@ -75,6 +75,12 @@ type Cluster struct {
 	run string
 	// callTimeout bounds every API call.
 	callTimeout time.Duration
+	// cfg is the REST config the client was made from (nil from New);
+	// the pod proxy's requests authenticate with it.
+	cfg *rest.Config
+	// reach is how the target's pods are reached (see Reach).
+	reach Reach
+	proxy *proxyHTTP
 	// Name says which cluster it is: the kube context (or "in-cluster")
 	// and the server; Server is the API server's URL.
 	Name, Server string
@@ -107,7 +113,24 @@ func New(c client.Client, poll time.Duration) *Cluster {
 	}
 	var b [4]byte
 	_, _ = rand.Read(b[:])
-	return &Cluster{c: c, poll: poll, wait: DefaultWait, run: hex.EncodeToString(b[:]), callTimeout: CallTimeout}
+	return &Cluster{c: c, poll: poll, wait: DefaultWait, run: hex.EncodeToString(b[:]), callTimeout: CallTimeout, proxy: &proxyHTTP{}}
+}
+
+// ForConfig connects to the cluster of cfg, reaching its pods through the
+// API server's pod proxy (see WithReach).
+func ForConfig(cfg *rest.Config) (*Cluster, error) {
+	s, err := Scheme()
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.New(cfg, client.Options{Scheme: s})
+	if err != nil {
+		return nil, fmt.Errorf("chaos mesh: client for %s: %w", cfg.Host, err)
+	}
+	k := New(c, 0)
+	k.cfg = rest.CopyConfig(cfg)
+	k.Server = cfg.Host
+	return k, nil
 }
 
 // RunID is the ID this process labels its objects with (aftershock.dev/run):
@@ -150,16 +173,16 @@ func Connect(name string) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("chaos mesh: kube context %q: %w", name, err)
 	}
-	s, err := Scheme()
+	k, err := ForConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
-	c, err := client.New(cfg, client.Options{Scheme: s})
-	if err != nil {
-		return nil, fmt.Errorf("chaos mesh: client for %s: %w", cfg.Host, err)
+	k.Name = fmt.Sprintf("%s (%s)", name, cfg.Host)
+	if name == InCluster {
+		// Pod IPs route inside the cluster: no detour through the
+		// API server, and no pods/proxy permission needed.
+		k.reach = ReachDirect
 	}
-	k := New(c, 0)
-	k.Name, k.Server = fmt.Sprintf("%s (%s)", name, cfg.Host), cfg.Host
 	return k, nil
 }
 
@@ -185,25 +208,19 @@ func (k *Cluster) Check(ctx context.Context, namespace string) error {
 	var denied []string
 	for _, res := range Resources {
 		for _, verb := range Verbs {
-			r := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
-				ResourceAttributes: &authorizationv1.ResourceAttributes{
-					Namespace: namespace, Verb: verb, Group: v1alpha1.SchemeGroupVersion.Group, Resource: res,
-				},
-			}}
-			if err := k.call(ctx, func(ctx context.Context) error { return k.c.Create(ctx, r) }); err != nil {
+			ok, why, err := k.allowed(ctx, &authorizationv1.ResourceAttributes{
+				Namespace: namespace, Verb: verb, Group: v1alpha1.SchemeGroupVersion.Group, Resource: res,
+			})
+			if err != nil {
 				return fmt.Errorf("chaos mesh: asking %s whether this identity may %s %s: %w", k.name(), verb, res, err)
 			}
-			if !r.Status.Allowed {
-				why := r.Status.Reason
-				if why == "" {
-					why = "no rule allows it"
-				}
+			if !ok {
 				denied = append(denied, fmt.Sprintf("%s %s.%s (%s)", verb, res, v1alpha1.SchemeGroupVersion.Group, why))
 			}
 		}
 	}
 	if len(denied) > 0 {
-		return fmt.Errorf("chaos mesh: this identity may not, in namespace %s of %s: %s; a drill needs %s on %s (see aftershock render --cronjob for the Role)",
+		return fmt.Errorf("chaos mesh: this identity may not, in namespace %s of %s: %s; a drill needs %s on %s (aftershock render --schedule prints the Role)",
 			namespace, k.name(), strings.Join(denied, "; "), strings.Join(Verbs, ", "), strings.Join(Resources, ", "))
 	}
 	for _, kind := range []string{v1alpha1.KindNetworkChaos, v1alpha1.KindHTTPChaos} {
