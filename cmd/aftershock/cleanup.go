@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -10,7 +11,7 @@ import (
 
 func init() { commands = append(commands, newCleanupCommand) }
 
-func newCleanupCommand(*globalOptions) *cobra.Command {
+func newCleanupCommand(g *globalOptions) *cobra.Command {
 	var namespace, drill, run, kubeContext string
 	cmd := &cobra.Command{
 		Use:   "cleanup --context CONTEXT",
@@ -40,6 +41,19 @@ process that made them ends, however it ends.`,
 				return withCode(exitCouldNotRun, err)
 			}
 			deleted, live, err := k.Cleanup(cmd.Context(), namespace, drill, run)
+			if g.output == "json" {
+				out := struct {
+					Deleted []string `json:"deleted"`
+					Left    []string `json:"left"`
+				}{append([]string{}, deleted...), append([]string{}, live...)}
+				if jerr := json.NewEncoder(cmd.OutOrStdout()).Encode(out); jerr != nil {
+					return withCode(exitCouldNotRun, jerr)
+				}
+				if err != nil {
+					return withCode(exitCouldNotRun, err)
+				}
+				return nil
+			}
 			for _, name := range deleted {
 				fmt.Fprintln(cmd.OutOrStdout(), "deleted", name)
 			}

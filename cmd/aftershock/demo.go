@@ -52,6 +52,7 @@ every drill fails on the leaky shop and passes on the fixed one.`,
 			return runDemo(ctx, g, o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
+	addDrillOutputFlags(cmd, g)
 	cmd.Flags().DurationVar(&settle, "settle", 8*time.Second, "settle deadline of every drill (the leaky shop waits it out)")
 	cmd.Flags().StringSliceVar(&leaks, "leaks", []string{shop.All}, "leaks to switch on in the leaky shop")
 	cmd.Flags().StringSliceVar(&grpcLeaks, "grpc-leaks", []string{grpcshop.All}, "leaks to switch on in the leaky gRPC shop")

@@ -49,6 +49,7 @@ carries a lease so that it clears itself if this process dies.`,
 			return runDrills(ctx, g, drills, runFlags{allowHosts: allowHosts, settle: settle, context: kubeContext, junit: junit}, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
+	addDrillOutputFlags(cmd, g)
 	cmd.Flags().StringSliceVar(&allowHosts, "allow-host", nil, "let drills reach this non-loopback host (repeatable)")
 	cmd.Flags().DurationVar(&settle, "settle", 0, "override every drill's settle deadline")
 	cmd.Flags().StringVar(&junit, "junit", "", "write the verdicts as JUnit XML to this file: one test case per fault and resource, and per declared SLO")

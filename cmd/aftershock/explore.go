@@ -75,7 +75,7 @@ together written with overlap: aftershock drill FILE runs it.`,
 	fl.IntVar(&f.opts.Repeats, "repeats", 1, "trials a shrink step's schedule must fail, every one, to be taken")
 	fl.IntVar(&f.opts.Confirm, "confirm", 3, "times the smallest schedule is run again at the end")
 	fl.BoolVar(&f.noShrink, "no-shrink", false, "stop at the first failing schedule")
-	fl.StringVar(&f.out, "out", "", "the Drill file of the smallest failing schedule (default NAME-minimal.yaml)")
+	fl.StringVarP(&f.out, "out", "o", "", "the Drill file of the smallest failing schedule (default NAME-minimal.yaml)")
 	fl.DurationVar(&f.settle, "settle", 0, "override the drill's settle deadline in every trial")
 	return cmd
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -42,6 +43,12 @@ runs against) a name of its own.`,
 				return report.WriteHistory(w, rs, time.Now())
 			}); err != nil {
 				return withCode(exitCouldNotRun, err)
+			}
+			if g.output == "json" {
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(struct {
+					Runs int    `json:"runs"`
+					File string `json:"file"`
+				}{len(results), out})
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "%d run(s) of drills written to %s\n", len(results), out)
 			return nil

@@ -40,11 +40,21 @@ func withCode(code int, err error) error {
 	return &exitError{code: code, err: err}
 }
 
-// globalOptions are the flags every command shares.
+// globalOptions are the flags every command shares, and the few that the
+// commands running drills (drill, demo) set for themselves.
 type globalOptions struct {
-	output    string // text | json
+	output string // text | json: every command honours it
+	// artifacts and report are flags of drill and demo only
+	// (addDrillOutputFlags): a command that would ignore them has none.
 	artifacts string
 	report    string // HTML file, "" for none
+}
+
+// addDrillOutputFlags gives a command that runs drills its --artifacts and
+// --report flags.
+func addDrillOutputFlags(cmd *cobra.Command, g *globalOptions) {
+	cmd.Flags().StringVar(&g.artifacts, "artifacts", "", "directory for snapshot bundles, the load timeline, the journal and the charts")
+	cmd.Flags().StringVar(&g.report, "report", "", "write an HTML report of the drills (verdicts, culprits, load and resource charts) to this file")
 }
 
 func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
@@ -74,9 +84,7 @@ Exit codes: 0 pass, 1 verdict failed, 2 bad input or usage,
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return withCode(exitBadInput, fmt.Errorf("%w\nsee '%s --help'", err, cmd.CommandPath()))
 	})
-	root.PersistentFlags().StringVar(&opts.output, "output", "text", "verdict format on stdout: text or json")
-	root.PersistentFlags().StringVar(&opts.artifacts, "artifacts", "", "directory for snapshot bundles, the load timeline and the journal")
-	root.PersistentFlags().StringVar(&opts.report, "report", "", "write an HTML report of the drills (verdicts, culprits, load timeline chart) to this file")
+	root.PersistentFlags().StringVar(&opts.output, "output", "text", "what goes to stdout: text, or json for machines")
 	for _, add := range commands {
 		root.AddCommand(add(opts))
 	}

@@ -35,7 +35,7 @@ type proxyReady struct {
 	API      string `json:"api"`
 }
 
-func newProxyCommand(*globalOptions) *cobra.Command {
+func newProxyCommand(g *globalOptions) *cobra.Command {
 	o := &proxyOptions{}
 	cmd := &cobra.Command{
 		Use:   "proxy --listen ADDR --forward ADDR [--protocol tcp|http|h2c|grpc] [--api ADDR]",
@@ -58,6 +58,8 @@ Port 0 picks a free port; once listening, one line goes to stdout:
 
   aftershock proxy ready {"listen":"127.0.0.1:P","forward":"...","protocol":"tcp","api":"http://127.0.0.1:Q"}
 
+(with --output json, the JSON alone).
+
 SIGINT or SIGTERM closes the proxy, clearing every fault and closing every
 connection through it, and exits 0. Every address must be loopback unless
 --allow-host names its host. Exit codes: 2 bad flags, 3 a port is busy.`,
@@ -68,7 +70,7 @@ connection through it, and exits 0. Every address must be loopback unless
 			}
 			ctx, stop := signalContext(cmd.Context(), cmd.ErrOrStderr())
 			defer stop()
-			return runProxy(ctx, o, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return runProxy(ctx, o, g.output, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	f := cmd.Flags()
@@ -119,7 +121,7 @@ func listenError(flag, addr string, err error) error {
 
 // runProxy serves until ctx is cancelled (SIGINT, SIGTERM), then closes
 // the proxy, which clears every fault.
-func runProxy(ctx context.Context, o *proxyOptions, stdout, stderr io.Writer) error {
+func runProxy(ctx context.Context, o *proxyOptions, output string, stdout, stderr io.Writer) error {
 	var (
 		closeProxy func() error
 		api        *proxyapi.API
@@ -153,7 +155,11 @@ func runProxy(ctx context.Context, o *proxyOptions, stdout, stderr io.Writer) er
 	}
 	fmt.Fprintf(stderr, "aftershock proxy: %s → %s (%s); control API %s\n", info.Listen, info.Forward, info.Protocol, info.API)
 	line, _ := json.Marshal(info)
-	fmt.Fprintf(stdout, "aftershock proxy ready %s\n", line)
+	if output == "json" {
+		fmt.Fprintf(stdout, "%s\n", line)
+	} else {
+		fmt.Fprintf(stdout, "aftershock proxy ready %s\n", line)
+	}
 
 	select {
 	case <-ctx.Done():

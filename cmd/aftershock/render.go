@@ -1,9 +1,15 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
+
+	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/spf13/cobra"
 
@@ -12,7 +18,7 @@ import (
 
 func init() { commands = append(commands, newRenderCommand) }
 
-func newRenderCommand(*globalOptions) *cobra.Command {
+func newRenderCommand(g *globalOptions) *cobra.Command {
 	var (
 		o   experiments.ScheduleOptions
 		env []string
@@ -45,7 +51,7 @@ drill's ${VAR}s are expanded in the pod, from --env and their defaults.
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if cmd.Flags().Changed("schedule") || cmd.Flags().Changed("image") {
-				return renderSchedule(cmd, args[0], o, env)
+				return renderSchedule(cmd, g.output, args[0], o, env)
 			}
 			d, err := experiments.Load(args[0], experiments.ForRendering())
 			if err != nil {
@@ -62,8 +68,7 @@ drill's ${VAR}s are expanded in the pod, from --env and their defaults.
 					}
 				}
 			}
-			_, err = cmd.OutOrStdout().Write(out)
-			return err
+			return writeManifests(cmd.OutOrStdout(), g.output, out)
 		},
 	}
 	cmd.Flags().StringVar(&o.Schedule, "schedule", "", `run the drill in its cluster on this cron schedule, e.g. "0 3 * * *" (prints a CronJob and its RBAC)`)
@@ -76,7 +81,7 @@ drill's ${VAR}s are expanded in the pod, from --env and their defaults.
 // renderSchedule prints what runs the drill on a schedule in its cluster.
 // The drill is loaded as the pod will see it: its ${VAR}s from --env and
 // their defaults only, not from this shell's environment.
-func renderSchedule(cmd *cobra.Command, file string, o experiments.ScheduleOptions, env []string) error {
+func renderSchedule(cmd *cobra.Command, output, file string, o experiments.ScheduleOptions, env []string) error {
 	o.Env = map[string]string{}
 	for _, kv := range env {
 		k, v, ok := strings.Cut(kv, "=")
@@ -101,6 +106,32 @@ func renderSchedule(cmd *cobra.Command, file string, o experiments.ScheduleOptio
 	if err != nil {
 		return withCode(exitBadInput, err)
 	}
-	_, err = cmd.OutOrStdout().Write(out)
-	return err
+	return writeManifests(cmd.OutOrStdout(), output, out)
+}
+
+// writeManifests prints a YAML stream of Kubernetes objects as it is, or
+// with --output json as one JSON List of them (kubectl applies either).
+func writeManifests(w io.Writer, output string, stream []byte) error {
+	if output != "json" {
+		_, err := w.Write(stream)
+		return err
+	}
+	list := map[string]any{"apiVersion": "v1", "kind": "List", "items": []any{}}
+	dec := yaml.NewDecoder(bytes.NewReader(stream))
+	for {
+		var obj map[string]any
+		err := dec.Decode(&obj)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("re-read the manifests: %w", err)
+		}
+		if obj != nil {
+			list["items"] = append(list["items"].([]any), obj)
+		}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(list)
 }

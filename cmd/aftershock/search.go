@@ -65,7 +65,7 @@ which reproduces the failure: aftershock drill FILE.`,
 	}
 	cmd.Flags().StringVar(&f.fault, "fault", "", "the fault whose magnitude is searched")
 	cmd.Flags().StringVar(&f.vary, "vary", "", "FIELD=LOW..HIGH: latency, jitter or duration (e.g. latency=10ms..3s), loss (percent), count (stalled clients)")
-	cmd.Flags().StringVar(&f.out, "out", "", "the Drill file of the fault at the threshold (default NAME-threshold.yaml)")
+	cmd.Flags().StringVarP(&f.out, "out", "o", "", "the Drill file of the fault at the threshold (default NAME-threshold.yaml)")
 	cmd.Flags().IntVar(&f.opts.MaxTrials, "max-trials", 20, "at most this many trials (each a full drill)")
 	cmd.Flags().IntVar(&f.opts.Repeats, "repeats", 3, "trials that confirm each end of the bracket (a majority decides)")
 	cmd.Flags().Float64Var(&f.opts.Resolution, "resolution", 0.05, "stop when the bracket is this narrow, relative to its low end")

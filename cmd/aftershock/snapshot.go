@@ -24,7 +24,7 @@ func newSnapshotCommand(g *globalOptions) *cobra.Command {
 		light   bool
 	)
 	cmd := &cobra.Command{
-		Use:   "snapshot PPROF_URL -o DIR",
+		Use:   "snapshot PPROF_URL --artifacts DIR",
 		Short: "Save a pprof bundle of a running service (goroutines, heap, MemStats)",
 		Long: `Capture a snapshot of a running service through its pprof base URL (e.g.
 http://127.0.0.1:6060/debug/pprof) and save it as files that go tool pprof
@@ -36,8 +36,13 @@ target's world while it is written (about 1.6 s for 100,000 goroutines);
 --light takes only the goroutine protobuf and MemStats (about 0.15 s).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().Changed("dir") {
+				// pflag's own deprecation notice goes to cobra's flag
+				// error buffer, which nobody reads.
+				fmt.Fprintln(cmd.ErrOrStderr(), "aftershock: snapshot -o/--dir is deprecated: use --artifacts DIR (-o names a file in the other commands)")
+			}
 			if out == "" {
-				return withCode(exitBadInput, fmt.Errorf("-o DIR is required"))
+				return withCode(exitBadInput, fmt.Errorf("--artifacts DIR is required: the directory to save the bundle in"))
 			}
 			var opts []snapshot.Option
 			for _, h := range headers {
@@ -76,7 +81,11 @@ target's world while it is written (about 1.6 s for 100,000 goroutines);
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&out, "dir", "o", "", "directory to save the bundle in (required)")
+	cmd.Flags().StringVar(&out, "artifacts", "", "directory to save the bundle in (required)")
+	// The old spellings: -o and --dir named this directory, where -o names
+	// a file everywhere else.
+	cmd.Flags().StringVarP(&out, "dir", "o", "", "directory to save the bundle in")
+	_ = cmd.Flags().MarkHidden("dir")
 	cmd.Flags().StringVar(&phase, "phase", "snapshot", "file name prefix of the bundle")
 	cmd.Flags().StringArrayVarP(&headers, "header", "H", nil, `header sent to pprof, "Name: value" ($ENV expanded)`)
 	cmd.Flags().BoolVar(&light, "light", false, "goroutine protobuf and MemStats only (cheap for the target)")

@@ -17,7 +17,7 @@ func TestSnapshotAndDiff(t *testing.T) {
 	st := startStack(t, nil, nil)
 	dir := t.TempDir()
 	a, b, c := filepath.Join(dir, "a"), filepath.Join(dir, "b"), filepath.Join(dir, "c")
-	if code, _, errs := aftershock(t, nil, "snapshot", st.Shop.Pprof, "-o", a); code != 0 {
+	if code, _, errs := aftershock(t, nil, "snapshot", st.Shop.Pprof, "--artifacts", a); code != 0 {
 		t.Fatalf("snapshot: exit %d\n%s", code, errs)
 	}
 	for range 5 {
@@ -27,7 +27,7 @@ func TestSnapshotAndDiff(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
-	if code, _, errs := aftershock(t, nil, "snapshot", st.Shop.Pprof, "-o", b); code != 0 {
+	if code, _, errs := aftershock(t, nil, "snapshot", st.Shop.Pprof, "--artifacts", b); code != 0 {
 		t.Fatalf("snapshot: exit %d\n%s", code, errs)
 	}
 	for _, f := range []string{"snapshot.goroutine.pb.gz", "snapshot.heap.pb.gz", "snapshot.goroutines.txt"} {
@@ -43,7 +43,7 @@ func TestSnapshotAndDiff(t *testing.T) {
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		os.RemoveAll(c)
-		if code, _, errs := aftershock(t, nil, "snapshot", st.Shop.Pprof, "-o", c); code != 0 {
+		if code, _, errs := aftershock(t, nil, "snapshot", st.Shop.Pprof, "-o", c); code != 0 { // the old spelling still works
 			t.Fatalf("snapshot: exit %d\n%s", code, errs)
 		}
 		code, out, _ := aftershock(t, nil, "diff", a, c)
