@@ -444,6 +444,10 @@ func (s *StalledClients) Config() stall.Config {
 // DefaultSettle is the settle deadline when verify.settle is not given.
 const DefaultSettle = 30 * time.Second
 
+// MaxCycles bounds verify.cycles (and --cycles): each cycle holds the
+// fault again, with its lead, recovery and settle.
+const MaxCycles = 10
+
 // DefaultQuiesce is how long the goroutine count must hold still before
 // the baseline, unless the drill says otherwise (verify.quiesce).
 const DefaultQuiesce = 3 * time.Second
@@ -469,6 +473,13 @@ type Verify struct {
 	Connections ConnectionTolerance `json:"connections,omitzero"`
 	// Heap is always written out: a zero growth, written, allows none.
 	Heap HeapTolerance `json:"heap"`
+	// Cycles is how many times each fault is held, one cycle after the
+	// other, each judged against where the last left the heap (0: once,
+	// and once more, automatically, when the heap grew above its noise
+	// floor but within tolerance). A slow leak grows in every cycle in
+	// proportion to the requests the fault failed; a cache that fills
+	// once grows in the first only. At most MaxCycles.
+	Cycles int `json:"cycles,omitempty"`
 	// Ignore lists goroutine functions never counted as leaks, gleak
 	// style: "pkg.Func", "pkg.Func..." (prefix), "pkg.Func [chan receive]".
 	Ignore []string `json:"ignore,omitempty"`

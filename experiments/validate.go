@@ -364,6 +364,9 @@ func validateVerify(d *Drill, r *reporter) {
 	if d.pos.has("spec.verify.settle") && v.Settle.Duration <= 0 && !r.seen["spec.verify.settle"] {
 		r.add("spec.verify.settle", nil, "settle must be > 0 (how long the service may take to return to baseline)")
 	}
+	if v.Cycles < 0 || v.Cycles > MaxCycles {
+		r.add("spec.verify.cycles", nil, "%d cycles: want 1 to %d (how many times each fault is held to see whether the heap grows again)", v.Cycles, MaxCycles)
+	}
 	idle := 0
 	if v.Connections.MaxIdleExtra != nil {
 		idle = *v.Connections.MaxIdleExtra

@@ -61,6 +61,11 @@ type Tolerances struct {
 	// HeapBytes and HeapRatio × the baseline.
 	HeapBytes int64   `json:"heapBytes"`
 	HeapRatio float64 `json:"heapRatio"`
+	// HeapFloor is the noise floor of the post-GC heap, measured on the
+	// service: growth above it and within the allowance is a suspect
+	// (HeapFindings.Suspect) that confirmation cycles settle. Nil: none
+	// measured, the allowance alone judges.
+	HeapFloor *NoiseFloor `json:"heapFloor,omitempty"`
 	// Ignore describes the ignore rules, as given.
 	Ignore []string `json:"ignore,omitempty"`
 }
@@ -228,7 +233,38 @@ type HeapFindings struct {
 	Collected bool  `json:"collected"`
 	Growth    int64 `json:"growth"`
 	Tolerance int64 `json:"tolerance"`
-	Over      bool  `json:"over"`
+	// Over tells a heap over tolerance, or a slow leak confirmed (Slow).
+	Over bool `json:"over"`
+	// ObjectsBefore, ObjectsAfter and ObjectGrowth are HeapObjects, read
+	// with Before and After: a leak of small records shows in them
+	// first.
+	ObjectsBefore uint64 `json:"objectsBefore,omitempty"`
+	ObjectsAfter  uint64 `json:"objectsAfter,omitempty"`
+	ObjectGrowth  int64  `json:"objectGrowth"`
+	// Suspect tells growth, read after a forced GC, above the noise floor
+	// (Tolerances.HeapFloor) and within tolerance: a slow leak, unless the
+	// same fault held once more does not grow the heap again in
+	// proportion (see Confirm... in slowleak.go).
+	Suspect bool `json:"suspect,omitempty"`
+	// Faulted is how many requests the fault made fail (or, when none
+	// failed, how many it touched: FaultedKind says which), the growth
+	// is reported per; 0 when unknown (a drill without load).
+	Faulted     int    `json:"faulted,omitempty"`
+	FaultedKind string `json:"faultedKind,omitempty"`
+	// Cycles are the growth of each cycle of the fault, when it was held
+	// more than once (a confirmation, or verify.cycles).
+	Cycles []HeapCycle `json:"cycles,omitempty"`
+	// Slow tells a slow leak: the heap grew above its noise floor in
+	// every cycle, in proportion to the requests the fault failed. It
+	// makes Over true, whatever the tolerance.
+	Slow bool `json:"slow,omitempty"`
+	// Repeat says how the cycles were judged (Slow or not).
+	Repeat string `json:"repeat,omitempty"`
+	// SampleRate is the heap profile's sampling rate in bytes (0: no
+	// profiles); NoSample says why no allocation site is named for a
+	// growth over tolerance or slow.
+	SampleRate int64  `json:"sampleRate,omitempty"`
+	NoSample   string `json:"noSample,omitempty"`
 	// Sites are the allocation sites whose live heap grew most (sampled,
 	// as pprof -diff_base computes it).
 	Sites []snapshot.HeapSite `json:"sites,omitempty"`
@@ -321,12 +357,11 @@ func (c *config) judge(base, now *snapshot.Snapshot) (*Findings, error) {
 		Growth: diff.HeapGrowth(), Tolerance: t.HeapAllowance(diff.HeapBefore),
 	}
 	f.Heap.Over = f.Heap.Growth > f.Heap.Tolerance
-	for _, s := range diff.HeapSites {
-		if s.InuseBytes <= 0 || len(f.Heap.Sites) == maxSitesKept {
-			break
-		}
-		f.Heap.Sites = append(f.Heap.Sites, s)
-	}
+	f.Heap.ObjectsBefore, f.Heap.ObjectsAfter, f.Heap.ObjectGrowth = diff.ObjectsBefore, diff.ObjectsAfter, diff.ObjectGrowth()
+	f.Heap.SampleRate = diff.SampleRate
+	f.Heap.Suspect = !f.Heap.Over && diff.Collected && t.HeapFloor.Below(f.Heap.Growth, f.Heap.ObjectGrowth)
+	f.Heap.Sites = grownSites(diff.HeapSites)
+	f.Heap.noSample()
 	for i := range f.Goroutines.Over {
 		g := &f.Goroutines.Over[i]
 		g.Labels = snapshot.GroupLabels(base.GoroutineProfile, now.GoroutineProfile, g.Culprit.Function, g.Conn)

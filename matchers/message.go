@@ -48,8 +48,14 @@ func (f *Findings) Culprits(rs ...Resource) []string {
 		case Heap:
 			if h := f.Heap; h.Over {
 				line := fmt.Sprintf("heap +%s (%s → %s%s)", bytesText(h.Growth), bytesText(int64(h.Before)), bytesText(int64(h.After)), uncollected(h))
-				if len(h.Sites) > 0 {
+				if h.Slow {
+					line = "slow leak: " + h.PerRequestText() + fmt.Sprintf(", in each of %d cycles", len(h.Cycles))
+				}
+				switch {
+				case len(h.Sites) > 0:
 					line += fmt.Sprintf(", most at %s (+%s sampled)", h.Sites[0].Site, bytesText(h.Sites[0].InuseBytes))
+				case h.NoSample != "":
+					line += "; " + h.NoSample
 				}
 				out = append(out, line)
 			}
@@ -103,8 +109,12 @@ func (f *Findings) Message(rs ...Resource) string {
 			}
 			fmt.Fprintf(&b, "\nHeap (%s): %s → %s (%s, tolerance +%s)\n",
 				label, bytesText(int64(h.Before)), bytesText(int64(h.After)), signedBytes(h.Growth), bytesText(h.Tolerance))
-			if h.Over {
+			writeSlow(&b, &h, f.Tolerances.HeapFloor)
+			if h.Over || h.Suspect {
 				writeSites(&b, h.Sites)
+				if h.NoSample != "" {
+					fmt.Fprintf(&b, "  %s\n", h.NoSample)
+				}
 			}
 		}
 	}
@@ -174,9 +184,42 @@ func writeSites(b *strings.Builder, sites []snapshot.HeapSite) {
 			break
 		}
 		if i == 0 {
-			b.WriteString("  allocation sites that grew (inuse_space, sampled, as pprof -diff_base):\n")
+			b.WriteString("  allocation sites that grew (inuse_space and inuse_objects, sampled, as pprof -diff_base):\n")
 		}
-		fmt.Fprintf(b, "    %10s  %s\n", signedBytes(s.InuseBytes), frameText(s.Site))
+		fmt.Fprintf(b, "    %10s %+8d objects  %s\n", signedBytes(s.InuseBytes), s.InuseObjects, frameText(s.Site))
+	}
+}
+
+// writeSlow writes the exact figures a slow leak is judged by: objects,
+// growth per faulted request, the noise floor, each cycle's growth drawn
+// as a bar, and how the cycles were judged.
+func writeSlow(b *strings.Builder, h *HeapFindings, floor *NoiseFloor) {
+	if h.ObjectsBefore == 0 && h.ObjectsAfter == 0 {
+		return
+	}
+	fmt.Fprintf(b, "  objects: %d → %d (%+d)", h.ObjectsBefore, h.ObjectsAfter, h.ObjectGrowth)
+	if floor != nil {
+		fmt.Fprintf(b, "; noise floor %s (%s)", floor, cmp.Or(floor.Basis, "given"))
+	}
+	b.WriteString("\n")
+	if h.Suspect {
+		b.WriteString("  above the noise floor, within tolerance: a slow leak unless the same fault held again does not grow it in proportion\n")
+	}
+	if h.Faulted > 0 || len(h.Cycles) > 0 {
+		fmt.Fprintf(b, "  %s\n", h.PerRequestText())
+	}
+	if len(h.Cycles) > 1 {
+		top := int64(1)
+		for _, c := range h.Cycles {
+			top = max(top, c.Growth)
+		}
+		for _, c := range h.Cycles {
+			bar := strings.Repeat("█", int(max(0, 24*c.Growth/top)))
+			fmt.Fprintf(b, "    %-24s %s\n", bar, c)
+		}
+	}
+	if h.Repeat != "" {
+		fmt.Fprintf(b, "  %s\n", h.Repeat)
 	}
 }
 

@@ -41,6 +41,7 @@ type config struct {
 	maxExtraIdle        int
 	maxHeapGrowth       int64
 	maxHeapGrowthRatio  float64
+	heapFloor           *NoiseFloor
 	ignore              []ignoreRule
 	err                 error
 }
@@ -54,7 +55,7 @@ type ignoreRule struct {
 func (c *config) tolerances() Tolerances {
 	t := Tolerances{
 		Goroutines: c.maxExtraGoroutines, Connections: c.maxExtraConnections, IdleConnections: c.maxExtraIdle,
-		HeapBytes: c.maxHeapGrowth, HeapRatio: c.maxHeapGrowthRatio,
+		HeapBytes: c.maxHeapGrowth, HeapRatio: c.maxHeapGrowthRatio, HeapFloor: c.heapFloor,
 	}
 	for _, r := range c.ignore {
 		t.Ignore = append(t.Ignore, r.desc)

@@ -138,7 +138,10 @@ func (c *Client) collectHeap(ctx context.Context, s *Snapshot) error {
 	if err != nil {
 		return err
 	}
+	s.mu.Lock()
 	s.MemStats, s.HeapProfile, s.Collected = ms, hp, true
+	s.summary = nil // of the figures before: read again (a second GC drains pools)
+	s.mu.Unlock()
 	return nil
 }
 

@@ -23,6 +23,15 @@ type Diff struct {
 	// (garbage not yet collected counts).
 	HeapBefore uint64 `json:"heapBefore"`
 	HeapAfter  uint64 `json:"heapAfter"`
+	// ObjectsBefore and ObjectsAfter are HeapObjects, read with HeapBefore
+	// and HeapAfter: a leak of small records shows in them first.
+	ObjectsBefore uint64 `json:"objectsBefore,omitempty"`
+	ObjectsAfter  uint64 `json:"objectsAfter,omitempty"`
+	// SampleRate is the heap profile's sampling rate in bytes (one sample
+	// per SampleRate bytes allocated, runtime.MemProfileRate; 512 KiB by
+	// default), 0 without heap profiles: growth much smaller than it
+	// rarely has a sample to name its site.
+	SampleRate int64 `json:"sampleRate,omitempty"`
 	// Collected tells that HeapAfter was read after a forced GC.
 	Collected bool `json:"collected"`
 	// Light tells that groups were compared by culprit and connection
@@ -38,6 +47,9 @@ type Diff struct {
 
 // HeapGrowth is HeapAfter-HeapBefore in bytes (negative when it shrank).
 func (d *Diff) HeapGrowth() int64 { return int64(d.HeapAfter) - int64(d.HeapBefore) }
+
+// ObjectGrowth is ObjectsAfter-ObjectsBefore (negative when it shrank).
+func (d *Diff) ObjectGrowth() int64 { return int64(d.ObjectsAfter) - int64(d.ObjectsBefore) }
 
 // GroupDelta is a goroutine group that grew.
 type GroupDelta struct {
@@ -90,6 +102,7 @@ func Compare(base, now *Snapshot, ignore func(*Goroutine) bool) (*Diff, error) {
 	d := &Diff{
 		GoroutinesBefore: b.Goroutines, GoroutinesAfter: n.Goroutines,
 		HeapBefore: b.HeapAlloc, HeapAfter: n.HeapAlloc,
+		ObjectsBefore: b.HeapObjects, ObjectsAfter: n.HeapObjects,
 		Light:     !full,
 		Collected: now.Collected,
 	}
@@ -116,6 +129,8 @@ func Compare(base, now *Snapshot, ignore func(*Goroutine) bool) (*Diff, error) {
 		}
 		d.HeapProfile = hp
 		d.HeapSites = heapSites(hp)
+		// The heap profile records its sampling rate as its period.
+		d.SampleRate = now.HeapProfile.Period
 	}
 	return d, nil
 }
@@ -143,7 +158,7 @@ func summarizeFor(s *Snapshot, gs []Goroutine, ignore func(*Goroutine) bool, byC
 		}
 		return s.Summarize(ignore)
 	}
-	sum := &Summary{Connections: map[ConnClass]ConnStat{}, HeapAlloc: s.MemStats.HeapAlloc}
+	sum := &Summary{Connections: map[ConnClass]ConnStat{}, HeapAlloc: s.MemStats.HeapAlloc, HeapObjects: s.MemStats.HeapObjects}
 	summarizeGoroutines(sum, gs, ignore, byCreator)
 	return sum
 }

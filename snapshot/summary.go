@@ -19,6 +19,9 @@ type Summary struct {
 	// HeapAlloc is MemStats' HeapAlloc: the live heap, exactly, when the
 	// snapshot was Collected; else an upper bound of it.
 	HeapAlloc uint64 `json:"heapAlloc"`
+	// HeapObjects is MemStats' HeapObjects: the live objects, exactly, when
+	// the snapshot was Collected; else an upper bound of them.
+	HeapObjects uint64 `json:"heapObjects,omitempty"`
 	// HeapSites is inuse_space by allocation site, largest first (sampled:
 	// for attribution, HeapAlloc is the figure to compare).
 	HeapSites []HeapSite `json:"heapSites,omitempty"`
@@ -108,7 +111,7 @@ func (s *Snapshot) hasDump() bool {
 }
 
 func (s *Snapshot) summarize(ignore func(*Goroutine) bool, byCreator bool) *Summary {
-	sum := &Summary{Connections: map[ConnClass]ConnStat{}, HeapAlloc: s.MemStats.HeapAlloc}
+	sum := &Summary{Connections: map[ConnClass]ConnStat{}, HeapAlloc: s.MemStats.HeapAlloc, HeapObjects: s.MemStats.HeapObjects}
 	if s.hasDump() {
 		summarizeGoroutines(sum, s.Goroutines, ignore, byCreator)
 	} else {

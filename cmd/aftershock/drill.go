@@ -26,6 +26,7 @@ func init() { commands = append(commands, newDrillCommand) }
 func newDrillCommand(g *globalOptions) *cobra.Command {
 	var allowHosts []string
 	var settle time.Duration
+	var cycles int
 	var kubeContext, junit string
 	cmd := &cobra.Command{
 		Use:   "drill FILE...",
@@ -44,14 +45,18 @@ carries a lease so that it clears itself if this process dies.`,
 			if err != nil {
 				return withCode(exitBadInput, err)
 			}
+			if cycles < 0 || cycles > experiments.MaxCycles {
+				return withCode(exitBadInput, fmt.Errorf("--cycles %d: want 1 to %d (how many times each fault is held)", cycles, experiments.MaxCycles))
+			}
 			ctx, stop := signalContext(cmd.Context(), cmd.ErrOrStderr())
 			defer stop()
-			return runDrills(ctx, g, drills, runFlags{allowHosts: allowHosts, settle: settle, context: kubeContext, junit: junit}, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return runDrills(ctx, g, drills, runFlags{allowHosts: allowHosts, settle: settle, cycles: cycles, context: kubeContext, junit: junit}, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	addDrillOutputFlags(cmd, g)
 	cmd.Flags().StringSliceVar(&allowHosts, "allow-host", nil, "let drills reach this non-loopback host (repeatable)")
 	cmd.Flags().DurationVar(&settle, "settle", 0, "override every drill's settle deadline")
+	cmd.Flags().IntVar(&cycles, "cycles", 0, "hold each fault this many times, judging the heap's growth in each cycle (overrides verify.cycles)")
 	cmd.Flags().StringVar(&junit, "junit", "", "write the verdicts as JUnit XML to this file: one test case per fault and resource, and per declared SLO")
 	cmd.Flags().StringVar(&kubeContext, "context", "", `the kube context of the cluster for faults on engine chaos-mesh ("in-cluster" in a pod); must match the drill's spec.cluster.context if it names one`)
 	return cmd
@@ -94,6 +99,7 @@ func signalContext(parent context.Context, stderr io.Writer) (context.Context, f
 type runFlags struct {
 	allowHosts []string
 	settle     time.Duration
+	cycles     int
 	context    string
 	junit      string // JUnit XML file, "" for none
 }
@@ -170,7 +176,7 @@ func runDrills(ctx context.Context, g *globalOptions, drills []*experiments.Dril
 	}
 	clusters := map[string]*chaosmesh.Cluster{}
 	for _, d := range drills {
-		opts := append([]runner.Option{runner.WithProgress(log), runner.WithAllowHosts(f.allowHosts...), runner.WithSettle(f.settle)}, live...)
+		opts := append([]runner.Option{runner.WithProgress(log), runner.WithAllowHosts(f.allowHosts...), runner.WithSettle(f.settle), runner.WithCycles(f.cycles)}, live...)
 		if name, ok := contexts[d]; ok {
 			// Connect once per context, and only for drills with faults
 			// on engine chaos-mesh: the others run without a kubeconfig.

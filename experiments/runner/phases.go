@@ -53,6 +53,7 @@ func (r *Runner) Prepare(ctx context.Context) error {
 	if err != nil {
 		return r.record(couldNotRun("baseline snapshot of %s: %w", r.client.BaseURL(), err))
 	}
+	r.drainBaseline(ctx, base)
 	r.base = base
 	r.save(base, "baseline")
 	sum := base.Summary()
@@ -315,7 +316,33 @@ func (r *Runner) drillEpisode(ctx context.Context, ep experiments.Episode) (*Fau
 	for _, f := range ep.Faults {
 		r.onCleanup(r.injectors[f.Name].Clear)
 	}
+	base := r.base
+	r.cycleN = 0
+	now, err := r.cycle(ctx, ep, fr)
+	if err != nil || now == nil || fr.Findings == nil {
+		return fr, now, err
+	}
+	c1, err := r.judgeHeap(ctx, base, now, fr, r.tolerances(), 1)
+	if err != nil {
+		return fr, now, err
+	}
+	if now, err = r.confirm(ctx, ep, fr, now, c1); err != nil {
+		return fr, now, err
+	}
+	switch {
+	case fr.Returned:
+		r.progressf("%s: back to baseline after %s", lead.Name, fr.Settle.Round(time.Millisecond))
+	default:
+		r.progressf("%s: did NOT return to baseline within %s", lead.Name, fr.Settle.Round(time.Millisecond))
+	}
+	return fr, now, nil
+}
 
+// cycle holds the episode's faults once under load: lead, inject, hold,
+// clear, recovery, settle. It returns the snapshot its verdict was taken
+// on (nil when none could be taken).
+func (r *Runner) cycle(ctx context.Context, ep experiments.Episode, fr *FaultResult) (*snapshot.Snapshot, error) {
+	lead := ep.Faults[0]
 	if r.gen != nil {
 		// The fault lands on a service under steady load, with its
 		// connections open, as in production: not on one that has just
@@ -324,12 +351,12 @@ func (r *Runner) drillEpisode(ctx context.Context, ep experiments.Episode) (*Fau
 		r.expect(r.cfg.lead)
 		r.gen.Start("lead:" + lead.Name)
 		if err := r.observe(ctx, r.cfg.lead); err != nil {
-			return fr, nil, err
+			return nil, err
 		}
 	}
 	cleared, upstreamCalls, err := r.hold(ctx, ep, fr)
 	if err != nil {
-		return fr, nil, err
+		return nil, err
 	}
 	if rep, ok := r.injectors[lead.Name].(injectors.Reporter); ok {
 		fr.Effect = rep.Report()
@@ -349,7 +376,7 @@ func (r *Runner) drillEpisode(ctx context.Context, ep experiments.Episode) (*Fau
 		}
 		r.expect(window)
 		if err := sleep(ctx, window); err != nil {
-			return fr, nil, err
+			return nil, err
 		}
 		// Snapshots are compared on a quiet service: stop the load and
 		// close its connections, or they would count as extra server
@@ -362,20 +389,20 @@ func (r *Runner) drillEpisode(ctx context.Context, ep experiments.Episode) (*Fau
 	r.expect(r.settleTime())
 	now, err := r.settle(ctx, fr)
 	if err != nil {
-		return fr, now, err
+		return now, err
 	}
 	if now != nil {
-		r.save(now, "after-"+lead.Name)
+		r.cycleN++
+		name := "after-" + lead.Name
+		if r.cycleN > 1 {
+			name += fmt.Sprintf("-cycle%d", r.cycleN)
+		}
+		r.save(now, name)
 	}
-	switch {
-	case fr.Findings == nil:
+	if fr.Findings == nil {
 		r.progressf("%s: could not be judged: %s", lead.Name, fr.Error)
-	case fr.Returned:
-		r.progressf("%s: back to baseline after %s", lead.Name, fr.Settle.Round(time.Millisecond))
-	default:
-		r.progressf("%s: did NOT return to baseline within %s", lead.Name, fr.Settle.Round(time.Millisecond))
 	}
-	return fr, now, nil
+	return now, nil
 }
 
 // hold injects the episode's faults and clears them: each fault that

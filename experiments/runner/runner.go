@@ -74,6 +74,8 @@ type config struct {
 	status func(Status)
 	// artifactHooks write more artifacts beside the journal.
 	artifactHooks []func(dir string, res *Result) error
+	// cycles overrides verify.cycles when positive.
+	cycles int
 }
 
 // WithArtifactHook has f write more files into the artifacts directory
@@ -138,6 +140,8 @@ type Runner struct {
 	pooled    int                           // peak HTTP/1 client connections under load; -1 unmeasured
 	series    series                        // the resource timeline
 	leakBase  map[string]int                // the baseline's leaked goroutines by culprit; nil: no goroutineleak profile
+	warm      heapFigures                   // what the warmup left to the baseline's second GC (see drainBaseline)
+	cycleN    int                           // cycles of the current fault run so far
 
 	prepared bool // Prepare succeeded
 	tried    bool // Prepare was called

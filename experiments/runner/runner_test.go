@@ -51,7 +51,9 @@ func forcedGCs(t testing.TB, c *snapshot.Client) uint64 {
 }
 
 // TestHealthyDrillForcesTwoGCs: a drill of one fault on a service that
-// returns forces one GC for the baseline and one for the heap verdict —
+// returns forces two GCs for the baseline (the second drains the pools'
+// victim caches, for the exact slow-leak figures) and one for the heap
+// verdict, and one more only when that reading is above the noise floor —
 // the quiesce and the settle's polls force none — and the result's cost
 // says so, as the target counts it.
 func TestHealthyDrillForcesTwoGCs(t *testing.T) {
@@ -75,8 +77,8 @@ func TestHealthyDrillForcesTwoGCs(t *testing.T) {
 		runner.WriteText(&b, res)
 		t.Fatalf("verdict %s:\n%s", res.Verdict, b.String())
 	}
-	if forced != 2 || res.Cost.ForcedGCs != 2 {
-		t.Errorf("the drill forced %d GCs on the target (it counted %d), want 2: %+v", forced, res.Cost.ForcedGCs, res.Cost)
+	if forced < 3 || forced > 4 || res.Cost.ForcedGCs != int(forced) {
+		t.Errorf("the drill forced %d GCs on the target (it counted %d), want 3 or 4: %+v", forced, res.Cost.ForcedGCs, res.Cost)
 	}
 	if n := res.Cost.Captures["full"]; n != 1 {
 		t.Errorf("%d full captures, want 1 (the baseline)", n)

@@ -34,6 +34,10 @@ func WriteText(w io.Writer, r *Result) {
 		switch {
 		case f.Returned:
 			fmt.Fprintf(w, "    back to baseline after %s\n", f.Settle.Round(time.Millisecond))
+			if f.Findings != nil && f.Findings.Heap.Repeat != "" {
+				// Held more than once: what each cycle did to the heap.
+				fmt.Fprintf(w, "    heap %s\n", f.Findings.Heap.Repeat)
+			}
 		case f.Findings == nil:
 			fmt.Fprintf(w, "    not judged: %s\n", cmp.Or(f.Error, "the fault did not run to its settle"))
 		default:

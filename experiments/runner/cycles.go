@@ -1,0 +1,194 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aftershock/aftershock/experiments"
+	"github.com/aftershock/aftershock/matchers"
+	"github.com/aftershock/aftershock/snapshot"
+)
+
+// Slow leaks (a few hundred bytes per failed request) are judged on exact
+// post-GC figures, HeapAlloc and HeapObjects, against a noise floor, and
+// confirmed by holding the fault again. See docs/slow-leaks.md.
+//
+// The readings: the baseline is read twice after a forced GC, the second
+// time (drained) once the first GC has moved sync.Pool caches to their
+// victim lists and the second has freed them: what a healthy warmup left
+// behind that is not live (warm). A verdict is read after one forced GC,
+// as always; only when it is above the noise floor is it read once more,
+// drained, and judged on that reading.
+
+// WithCycles holds each fault n times (n > 0), overriding verify.cycles:
+// see experiments.Verify.Cycles.
+func WithCycles(n int) Option { return func(c *config) { c.cycles = n } }
+
+// cycles is how many cycles each fault is asked for up front (0: one, and
+// one more when the heap is a suspect).
+func (r *Runner) cycles() int {
+	if r.cfg.cycles > 0 {
+		return r.cfg.cycles
+	}
+	return r.d.Spec.Verify.Cycles
+}
+
+// heapFigures are post-GC HeapAlloc and HeapObjects.
+type heapFigures struct{ bytes, objects int64 }
+
+func figuresOf(s *snapshot.Snapshot) heapFigures {
+	return heapFigures{int64(s.MemStats.HeapAlloc), int64(s.MemStats.HeapObjects)}
+}
+
+// drainBaseline reads the baseline's heap again after a second forced GC:
+// the first moved the pools' caches to their victim lists (still live), the
+// second freed them. The baseline keeps the drained figures and profile;
+// warm is what the warmup had left that the second GC freed.
+func (r *Runner) drainBaseline(ctx context.Context, base *snapshot.Snapshot) {
+	first := figuresOf(base)
+	if err := r.client.CollectHeap(ctx, base); err != nil {
+		r.warnf("reading the baseline heap a second time: %v; slow heap growth is judged against the first reading", err)
+		return
+	}
+	drained := figuresOf(base)
+	r.warm = heapFigures{max(first.bytes-drained.bytes, 0), max(first.objects-drained.objects, 0)}
+	r.progressf("baseline heap, drained: %s in %d objects (the warmup left %s in %d objects to the second GC)",
+		matchers.BytesText(drained.bytes), drained.objects, matchers.BytesText(r.warm.bytes), r.warm.objects)
+}
+
+// Floors of the noise floor: a reading's own resolution, and growth per
+// faulted request under which a fault's growth is not told from noise.
+const (
+	floorObjects          = 16
+	floorBytes            = 8 << 10
+	floorObjectsPerFailed = 0.25
+	floorBytesPerFailed   = 16
+)
+
+// noiseFloor is the noise floor of a fault that failed (or touched)
+// faulted requests: at least the resolution of a drained reading, and a
+// quarter of an object or 16 B per faulted request.
+func (r *Runner) noiseFloor(faulted int) *matchers.NoiseFloor {
+	n := &matchers.NoiseFloor{
+		Objects: max(floorObjects, int64(floorObjectsPerFailed*float64(faulted))),
+		Bytes:   max(floorBytes, int64(floorBytesPerFailed*faulted)),
+	}
+	n.Basis = fmt.Sprintf("drained post-GC readings; the warmup moved the quiet baseline by %s, %d objects", matchers.BytesText(r.warm.bytes), r.warm.objects)
+	if faulted > 0 {
+		n.Basis += fmt.Sprintf("; at least %.2f objects and %d B per faulted request", floorObjectsPerFailed, floorBytesPerFailed)
+	}
+	return n
+}
+
+// faulted is how many requests of the load the fault failed, or, when
+// none failed, how many it touched; 0 without load.
+func faulted(fr *FaultResult) (int, string) {
+	switch s := fr.DuringFault; {
+	case s == nil:
+		return 0, ""
+	case s.Errors > 0:
+		return s.Errors, "failed"
+	default:
+		return s.Requests, "faulted"
+	}
+}
+
+// judgeHeap completes a cycle's verdict on the heap: the growth per
+// faulted request, and, when the one-GC reading is above the noise floor
+// (by more than what the warmup left to a second GC), a drained reading
+// that the heap is judged on instead. base is what the cycle is judged
+// against. It returns the cycle's growth.
+func (r *Runner) judgeHeap(ctx context.Context, base, now *snapshot.Snapshot, fr *FaultResult, opts []matchers.Option, cycle int) (matchers.HeapCycle, error) {
+	n, kind := faulted(fr)
+	floor := r.noiseFloor(n)
+	opts = append(opts, matchers.HeapNoiseFloor(floor.Bytes, floor.Objects, floor.Basis))
+	f := fr.Findings
+	grown := func(f *matchers.Findings) bool {
+		return f.Heap.Growth > floor.Bytes+r.warm.bytes || f.Heap.ObjectGrowth > floor.Objects+r.warm.objects
+	}
+	if f != nil && now != nil && now.Collected && !f.Heap.Over && grown(f) {
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := r.client.CollectHeap(cctx, now)
+		cancel()
+		if err != nil {
+			r.warnf("fault %s: reading the heap a second time after its verdict: %v", fr.Name, err)
+		}
+	}
+	if f != nil && now != nil {
+		// Judged again with the noise floor (and the drained figures,
+		// if read): goroutines and connections are as the settle found
+		// them.
+		g, err := matchers.Judge(base, now, opts...)
+		if err != nil {
+			return matchers.HeapCycle{}, fmt.Errorf("verify: %w", err)
+		}
+		if !f.OK(matchers.Goroutines, matchers.Connections) {
+			g.Goroutines, g.Connections, g.Transient, g.Ignored = f.Goroutines, f.Connections, f.Transient, f.Ignored
+		}
+		g.SetFaulted(n, kind)
+		fr.Findings = g
+		f = g
+	}
+	if f == nil {
+		return matchers.HeapCycle{}, nil
+	}
+	return matchers.HeapCycle{Cycle: cycle, Growth: f.Heap.Growth, Objects: f.Heap.ObjectGrowth, Faulted: n}, nil
+}
+
+// confirm holds the episode's faults again, cycle after cycle, while the
+// heap of the first is a suspect (above its noise floor, within tolerance)
+// or verify.cycles asks for more: each cycle is judged against where the
+// last left the service, drained. The fault fails when the heap grew in
+// every cycle in proportion to the requests it failed (a slow leak), or
+// when a later cycle leaves anything else over tolerance. first is the
+// first cycle's verdict snapshot; confirm returns the last.
+func (r *Runner) confirm(ctx context.Context, ep experiments.Episode, fr *FaultResult, first *snapshot.Snapshot, c1 matchers.HeapCycle) (*snapshot.Snapshot, error) {
+	want := r.cycles()
+	if fr.Findings == nil || !fr.Returned || (want <= 1 && !(want == 0 && fr.Findings.Heap.Suspect)) {
+		return first, nil
+	}
+	want = max(want, 2)
+	lead := ep.Faults[0]
+	cycles := []matchers.HeapCycle{c1}
+	if fr.Findings.Heap.Suspect {
+		r.progressf("%s: %s, above the noise floor %s and within tolerance: holding the fault again to see whether it grows in proportion",
+			lead.Name, fr.Findings.Heap.PerRequestText(), fr.Findings.Tolerances.HeapFloor)
+	}
+	base, now := r.base, first
+	defer func() { r.base = base }()
+	for k := 2; k <= want; k++ {
+		prev := now
+		r.base = prev
+		r.progressf("%s: cycle %d of %d", lead.Name, k, want)
+		var err error
+		now, err = r.cycle(ctx, ep, fr)
+		if err != nil {
+			return now, err
+		}
+		if now == nil || fr.Findings == nil {
+			return now, nil
+		}
+		c, err := r.judgeHeap(ctx, prev, now, fr, r.tolerances(), k)
+		if err != nil {
+			return now, err
+		}
+		cycles = append(cycles, c)
+		if !fr.Findings.OK(matchers.Goroutines, matchers.Connections) {
+			// Anything else left over in a later cycle fails the fault
+			// on its own.
+			fr.Returned = false
+			break
+		}
+	}
+	fr.Findings.JudgeCycles(cycles)
+	if !fr.Findings.OK() {
+		fr.Returned = false
+	}
+	fr.Culprits = nil
+	if !fr.Returned {
+		fr.Culprits = fr.Findings.Culprits()
+	}
+	r.progressf("%s: heap %s", lead.Name, fr.Findings.Heap.Repeat)
+	return now, nil
+}

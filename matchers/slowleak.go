@@ -1,0 +1,215 @@
+package matchers
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/aftershock/aftershock/snapshot"
+)
+
+// A slow leak keeps a few hundred bytes per failed request: far under a
+// heap tolerance of max(1 MiB, 10 %) after one fault, hundreds of MiB a day
+// in production. It is told from noise by three things: exact post-GC
+// figures (HeapAlloc and HeapObjects) judged against a noise floor measured
+// on the service, growth in proportion to the requests the fault failed,
+// and repetition: the same fault held once more grows the heap again, where
+// a cache that fills once or a pool does not.
+
+// NoiseFloor is how much the post-GC heap of a healthy service moves between
+// readings: growth at or under it is noise.
+type NoiseFloor struct {
+	Bytes   int64 `json:"bytes"`
+	Objects int64 `json:"objects"`
+	// Basis says how it was measured.
+	Basis string `json:"basis,omitempty"`
+}
+
+// Below tells whether growth of bytes and objects is above the floor in
+// either (false for a nil floor: nothing measured, nothing suspected).
+func (n *NoiseFloor) Below(bytes, objects int64) bool {
+	return n != nil && (bytes > n.Bytes || objects > n.Objects)
+}
+
+// String says the floor as reports print it: "+12.0 KiB, +40 objects".
+func (n *NoiseFloor) String() string {
+	if n == nil {
+		return "none"
+	}
+	return fmt.Sprintf("%s, %+d objects", signedBytes(n.Bytes), n.Objects)
+}
+
+// HeapNoiseFloor sets the noise floor of the post-GC heap: growth above it
+// in bytes or objects, and within MaxHeapGrowth, makes the heap a suspect
+// (HeapFindings.Suspect) that confirmation cycles settle. basis says how it
+// was measured. Without it the heap is judged by the tolerance alone.
+func HeapNoiseFloor(bytes, objects int64, basis string) Option {
+	return optionFunc(func(c *config) {
+		c.heapFloor = &NoiseFloor{Bytes: max(bytes, 0), Objects: max(objects, 0), Basis: basis}
+	})
+}
+
+// HeapCycle is the heap growth of one cycle of a fault: from the reading
+// before it (the baseline, or the last cycle's verdict) to its own
+// verdict, both after a forced GC.
+type HeapCycle struct {
+	Cycle   int   `json:"cycle"`
+	Growth  int64 `json:"growth"`
+	Objects int64 `json:"objects"`
+	// Faulted is how many requests the cycle's fault failed (or touched).
+	Faulted int `json:"faulted,omitempty"`
+}
+
+// PerRequest is the cycle's growth per faulted request, in bytes and
+// objects (the growth itself when nothing was counted).
+func (c HeapCycle) PerRequest() (bytes, objects float64) {
+	n := float64(max(c.Faulted, 1))
+	return float64(c.Growth) / n, float64(c.Objects) / n
+}
+
+// cycleOf is the heap findings as a cycle.
+func (h *HeapFindings) cycleOf(n int) HeapCycle {
+	return HeapCycle{Cycle: n, Growth: h.Growth, Objects: h.ObjectGrowth, Faulted: h.Faulted}
+}
+
+// SetFaulted records how many requests the fault failed, or, when kind is
+// "faulted", how many it touched while none failed: the growth is reported
+// per such request.
+func (f *Findings) SetFaulted(n int, kind string) {
+	f.Heap.Faulted, f.Heap.FaultedKind = n, kind
+}
+
+// repeatShare is the least share of the first cycle's growth per request
+// that every later cycle must grow by to count as a leak: a leak grows in
+// proportion to the requests the fault failed, cycle after cycle (a slice's
+// doubling makes each cycle's step uneven, not absent); a cache that fills
+// once, or a pool, grows in the first cycle only.
+const repeatShare = 0.5
+
+// JudgeCycles judges a fault held len(cycles) times, cycles[0] its first
+// (from the baseline): a slow leak (Slow, Over) when every later cycle grew
+// above the floor in bytes or objects, and by at least half the first
+// cycle's growth per faulted request in the same figure. f is the last
+// cycle's verdict (its Growth from that cycle's start); it records every
+// cycle. A heap over its tolerance stays over.
+func (f *Findings) JudgeCycles(cycles []HeapCycle) {
+	h := &f.Heap
+	h.Cycles = slices.Clone(cycles)
+	if len(cycles) < 2 {
+		return
+	}
+	floor := f.Tolerances.HeapFloor
+	if floor == nil {
+		floor = &NoiseFloor{}
+	}
+	first := cycles[0]
+	fb, fo := first.PerRequest()
+	// The figures the first cycle grew in over the floor are the ones the
+	// later cycles must repeat.
+	objects := first.Objects > floor.Objects
+	bytes := first.Growth > floor.Bytes
+	repeats := func(c HeapCycle) bool {
+		b, o := c.PerRequest()
+		return (objects && c.Objects > floor.Objects && o >= repeatShare*fo) ||
+			(bytes && c.Growth > floor.Bytes && b >= repeatShare*fb)
+	}
+	var steps []string
+	slow := objects || bytes
+	for _, c := range cycles {
+		steps = append(steps, c.String())
+		if c.Cycle != first.Cycle && !repeats(c) {
+			slow = false
+		}
+	}
+	h.Slow = slow
+	h.Over = h.Over || slow
+	h.Suspect = false
+	switch {
+	case slow:
+		h.Repeat = fmt.Sprintf("grew in each of %d cycles in proportion to the fault (%s): a slow leak", len(cycles), strings.Join(steps, "; "))
+	case objects || bytes:
+		h.Repeat = fmt.Sprintf("grew in cycle %d and not again in proportion (%s; noise floor %s): a cache or pool that fills once, not a leak", first.Cycle, strings.Join(steps, "; "), floor)
+	default:
+		h.Repeat = fmt.Sprintf("did not grow over the noise floor %s (%s)", floor, strings.Join(steps, "; "))
+	}
+}
+
+// String is the cycle as reports list it: "cycle 2: +31.0 KiB, +212
+// objects after 200 requests".
+func (c HeapCycle) String() string {
+	s := fmt.Sprintf("cycle %d: %s, %+d objects", c.Cycle, signedBytes(c.Growth), c.Objects)
+	if c.Faulted > 0 {
+		s += fmt.Sprintf(" after %d requests", c.Faulted)
+	}
+	return s
+}
+
+// PerRequestText says a growth per faulted request: "heap +31.0 KiB, +212
+// objects after 200 failed requests (≈1.06 objects, 155 B per failed
+// request)".
+func (h *HeapFindings) PerRequestText() string {
+	growth, objects := h.Growth, h.ObjectGrowth
+	if n := len(h.Cycles); n > 0 {
+		// The cycles' total: from the baseline to the last verdict.
+		growth, objects = 0, 0
+		for _, c := range h.Cycles {
+			growth, objects = growth+c.Growth, objects+c.Objects
+		}
+	}
+	s := fmt.Sprintf("heap %s, %+d objects", signedBytes(growth), objects)
+	n := h.faultedTotal()
+	if n <= 0 {
+		return s
+	}
+	kind := cmp.Or(h.FaultedKind, "failed")
+	return s + fmt.Sprintf(" after %d %s requests (≈%.2f objects, %s per %s request)",
+		n, kind, float64(objects)/float64(n), bytesText(int64(float64(growth)/float64(n)+0.5)), kind)
+}
+
+func (h *HeapFindings) faultedTotal() int {
+	if len(h.Cycles) == 0 {
+		return h.Faulted
+	}
+	n := 0
+	for _, c := range h.Cycles {
+		n += c.Faulted
+	}
+	return n
+}
+
+// grownSites keeps the allocation sites whose live heap grew, in bytes or
+// in objects, largest bytes first.
+func grownSites(sites []snapshot.HeapSite) []snapshot.HeapSite {
+	var out []snapshot.HeapSite
+	for _, s := range sites {
+		if s.InuseBytes > 0 || (s.InuseBytes == 0 && s.InuseObjects > 0) {
+			out = append(out, s)
+		}
+		if len(out) == maxSitesKept {
+			break
+		}
+	}
+	return out
+}
+
+// noSample says, for growth that no heap sample can name, why: the heap
+// profile samples one allocation per SampleRate bytes, so growth under
+// that rate is rarely sampled, and a site it does show is one sample scaled
+// up (noise, not the growth). Such sites are dropped.
+func (h *HeapFindings) noSample() {
+	h.NoSample = ""
+	switch {
+	case h.Growth <= 0:
+		return
+	case h.SampleRate <= 0:
+		h.NoSample = "no sample: the snapshots carry no heap profile to name the site"
+	case h.Growth < h.SampleRate:
+		h.Sites = nil
+		h.NoSample = fmt.Sprintf("no sample: the growth is under the profile's %s sampling; run the service with GODEBUG=memprofilerate=512 to name the site",
+			bytesText(h.SampleRate))
+	case len(h.Sites) == 0:
+		h.NoSample = fmt.Sprintf("no sample: no allocation site grew in the profile (one sample per %s allocated); run the service with GODEBUG=memprofilerate=512 to name the site",
+			bytesText(h.SampleRate))
+	}
+}
