@@ -80,17 +80,18 @@ func (f *Findings) SetFaulted(n int, kind string) {
 	f.Heap.Faulted, f.Heap.FaultedKind = n, kind
 }
 
-// repeatShare is the least share of the first cycle's growth per request
-// that every later cycle must grow by to count as a leak: a leak grows in
+// repeatShare is the least share of the first cycle's growth over the
+// noise floor, per faulted request, that every later cycle must grow by
+// over the floor to count as a leak: a leak grows in
 // proportion to the requests the fault failed, cycle after cycle (a slice's
 // doubling makes each cycle's step uneven, not absent); a cache that fills
 // once, or a pool, grows in the first cycle only.
-const repeatShare = 0.5
+const repeatShare = 0.4
 
 // JudgeCycles judges a fault held len(cycles) times, cycles[0] its first
 // (from the baseline): a slow leak (Slow, Over) when every later cycle grew
-// above the floor in bytes or objects, and by at least half the first
-// cycle's growth per faulted request in the same figure. f is the last
+// above the floor in bytes or objects, by at least 40 % of the first
+// cycle's growth over the floor per faulted request in the same figure. f is the last
 // cycle's verdict (its Growth from that cycle's start); it records every
 // cycle. A heap over its tolerance stays over.
 func (f *Findings) JudgeCycles(cycles []HeapCycle) {
@@ -104,13 +105,20 @@ func (f *Findings) JudgeCycles(cycles []HeapCycle) {
 		floor = &NoiseFloor{}
 	}
 	first := cycles[0]
-	fb, fo := first.PerRequest()
+	// Growth over the floor, per faulted request: what noise cannot
+	// explain (the first cycle also holds what any service keeps after
+	// its first fault: more of it there than in the later ones).
+	over := func(c HeapCycle) (bytes, objects float64) {
+		n := float64(max(c.Faulted, 1))
+		return float64(c.Growth-floor.Bytes) / n, float64(c.Objects-floor.Objects) / n
+	}
+	fb, fo := over(first)
 	// The figures the first cycle grew in over the floor are the ones the
 	// later cycles must repeat.
 	objects := first.Objects > floor.Objects
 	bytes := first.Growth > floor.Bytes
 	repeats := func(c HeapCycle) bool {
-		b, o := c.PerRequest()
+		b, o := over(c)
 		return (objects && c.Objects > floor.Objects && o >= repeatShare*fo) ||
 			(bytes && c.Growth > floor.Bytes && b >= repeatShare*fb)
 	}
