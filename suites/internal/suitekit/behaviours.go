@@ -48,7 +48,9 @@ var sloSpecs = []struct{ kind, title string }{
 
 // ItHoldsItsSLOs declares one spec per kind of SLO. Nothing is asserted
 // that the target does not declare: a service with timeouts and no
-// circuit breaker declares no breaker, and passes.
+// circuit breaker declares no breaker, and passes. A spec is skipped only
+// with the runner's reason for not judging its SLO; a declared SLO that
+// yielded no check and no reason fails.
 func ItHoldsItsSLOs(out func() *Outcome) {
 	for _, s := range sloSpecs {
 		It(s.title, Label("slo", s.kind), func() {
@@ -60,7 +62,16 @@ func ItHoldsItsSLOs(out func() *Outcome) {
 				}
 			}
 			if len(checks) == 0 {
-				Skip(o.notJudged(s.kind))
+				// The runner says why it judges no SLO it does not:
+				// undeclared, or applying to none of the faults. A
+				// declared one that yields no check and no reason
+				// was never judged, and that is no pass.
+				reason, ok := o.notJudged(s.kind)
+				if !ok {
+					Fail(fmt.Sprintf("%s declares a %s SLO, and fault %s yielded no %s check and no reason why it was not judged%s",
+						o.Target.Name, s.kind, o.Fault.Name, s.kind, o.Rerun()))
+				}
+				Skip(reason)
 			}
 			var broken []string
 			for _, c := range checks {
@@ -75,12 +86,12 @@ func ItHoldsItsSLOs(out func() *Outcome) {
 }
 
 // notJudged says why an SLO was not judged for the fault, as the runner
-// recorded it.
-func (o *Outcome) notJudged(kind string) string {
+// recorded it; false when it recorded no reason.
+func (o *Outcome) notJudged(kind string) (string, bool) {
 	for _, n := range o.Fault.NotJudged {
 		if n.Kind == kind {
-			return n.Reason
+			return n.Reason, true
 		}
 	}
-	return fmt.Sprintf("the %s SLO was not judged for fault %s", kind, o.Fault.Name)
+	return "", false
 }
