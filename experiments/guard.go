@@ -10,8 +10,9 @@ import (
 )
 
 // CheckBlastRadius is the blast-radius guard: every address the drill
-// would touch — the target, its pprof endpoint, and each upstream's listen
-// and forward address on a local engine — must be loopback, or allowed by
+// would touch — the target, its pprof endpoint (written or derived), and
+// each upstream's listen and forward address on a local engine — must
+// parse, and be loopback, or allowed by
 // spec.allowHosts or by extra (the CLI's --allow-host). Host names are
 // not resolved: "localhost" is loopback, any other name must be allowed by
 // name. Problems cite the file and line of the offending address; the
@@ -47,13 +48,40 @@ func (d *Drill) CheckBlastRadius(extra ...string) error {
 		}
 		r.add(path, nil, "refusing host %q: drills touch loopback only, unless spec.allowHosts or --allow-host names the host", host)
 	}
-	t := d.Spec.Target
-	if u, err := url.Parse(t.URL); err == nil {
-		check("spec.target.url", u.Hostname())
+	// urlHost is the host of an address written as a URL; an address
+	// that does not parse, or names no host, is refused: the guard
+	// cannot vouch for what it cannot read.
+	urlHost := func(path, raw string) (string, bool) {
+		u, err := url.Parse(raw)
+		switch {
+		case err != nil:
+			r.add(path, nil, "refusing %q: it does not parse as a URL, so the guard cannot check its host: %v", raw, err)
+			return "", false
+		case u.Host == "" || u.Hostname() == "":
+			r.add(path, nil, "refusing %q: it names no host, so the guard cannot check it: write scheme://host:port", raw)
+			return "", false
+		}
+		return u.Hostname(), true
 	}
-	if u, err := url.Parse(t.Pprof); err == nil && d.pos.has("spec.target.pprof") {
-		// A pprof URL derived from url has url's host: checked above.
-		check("spec.target.pprof", u.Hostname())
+	t := d.Spec.Target
+	target, targetOK := urlHost("spec.target.url", t.URL)
+	if targetOK {
+		check("spec.target.url", target)
+	}
+	// The pprof endpoint is contacted whether the file writes it or it is
+	// derived from url (then it has url's host: judged once, above).
+	if t.Pprof != "" {
+		if h, ok := urlHost("spec.target.pprof", t.Pprof); ok && !(targetOK && h == target) {
+			check("spec.target.pprof", h)
+		}
+	}
+	hostPort := func(path, addr string) (string, bool) {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			r.add(path, nil, "refusing %q: it is not host:port, so the guard cannot check its host: %v", addr, err)
+			return "", false
+		}
+		return host, true
 	}
 	for i, u := range d.Spec.Upstreams {
 		if !d.upstreamIsLocal(u.Name) {
@@ -66,10 +94,10 @@ func (d *Drill) CheckBlastRadius(extra ...string) error {
 			if err := netns.CheckListen(u.Listen); err != nil {
 				r.add(p+".listen", nil, "%s", strings.TrimPrefix(err.Error(), "netns: "))
 			}
-		} else if host, _, err := net.SplitHostPort(u.Listen); err == nil {
+		} else if host, ok := hostPort(p+".listen", u.Listen); ok {
 			check(p+".listen", host)
 		}
-		if host, _, err := net.SplitHostPort(u.Forward); err == nil {
+		if host, ok := hostPort(p+".forward", u.Forward); ok {
 			check(p+".forward", host)
 		}
 	}

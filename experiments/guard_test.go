@@ -133,3 +133,38 @@ spec:
 		}
 	}
 }
+
+// TestBlastRadiusEveryAddress: the guard judges the addresses the drill
+// will contact, not only those the file wrote: a pprof URL set on a loaded
+// drill (as a suite or a search edits it) is checked though the file has
+// none, and an address that does not parse is refused at its line, never
+// skipped.
+func TestBlastRadiusEveryAddress(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		edit func(*Drill)
+		want string
+	}{
+		{"a remote pprof the file does not write", func(d *Drill) { d.Spec.Target.Pprof = "http://10.9.9.9:6060/debug/pprof" },
+			`guard.yaml:5:11: spec.target.pprof: refusing host "10.9.9.9"`},
+		{"a target URL that does not parse", func(d *Drill) { d.Spec.Target.URL = "http://[::1" },
+			`guard.yaml:5:17: spec.target.url: refusing "http://[::1": it does not parse as a URL`},
+		{"a pprof URL that does not parse", func(d *Drill) { d.Spec.Target.Pprof = "http://10.0.0.1:6060/%zz" },
+			`refusing "http://10.0.0.1:6060/%zz": it does not parse as a URL`},
+		{"a target URL without a host", func(d *Drill) { d.Spec.Target.URL = "http:///checkout" },
+			`guard.yaml:5:17: spec.target.url: refusing "http:///checkout": it names no host`},
+		{"a forward address that is not host:port", func(d *Drill) { d.Spec.Upstreams[0].Forward = "db.internal" },
+			`guard.yaml:6:61: spec.upstreams[0].forward: refusing "db.internal": it is not host:port`},
+		{"a listen address that is not host:port", func(d *Drill) { d.Spec.Upstreams[0].Listen = "127.0.0.1" },
+			`guard.yaml:6:34: spec.upstreams[0].listen: refusing "127.0.0.1": it is not host:port`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d := guarded(t, "http://127.0.0.1:8080", "127.0.0.1:9100", "127.0.0.1:9200", "")
+			c.edit(d)
+			err := d.CheckBlastRadius()
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("got %v\nwant a refusal with %q", err, c.want)
+			}
+		})
+	}
+}
