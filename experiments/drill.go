@@ -14,6 +14,11 @@ import (
 const (
 	APIVersion = "aftershock.dev/v1alpha1"
 	Kind       = "Drill"
+	// KindTarget is a Drill file without faults: a service, its upstreams,
+	// its load and what must hold, for the suites (which bring their own
+	// faults) and any tool that drills it. Loaded WithoutFaults or
+	// ForChecking, by the same loader.
+	KindTarget = "Target"
 )
 
 // Drill is one chaos drill: a target, the fault proxies in front of its

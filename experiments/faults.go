@@ -53,6 +53,10 @@ func (d *Drill) Upstream(name string) *Upstream {
 	return nil
 }
 
+// Written reports whether the file wrote the field at path
+// (spec.verify.settle), rather than leaving it to its default.
+func (d *Drill) Written(path string) bool { return d.pos.has(path) }
+
 // Where returns "file:line:col" of a field path (or of its nearest
 // written parent), for messages about the drill made after loading.
 func (d *Drill) Where(path string) string {

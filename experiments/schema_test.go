@@ -255,14 +255,14 @@ type yamlExample struct {
 	data []byte
 }
 
-// docPages lists README.md and the pages under docs/.
+// docPages lists README.md, suites/README.md and the pages under docs/.
 func docPages(t *testing.T) []string {
 	t.Helper()
 	pages, err := filepath.Glob("../docs/*.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return append([]string{"../README.md"}, pages...)
+	return append([]string{"../README.md", "../suites/README.md"}, pages...)
 }
 
 // drillBlocks returns the Drill files among a page's YAML blocks, each

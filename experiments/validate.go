@@ -81,9 +81,13 @@ func validate(d *Drill, r *reporter, o *options) {
 	}
 	switch {
 	case !d.pos.has("kind"):
-		r.add("kind", []string{Kind}, "kind is required")
-	case d.Kind != Kind:
-		r.add("kind", []string{Kind}, "unknown kind %q", d.Kind)
+		r.add("kind", []string{Kind, KindTarget}, "kind is required")
+	case d.Kind == KindTarget && !o.noFaults && !o.placeholders:
+		r.add("kind", []string{Kind}, "a Target describes a service for the suites (AFTERSHOCK_TARGET=FILE go tool ginkgo ./suites/...); to run faults, write kind: Drill with spec.faults")
+	case d.Kind == KindTarget && len(d.Spec.Faults) > 0:
+		r.add("spec.faults", nil, "a Target holds no faults (the suites bring their own); write kind: Drill to run these")
+	case d.Kind != Kind && d.Kind != KindTarget:
+		r.add("kind", []string{Kind, KindTarget}, "unknown kind %q", d.Kind)
 	}
 	dnsLabel(r, "metadata.name", d.Metadata.Name, true)
 	dnsLabel(r, "metadata.namespace", d.Metadata.Namespace, false)

@@ -18,7 +18,7 @@ var faultKinds = []string{"networkChaos", "httpChaos", "grpcChaos", "stalledClie
 
 func validateFaults(d *Drill, r *reporter, o *options) {
 	if len(d.Spec.Faults) == 0 {
-		if !r.seen["spec.faults"] && !o.noFaults {
+		if !r.seen["spec.faults"] && !o.noFaults && d.Kind != KindTarget {
 			r.add("spec.faults", faultKinds, "at least one fault is required")
 		}
 		return

@@ -36,7 +36,15 @@ type Env struct {
 	// Written tells which top-level keys the file wrote, and
 	// "verify.settle" when it set the settle deadline.
 	Written map[string]bool
+	// Deprecated says why the file's format is on its way out ("" for a
+	// Target file); the suites print it.
+	Deprecated string
 }
+
+// envDeprecated is what an env file of the old format is told.
+const envDeprecated = "the env file format (a Drill spec's blocks at the top level) is deprecated: " +
+	"write the same blocks under spec: with apiVersion: aftershock.dev/v1alpha1, kind: Target and metadata.name, " +
+	"a Drill file that the same loader, aftershock validate and the schema check"
 
 // envHeader is how an env file is wrapped into a Drill document: its lines
 // become the spec (indented by envIndent columns, one line below the top),
@@ -63,7 +71,62 @@ func LoadEnv(path string, opts ...experiments.Option) (*Env, error) {
 }
 
 // ParseEnv checks an env file held in memory; name is used in problems.
+// A Target file (kind: Target, or a Drill, whose faults the suites leave
+// aside) is read by the Drill loader as it is; an env file of the old
+// format (the spec's blocks at the top level) is read too, and told that
+// its format is deprecated.
 func ParseEnv(name string, data []byte, opts ...experiments.Option) (*Env, error) {
+	if isDrillFile(data) {
+		return parseTargetFile(name, data, opts...)
+	}
+	env, err := parseOldEnv(name, data, opts...)
+	if env != nil {
+		env.Deprecated = name + ": " + envDeprecated
+	}
+	return env, err
+}
+
+// isDrillFile tells a Drill or Target file (apiVersion at the top) from an
+// env file of the old format.
+func isDrillFile(data []byte) bool {
+	var root yaml.Node
+	if yaml.Unmarshal(data, &root) != nil || len(root.Content) == 0 || root.Content[0].Kind != yaml.MappingNode {
+		return false
+	}
+	m := root.Content[0]
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == "apiVersion" {
+			return true
+		}
+	}
+	return false
+}
+
+// parseTargetFile reads a Target (or Drill) file with the Drill loader.
+func parseTargetFile(name string, data []byte, opts ...experiments.Option) (*Env, error) {
+	d, err := experiments.Parse(name, data, append(opts, experiments.WithoutFaults())...)
+	if err != nil {
+		return nil, err
+	}
+	written := map[string]bool{"target": true}
+	for _, k := range EnvKeys {
+		if d.Written("spec." + k) {
+			written[k] = true
+		}
+	}
+	if d.Written("spec.verify.settle") {
+		written["verify.settle"] = true
+	}
+	s := d.Spec
+	return &Env{
+		File: name, Target: s.Target, Upstreams: s.Upstreams, Load: s.Load,
+		Verify: s.Verify, AllowHosts: s.AllowHosts, Written: written,
+	}, nil
+}
+
+// parseOldEnv reads an env file of the old format: the spec's blocks at
+// the top level.
+func parseOldEnv(name string, data []byte, opts ...experiments.Option) (*Env, error) {
 	written, refused, ps := envKeys(name, data)
 	if ps != nil && refused == nil {
 		return nil, ps // not a mapping at all

@@ -1,6 +1,7 @@
 package suitekit
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -115,5 +116,65 @@ upstreams:
 	}
 	if _, err := fromEnv(env); err == nil || !strings.Contains(err.Error(), "grpc.yaml: the target grpc://127.0.0.1:8443 is gRPC: write load.grpc") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// TestTargetFileIsADrillFile: the suites' target is a Drill file of kind
+// Target, read by the Drill loader, and gives the same Env as the old env
+// file of the same blocks, which is still read and told it is deprecated.
+func TestTargetFileIsADrillFile(t *testing.T) {
+	blocks := `target:
+  url: http://127.0.0.1:8080
+upstreams:
+  - {name: payments, listen: 127.0.0.1:9100, forward: 127.0.0.1:9200, protocol: http}
+load:
+  rate: 10
+  requests: [{path: /checkout}]
+verify:
+  settle: 12s
+`
+	indented := "  " + strings.ReplaceAll(strings.TrimRight(blocks, "\n"), "\n", "\n  ") + "\n"
+	target := "apiVersion: aftershock.dev/v1alpha1\nkind: Target\nmetadata: {name: staging}\nspec:\n" + indented
+	newEnv, err := ParseEnv("staging.yaml", []byte(target))
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldEnv, err := ParseEnv("env.yaml", []byte(blocks))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if newEnv.Deprecated != "" || !strings.Contains(oldEnv.Deprecated, "env.yaml: the env file format") || !strings.Contains(oldEnv.Deprecated, "kind: Target") {
+		t.Errorf("deprecation: new %q, old %q", newEnv.Deprecated, oldEnv.Deprecated)
+	}
+	oldEnv.File, oldEnv.Deprecated = newEnv.File, ""
+	if !reflect.DeepEqual(newEnv, oldEnv) {
+		t.Errorf("a Target file and the env file of the same blocks differ:\n%+v\n%+v", newEnv, oldEnv)
+	}
+
+	// A Drill file is a target too: the suites leave its faults aside.
+	drill := strings.Replace(target, "kind: Target", "kind: Drill", 1) +
+		"  faults: [{name: slow, upstream: payments, duration: 5s, networkChaos: {action: delay, delay: {latency: 1s}}}]\n"
+	if env, err := ParseEnv("drill.yaml", []byte(drill)); err != nil || env.Target.URL != newEnv.Target.URL {
+		t.Errorf("a Drill file as target: %v", err)
+	}
+
+	// Problems are the loader's, at the file's own lines.
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"faults in a Target", strings.Replace(drill, "kind: Drill", "kind: Target", 1), "staging.yaml:14:11: spec.faults: a Target holds no faults"},
+		{"an unknown field", strings.Replace(target, "  load:", "  lode:", 1), `staging.yaml:9:3: spec.lode: unknown field "lode"`},
+		{"an unknown kind", strings.Replace(target, "kind: Target", "kind: Targte", 1), `staging.yaml:2:7: kind: unknown kind "Targte"; allowed: Drill, Target`},
+	} {
+		_, err := ParseEnv("staging.yaml", []byte(tc.yaml))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want %q", tc.name, err, tc.want)
+		}
+	}
+
+	// aftershock drill runs no Target; aftershock validate checks one.
+	if _, err := experiments.Parse("staging.yaml", []byte(target)); err == nil || !strings.Contains(err.Error(), "a Target describes a service for the suites") {
+		t.Errorf("a Target run as a drill: %v", err)
+	}
+	if _, err := experiments.Parse("staging.yaml", []byte(target), experiments.ForChecking()); err != nil {
+		t.Errorf("a Target checked: %v", err)
 	}
 }

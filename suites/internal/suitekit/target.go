@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -104,6 +105,9 @@ const (
 	forAny                       // suites/drills: the drill files say
 )
 
+// deprecatedOnce prints an old env file's warning once per process.
+var deprecatedOnce sync.Once
+
 // start selects the target: the env file's service, else the demo
 // startDemo starts. A suite for the other protocol skips: one env file
 // names one service, and a pipeline runs every suite against it.
@@ -116,6 +120,9 @@ func start(ctx context.Context, proto suiteProtocol, startDemo func() *Target) *
 		env, err := LoadEnv(path)
 		if err != nil {
 			Fail(fmt.Sprintf("env file (%s / --target):\n%v", EnvTarget, err))
+		}
+		if env.Deprecated != "" {
+			deprecatedOnce.Do(func() { fmt.Fprintln(os.Stderr, "aftershock: warning: "+env.Deprecated) })
 		}
 		if why := otherProtocol(proto, path, env.Target); why != "" {
 			// Ginkgo shows a skip's reason only when verbose: say it
