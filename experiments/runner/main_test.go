@@ -4,10 +4,13 @@ import (
 	"os"
 	"testing"
 
+	"github.com/aftershock/aftershock/fixtures/launch"
 	"github.com/aftershock/aftershock/snapshot/snapshottest"
 )
 
 func TestMain(m *testing.M) {
 	snapshottest.ServeIfTarget()
-	os.Exit(m.Run())
+	code := m.Run()
+	launch.CleanupBuildArtifacts()
+	os.Exit(code)
 }

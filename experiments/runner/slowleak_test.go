@@ -1,0 +1,143 @@
+package runner_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/aftershock/aftershock/experiments"
+	"github.com/aftershock/aftershock/experiments/runner"
+	"github.com/aftershock/aftershock/fixtures/launch"
+	"github.com/aftershock/aftershock/fixtures/ports"
+	"github.com/aftershock/aftershock/fixtures/upstream"
+)
+
+const slowleakPackage = "github.com/aftershock/aftershock/fixtures/cmd/slowleak"
+
+// defaultDrill is the drill a new user writes: one 5 s fault of 503s on
+// the upstream under 40 requests/s, every tolerance left at its default.
+func defaultDrill(t *testing.T, svc *launch.Process, proxy, forward string) *experiments.Drill {
+	t.Helper()
+	d, err := experiments.Parse("default.yaml", fmt.Appendf(nil, `apiVersion: aftershock.dev/v1alpha1
+kind: Drill
+metadata: {name: orders-503}
+spec:
+  target: {url: %q, pprof: %q}
+  upstreams:
+    - {name: payments, listen: %q, forward: %q, protocol: http}
+  load:
+    rate: 40
+    requests: [{method: GET, path: /order}]
+  warmup: 2s
+  faults:
+    - name: payments-503
+      upstream: payments
+      duration: 5s
+      httpChaos: {target: Response, replace: {code: 503}}
+`, svc.URL, svc.Pprof, proxy, forward))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// drillSlowleak starts the slowleak fixture (args, env) behind a fault
+// proxy to an upstream and runs the default drill on it.
+func drillSlowleak(t *testing.T, env []string, args ...string) *runner.Result {
+	t.Helper()
+	bin, err := launch.Build(slowleakPackage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pay, err := upstream.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pay.Close() })
+	proxy, err := ports.FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := launch.Start(context.Background(), bin, append([]string{"--upstream", "http://" + proxy}, args...), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Stop() })
+	res, err := runner.Run(context.Background(), defaultDrill(t, svc, proxy, pay.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func resultText(res *runner.Result) string {
+	var b strings.Builder
+	runner.WriteText(&b, res)
+	return b.String()
+}
+
+// TestSlowLeaksFailADefaultDrill: a service that keeps ~150 bytes per
+// failed request in a global map, or a 64-byte record in a global slice,
+// fails a default drill — far under the heap tolerance — with the growth
+// per failed request; its fixed twin passes.
+func TestSlowLeaksFailADefaultDrill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drills real processes for about a minute")
+	}
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		args []string
+		leak bool
+	}{
+		{"map", []string{"--mode", "map"}, true},
+		{"map fixed", []string{"--mode", "map", "--fixed"}, false},
+		{"slice", []string{"--mode", "slice"}, true},
+		{"cache that fills once", []string{"--mode", "cache"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			res := drillSlowleak(t, nil, tc.args...)
+			text := resultText(res)
+			if !tc.leak {
+				if res.Verdict != runner.Pass {
+					t.Fatalf("a healthy service failed:\n%s", text)
+				}
+				return
+			}
+			if res.Verdict != runner.Fail || len(res.Faults) != 1 {
+				t.Fatalf("the slow leak passed:\n%s", text)
+			}
+			fr := res.Faults[0]
+			h := fr.Findings.Heap
+			if !h.Slow || h.Growth > h.Tolerance || len(h.Cycles) < 2 {
+				t.Errorf("want a slow leak confirmed over cycles, under the tolerance: %+v\n%s", h, text)
+			}
+			if !strings.Contains(strings.Join(fr.Culprits, "\n"), "per failed request") {
+				t.Errorf("the culprits do not give the growth per failed request: %q", fr.Culprits)
+			}
+			if !strings.Contains(text, "no sample: the growth is under the profile's 512.0 KiB sampling; run the service with GODEBUG=memprofilerate=512") {
+				t.Errorf("the verdict does not say why no site is named:\n%s", text)
+			}
+		})
+	}
+}
+
+// TestSlowLeakNamedWithMemProfileRate: with the service sampling one
+// allocation per 512 bytes, the verdict names the leaking function.
+func TestSlowLeakNamedWithMemProfileRate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drills a real process for about half a minute")
+	}
+	t.Parallel()
+	res := drillSlowleak(t, []string{"GODEBUG=memprofilerate=512"}, "--mode", "map")
+	text := resultText(res)
+	if res.Verdict != runner.Fail {
+		t.Fatalf("the slow leak passed:\n%s", text)
+	}
+	const site = "slowleak.(*Service).recordFailure"
+	if !strings.Contains(strings.Join(res.Faults[0].Culprits, "\n"), site) {
+		t.Errorf("the culprits do not name %s: %q\n%s", site, res.Faults[0].Culprits, text)
+	}
+}
