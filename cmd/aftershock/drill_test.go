@@ -250,7 +250,7 @@ func TestReportMergesJournals(t *testing.T) {
 		t.Fatalf("exit %d:\n%s", code, errs)
 	}
 	b, err := os.ReadFile(page)
-	if err != nil || !strings.Contains(string(b), "from 10 run(s) of 2 drill(s)") {
+	if err != nil || !strings.Contains(string(b), "from 10 runs of 2 drills") {
 		t.Errorf("page: %v\n%.400s", err, b)
 	}
 	if code, _, errs := aftershock(t, nil, "report", "-o", page, t.TempDir()); code != 2 || !strings.Contains(errs, "no journal.json under") {

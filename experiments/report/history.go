@@ -189,13 +189,16 @@ func trendChart(v historyView) ([]byte, error) {
 				continue
 			}
 			slices.SortFunc(s.xys, func(a, b plotter.XY) int { return cmp.Compare(a.X, b.X) })
-			l, err := plotter.NewLine(s.xys)
+			// A marker on every run: a line through one point draws
+			// nothing, and a drill's first run is one point.
+			l, pts, err := plotter.NewLinePoints(s.xys)
 			if err != nil {
 				return nil, err
 			}
 			l.Color = c
-			s.p.Add(l)
-			s.p.Legend.Add(name, l)
+			pts.GlyphStyle.Shape, pts.GlyphStyle.Color, pts.GlyphStyle.Radius = draw.CircleGlyph{}, c, vg.Points(2.5)
+			s.p.Add(l, pts)
+			s.p.Legend.Add(name, l, pts)
 		}
 		if len(missed) > 0 {
 			sc, err := plotter.NewScatter(missed)

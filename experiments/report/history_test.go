@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -48,7 +49,7 @@ func TestHistory(t *testing.T) {
 	}
 	page := buf.String()
 	for _, want := range []string{
-		"from 10 run(s) of 2 drill(s)",
+		"from 10 runs of 2 drills", "drill payments: 5 runs",
 		"flips between pass and fail (4×)",
 		"3 of 5", "5 of 5",
 		"callPayments.func1",
@@ -96,5 +97,35 @@ func TestReadJournals(t *testing.T) {
 	os.WriteFile(filepath.Join(bad, "journal.json"), []byte(`{"x": 1}`), 0o644)
 	if _, err := ReadJournals(dir); err == nil || !strings.Contains(err.Error(), filepath.Join(bad, "journal.json")+": not a drill journal") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// TestHistoryOfOneRun: a drill with one run that returned says "1 run"
+// and draws the run as a marker (a line through one point draws nothing).
+func TestHistoryOfOneRun(t *testing.T) {
+	one := runs()[:1] // payments, passed, back in 1s
+	var buf bytes.Buffer
+	if err := WriteHistory(&buf, one, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	page := buf.String()
+	for _, want := range []string{"from 1 run of 1 drill.", "drill payments: 1 run<", "1 of 1"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "1 runs") {
+		t.Error(`the page says "1 runs"`)
+	}
+	// The marker is a filled circle in the fault's colour: a path of
+	// arcs, filled, in each of the two charts.
+	// The run is a filled circle in the fault's colour, in both charts and
+	// their legends; a line alone would draw nothing here.
+	marker := regexp.MustCompile(`A2\.5,2\.5 [^"]*" style="fill:#0000C8"`)
+	if n := len(marker.FindAllString(page, -1)); n < 4 {
+		t.Errorf("%d run markers, want the run drawn in both charts (and their legends)", n)
+	}
+	if os.Getenv("AFTERSHOCK_KEEP_HISTORY") != "" {
+		_ = os.WriteFile(os.Getenv("AFTERSHOCK_KEEP_HISTORY"), buf.Bytes(), 0o644)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"gonum.org/v1/plot"
@@ -52,6 +53,13 @@ var funcs = template.FuncMap{
 		return "FAIL"
 	},
 	"when": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04") },
+	// count says "1 run", "2 runs".
+	"count": func(n int, noun string) string {
+		if n == 1 {
+			return "1 " + noun
+		}
+		return strconv.Itoa(n) + " " + noun + "s"
+	},
 }
 
 var tmpl = template.Must(template.New("report").Funcs(funcs).Parse(page))
