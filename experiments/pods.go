@@ -23,6 +23,8 @@ const DefaultPodsPath = "/debug/pprof"
 // Chaos Mesh defaults it. Each pod is read by its IP when aftershock runs
 // in the cluster, and through the API server's pod proxy from outside.
 type PodsTarget struct {
+	// Selector is a Chaos Mesh PodSelectorSpec, as a fault's selector
+	// (required; nodeSelectors is refused).
 	Selector v1alpha1.PodSelectorSpec `json:"selector"`
 	// Port is the pods' pprof port (required).
 	Port int `json:"port"`
