@@ -111,6 +111,7 @@ func TestBadDrills(t *testing.T) {
 		{"request path not absolute", line(18, "    requests: [{method: GET, path: checkout}]"), nil, "18:36", "spec.load.requests[0].path", []string{"must start with /"}},
 		{"bad request method", line(18, "    requests: [{method: FETCH, path: /checkout}]"), nil, "18:25", "spec.load.requests[0].method", []string{`"FETCH"`, "allowed: GET"}},
 		{"negative settle", line(33, "    settle: -1s"), nil, "33:13", "spec.verify.settle", []string{"negative"}},
+		{"too many cycles", line(33, "    settle: 20s\n    cycles: 11"), nil, "34:13", "spec.verify.cycles", []string{"11 cycles: want 1 to 10"}},
 		{"bad allowHosts entry", line(19, "  warmup: 3s\n  allowHosts: [10.0.0.0/33]"), nil, "20:16", "spec.allowHosts[0]", []string{"bad CIDR"}},
 		{"block duration disagrees", line(24, "      networkChaos: {action: delay, duration: 3s, delay: {latency: 1s}}"), nil, "24:47", "spec.faults[0].networkChaos.duration", []string{"disagrees with the fault's duration 10s"}},
 		{"chaos mesh selector value", line(24, "      networkChaos: {action: delay, mode: fixed-percent, value: \"150\", delay: {latency: 1s}}"), nil, "24:65", "spec.faults[0].networkChaos.value", []string{"chaos mesh", "(0,100]"}},
