@@ -57,24 +57,33 @@ func (r *Runner) drainBaseline(ctx context.Context, base *snapshot.Snapshot) {
 		matchers.BytesText(drained.bytes), drained.objects, matchers.BytesText(r.warm.bytes), r.warm.objects)
 }
 
-// Floors of the noise floor: a reading's own resolution, and growth per
-// faulted request under which a fault's growth is not told from noise.
+// Floors of the noise floor: a reading's own resolution, growth per
+// faulted request under which a fault's growth is not told from noise,
+// and the share of the live heap a drained reading moves by on its own (a
+// buffer or two: about 100 KiB on a 400 MiB heap).
 const (
 	floorObjects          = 16
 	floorBytes            = 8 << 10
 	floorObjectsPerFailed = 0.25
 	floorBytesPerFailed   = 16
+	floorHeapShare        = 2048 // 1/2048 of the live heap
 )
 
 // noiseFloor is the noise floor of a fault that failed (or touched)
-// faulted requests: at least the resolution of a drained reading, and a
-// quarter of an object or 16 B per faulted request.
+// faulted requests: at least the resolution of a drained reading, a
+// quarter of an object or 16 B per faulted request, and 1/2048 of the
+// live heap in bytes.
 func (r *Runner) noiseFloor(faulted int) *matchers.NoiseFloor {
+	live := heapFigures{}
+	if r.base != nil {
+		live = figuresOf(r.base)
+	}
 	n := &matchers.NoiseFloor{
 		Objects: max(floorObjects, int64(floorObjectsPerFailed*float64(faulted))),
-		Bytes:   max(floorBytes, int64(floorBytesPerFailed*faulted)),
+		Bytes:   max(floorBytes, int64(floorBytesPerFailed*faulted), live.bytes/floorHeapShare),
 	}
-	n.Basis = fmt.Sprintf("drained post-GC readings; the warmup moved the quiet baseline by %s, %d objects", matchers.BytesText(r.warm.bytes), r.warm.objects)
+	n.Basis = fmt.Sprintf("drained post-GC readings of a %s heap; the warmup moved the quiet baseline by %s, %d objects",
+		matchers.BytesText(live.bytes), matchers.BytesText(r.warm.bytes), r.warm.objects)
 	if faulted > 0 {
 		n.Basis += fmt.Sprintf("; at least %.2f objects and %d B per faulted request", floorObjectsPerFailed, floorBytesPerFailed)
 	}
