@@ -43,6 +43,39 @@ func (f *Fault) Kind() FaultKind {
 	return ""
 }
 
+// Family names what a fault does to the service, as suites label it and
+// people speak of it: Kind says which block a fault holds, and a
+// networkChaos block is either a partition or a slow (lossy, narrow)
+// upstream.
+type Family string
+
+// Fault families.
+const (
+	FamilyPartition    Family = "partition"
+	FamilySlowUpstream Family = "slow-upstream"
+	FamilyHTTP         Family = "http-faults"
+	FamilyGRPC         Family = "grpc"
+	FamilyStall        Family = "stalled-clients"
+)
+
+// Family returns the fault's family, or "" when it holds no fault block.
+func (f *Fault) Family() Family {
+	switch f.Kind() {
+	case KindNetwork:
+		if f.NetworkChaos.Action == v1alpha1.PartitionAction {
+			return FamilyPartition
+		}
+		return FamilySlowUpstream
+	case KindHTTP:
+		return FamilyHTTP
+	case KindGRPC:
+		return FamilyGRPC
+	case KindStall:
+		return FamilyStall
+	}
+	return ""
+}
+
 // Upstream returns the upstream called name, or nil.
 func (d *Drill) Upstream(name string) *Upstream {
 	for i := range d.Spec.Upstreams {

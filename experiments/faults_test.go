@@ -163,3 +163,25 @@ func TestGRPCCode(t *testing.T) {
 		}
 	}
 }
+
+// TestFaultFamily: one family per fault; a networkChaos block is a
+// partition or a slow upstream by its action.
+func TestFaultFamily(t *testing.T) {
+	for _, c := range []struct {
+		f    Fault
+		want Family
+	}{
+		{Fault{NetworkChaos: &v1alpha1.NetworkChaosSpec{Action: v1alpha1.PartitionAction}}, FamilyPartition},
+		{Fault{NetworkChaos: &v1alpha1.NetworkChaosSpec{Action: v1alpha1.DelayAction}}, FamilySlowUpstream},
+		{Fault{NetworkChaos: &v1alpha1.NetworkChaosSpec{Action: v1alpha1.LossAction}}, FamilySlowUpstream},
+		{Fault{NetworkChaos: &v1alpha1.NetworkChaosSpec{Action: v1alpha1.BandwidthAction}}, FamilySlowUpstream},
+		{Fault{HTTPChaos: &v1alpha1.HTTPChaosSpec{}}, FamilyHTTP},
+		{Fault{GRPCChaos: &GRPCChaos{}}, FamilyGRPC},
+		{Fault{StalledClients: &StalledClients{}}, FamilyStall},
+		{Fault{}, ""},
+	} {
+		if got := c.f.Family(); got != c.want {
+			t.Errorf("%s fault: family %q, want %q", c.f.Kind(), got, c.want)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/chaos-mesh/chaos-mesh/api/v1alpha1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/aftershock/aftershock/experiments"
@@ -22,7 +23,8 @@ type DrillFile struct {
 	// Name is the file name; Path is where problems say it is.
 	Name, Path string
 	// Labels are the fault families its faults belong to, as the suites
-	// label them (slow-upstream, partition, http-faults, stalled-clients).
+	// label them (experiments.Family: slow-upstream, partition, http-faults,
+	// grpc, stalled-clients).
 	Labels []string
 
 	fsys fs.FS // nil: read Path from disk
@@ -102,16 +104,21 @@ func (f DrillFile) read() ([]byte, error) {
 }
 
 // faultFamilies reads which fault families a drill holds, for labels,
-// from the raw YAML: no ${VAR} needs a value for that. A file that does
-// not parse gets no labels; its spec reports the problems when it runs.
+// from the raw YAML: no ${VAR} needs a value for that. Each fault becomes
+// the loader's experiments.Fault with the block it holds (of a
+// networkChaos block, its action), and names its own family
+// (experiments.Fault.Family): the suites decide no family themselves. A
+// file that does not parse gets no labels; its spec reports the problems
+// when it runs.
 func faultFamilies(data []byte) []string {
 	var doc struct {
 		Spec struct {
 			Faults []struct {
 				NetworkChaos *struct {
-					Action string `json:"action"`
+					Action v1alpha1.NetworkChaosAction `json:"action"`
 				} `json:"networkChaos"`
 				HTTPChaos      any `json:"httpChaos"`
+				GRPCChaos      any `json:"grpcChaos"`
 				StalledClients any `json:"stalledClients"`
 			} `json:"faults"`
 		} `json:"spec"`
@@ -120,21 +127,22 @@ func faultFamilies(data []byte) []string {
 		return nil
 	}
 	var labels []string
-	add := func(l string) {
-		if !slices.Contains(labels, l) {
-			labels = append(labels, l)
+	for _, raw := range doc.Spec.Faults {
+		var f experiments.Fault
+		if raw.NetworkChaos != nil {
+			f.NetworkChaos = &v1alpha1.NetworkChaosSpec{Action: raw.NetworkChaos.Action}
 		}
-	}
-	for _, f := range doc.Spec.Faults {
-		switch {
-		case f.NetworkChaos != nil && f.NetworkChaos.Action == "partition":
-			add("partition")
-		case f.NetworkChaos != nil:
-			add("slow-upstream")
-		case f.HTTPChaos != nil:
-			add("http-faults")
-		case f.StalledClients != nil:
-			add("stalled-clients")
+		if raw.HTTPChaos != nil {
+			f.HTTPChaos = &v1alpha1.HTTPChaosSpec{}
+		}
+		if raw.GRPCChaos != nil {
+			f.GRPCChaos = &experiments.GRPCChaos{}
+		}
+		if raw.StalledClients != nil {
+			f.StalledClients = &experiments.StalledClients{}
+		}
+		if l := string(f.Family()); l != "" && !slices.Contains(labels, l) {
+			labels = append(labels, l)
 		}
 	}
 	return labels

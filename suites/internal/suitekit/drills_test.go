@@ -1,6 +1,7 @@
 package suitekit
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -165,6 +166,38 @@ load:
 		}
 		if d.Spec.Target.URL != tgt.URL || d.Spec.Upstreams[0].Listen != "127.0.0.1:9100" {
 			t.Errorf("%s not pointed at the target: %+v %+v", f.Path, d.Spec.Target, d.Spec.Upstreams)
+		}
+	}
+}
+
+// TestFaultFamiliesOfEveryKind: every fault block labels its drill with
+// its family as the parsed fault names it (experiments.Fault.Family),
+// gRPC faults too; ${VAR} values are not needed for that.
+func TestFaultFamiliesOfEveryKind(t *testing.T) {
+	drill := `apiVersion: aftershock.dev/v1alpha1
+kind: Drill
+metadata: {name: every-family}
+spec:
+  target: {url: "${URL}"}
+  faults:
+    - {name: a, upstream: inv, duration: "${D}", grpcChaos: {abort: {code: Unavailable}}}
+    - {name: b, upstream: inv, duration: 1s, networkChaos: {action: partition}}
+    - {name: c, upstream: inv, duration: 1s, networkChaos: {action: delay, delay: {latency: 1s}}}
+    - {name: d, upstream: inv, duration: 1s, networkChaos: {action: loss, loss: {loss: "30"}}}
+    - {name: e, upstream: inv, duration: 1s, httpChaos: {target: Response, abort: true}}
+    - {name: f, duration: 1s, stalledClients: {mode: idle, count: "${N}"}}
+`
+	want := []string{"grpc", "partition", "slow-upstream", "http-faults", "stalled-clients"}
+	if got := faultFamilies([]byte(drill)); !slices.Equal(got, want) {
+		t.Errorf("labels %q, want %q", got, want)
+	}
+	for _, name := range []string{"inventory-unavailable.yaml", "slow-inventory.yaml"} {
+		data, err := fs.ReadFile(experiments.GRPCFS, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := faultFamilies(data); !slices.Equal(got, []string{"grpc"}) {
+			t.Errorf("the gRPC demo drill %s: labels %q, want [grpc]", name, got)
 		}
 	}
 }
