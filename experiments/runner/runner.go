@@ -26,8 +26,10 @@
 // Drill file gives the same verdict and culprits through both.
 //
 // The target is measured without being burdened: polls read the
-// goroutine profile and force no GC; one GC is forced for the baseline and
-// one for each fault's heap verdict; the debug=2 dump is taken only when a
+// goroutine profile and force no GC; two GCs are forced for the baseline
+// (the second drains the pools: see cycles.go) and one for each fault's
+// heap verdict, and one more when that verdict is above the heap's noise
+// floor; the debug=2 dump is taken only when a
 // cheap poll says the service may be back (or, rarely, to check one that
 // says it is not); every poll is paced by its own cost (snapshot.Pace).
 package runner
