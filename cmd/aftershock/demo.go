@@ -33,6 +33,9 @@ func newDemoCommand(g *globalOptions) *cobra.Command {
 		grpcLeaks []string
 		noGRPC    bool
 		dir       string
+		doSearch  bool
+		doExplore bool
+		out       string
 	)
 	cmd := &cobra.Command{
 		Use:   "demo",
@@ -43,11 +46,29 @@ shipped drills (slow upstream, partition, 503 storm, stalled clients)
 against both at the same time; then the same with the gRPC demo shop and
 its inventory upstream (inventory unavailable, slow inventory; faults per
 gRPC call). Print the verdicts and culprits side by side. Exit 0 when
-every drill fails on the leaky shop and passes on the fixed one.`,
+every drill fails on the leaky shop and passes on the fixed one.
+
+--search runs 'aftershock search' on the shop with its goroutine leak
+instead: the latency of payments at which the slow-upstream drill starts
+to fail (the shop gives up after 300ms; about 3 minutes). --explore runs
+'aftershock explore' on the fanout service, which leaks only when its two
+upstreams are slow at once: it finds such a schedule and shrinks it
+(seed 33; about 3 minutes). Their exit codes are those commands' own: 1
+when the verdict flips, 0 when it never does.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signalContext(cmd.Context(), cmd.ErrOrStderr())
 			defer stop()
+			switch {
+			case doSearch && doExplore:
+				return withCode(exitBadInput, errors.New("--search and --explore: choose one"))
+			case doSearch:
+				return runDemoSearch(ctx, g, out, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			case doExplore:
+				return runDemoExplore(ctx, g, out, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			case out != "":
+				return withCode(exitBadInput, errors.New("-o/--out is the Drill file that --search or --explore writes"))
+			}
 			o := demoOptions{settle: settle, leaks: leaks, grpcLeaks: grpcLeaks, grpc: !noGRPC, dir: dir}
 			return runDemo(ctx, g, o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
@@ -58,6 +79,9 @@ every drill fails on the leaky shop and passes on the fixed one.`,
 	cmd.Flags().StringSliceVar(&grpcLeaks, "grpc-leaks", []string{grpcshop.All}, "leaks to switch on in the leaky gRPC shop")
 	cmd.Flags().BoolVar(&noGRPC, "no-grpc", false, "drill the HTTP shop only")
 	cmd.Flags().StringVar(&dir, "drills", "", "directory of drills to run against the HTTP shop instead of the shipped ones")
+	cmd.Flags().BoolVar(&doSearch, "search", false, "run the threshold search (aftershock search) on the leaky shop instead")
+	cmd.Flags().BoolVar(&doExplore, "explore", false, "run the schedule exploration (aftershock explore) on the fanout service instead")
+	cmd.Flags().StringVarP(&out, "out", "o", "", "with --search or --explore: the Drill file it writes (default in the temporary directory)")
 	return cmd
 }
 

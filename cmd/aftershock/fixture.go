@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/aftershock/aftershock/fixtures/fanout"
 	"github.com/aftershock/aftershock/fixtures/grpcshop"
 	"github.com/aftershock/aftershock/fixtures/shop"
 	"github.com/aftershock/aftershock/fixtures/upstream"
@@ -19,7 +20,7 @@ func init() { commands = append(commands, newFixtureCommand) }
 // plumbing, not a user command.
 func newFixtureCommand(*globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:                "fixture shop|grpcshop|upstream [flags]",
+		Use:                "fixture shop|grpcshop|upstream|fanout [flags]",
 		Short:              "Run a demo service (used by aftershock demo)",
 		Hidden:             true,
 		DisableFlagParsing: true,
@@ -33,8 +34,10 @@ func newFixtureCommand(*globalOptions) *cobra.Command {
 				code = grpcshop.Main(args[1:], cmd.OutOrStdout(), cmd.ErrOrStderr())
 			case "upstream":
 				code = upstream.Main(args[1:], cmd.OutOrStdout(), cmd.ErrOrStderr())
+			case "fanout":
+				code = fanout.Main(args[1:], cmd.OutOrStdout(), cmd.ErrOrStderr())
 			default:
-				return withCode(exitBadInput, fmt.Errorf("unknown fixture %q; allowed: shop, grpcshop, upstream", args[0]))
+				return withCode(exitBadInput, fmt.Errorf("unknown fixture %q; allowed: shop, grpcshop, upstream, fanout", args[0]))
 			}
 			os.Exit(code)
 			return nil

@@ -210,7 +210,9 @@ func trendChart(v historyView) ([]byte, error) {
 		}
 	}
 	for _, p := range []*plot.Plot{settle, p99} {
-		p.Y.Min = 0
+		// Headroom above the highest run, so that its marker is not drawn
+		// on the frame (one run, or runs of one value, set the maximum).
+		p.Y.Min, p.Y.Max = 0, p.Y.Max*1.15
 		p.Legend.Top, p.Legend.Left = true, true
 		p.Legend.TextStyle.Font.Size = vg.Points(8)
 		p.Add(plotter.NewGrid())
