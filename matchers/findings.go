@@ -133,23 +133,19 @@ type GroupFinding struct {
 
 // Confirm keeps, of the goroutine groups and connection classes over
 // tolerance, those that again — a reading taken right after — has over
-// too (groups by culprit function and connection class, which a light
-// reading tells apart), and moves the others to Transient. A leak stays;
+// too (groups by the light part of their key, which any reading knows:
+// see snapshot.GroupKey.Light), and moves the others to Transient. A leak stays;
 // a goroutine caught writing a response, or a connection caught closing,
 // at the moment of one reading does not fail a drill. The heap, read
 // after a forced GC, needs no second reading.
 func (f *Findings) Confirm(again *Findings) {
-	type key struct {
-		fn   string
-		conn snapshot.ConnClass
-	}
-	over := map[key]bool{}
+	over := map[snapshot.GroupKey]bool{}
 	for _, g := range again.Goroutines.Over {
-		over[key{g.Culprit.Function, g.Conn}] = true
+		over[g.Key().Light()] = true
 	}
 	groups := f.Goroutines.Over[:0]
 	for _, g := range f.Goroutines.Over {
-		if over[key{g.Culprit.Function, g.Conn}] {
+		if over[g.Key().Light()] {
 			groups = append(groups, g)
 		} else {
 			f.Transient = append(f.Transient, fmt.Sprintf("+%d goroutines in %s", g.Extra(), g.Culprit.Function))
@@ -175,19 +171,23 @@ func (f *Findings) Confirm(again *Findings) {
 const ProvedText = "proved leaked by the Go runtime"
 
 // MarkProved marks the groups over tolerance whose goroutines the Go
-// runtime proved leaked: leaked counts them by culprit function, beyond
-// the baseline's. Each group is credited at most its growth, the largest
-// first. It returns how many goroutines it credited.
-func (f *Findings) MarkProved(leaked map[string]int) int {
+// runtime proved leaked: leaked counts them by the light part of their
+// group key (snapshot.GroupKey.Light: what the goroutineleak profile
+// knows), beyond the baseline's. Each group is credited at most its
+// growth, the largest first, and never less than its own dump showed
+// marked "(leaked)" beyond the baseline's (snapshot.Group.Leaked). It
+// returns how many goroutines it credited.
+func (f *Findings) MarkProved(leaked map[snapshot.GroupKey]int) int {
 	left := maps.Clone(leaked)
 	credited := 0
 	for i := range f.Goroutines.Over {
 		g := &f.Goroutines.Over[i]
-		n := min(left[g.Culprit.Function], g.Extra())
+		k := g.Key().Light()
+		n := max(min(left[k], g.Extra()), g.Proved)
 		if n > 0 {
+			credited += n - g.Proved
 			g.Proved = n
-			left[g.Culprit.Function] -= n
-			credited += n
+			left[k] -= n
 		}
 	}
 	return credited
@@ -344,7 +344,7 @@ func (c *config) judge(base, now *snapshot.Snapshot) (*Findings, error) {
 	f.Goroutines = GoroutineFindings{Before: diff.GoroutinesBefore, After: diff.GoroutinesAfter, Light: diff.Light}
 	for _, g := range diff.Groups {
 		if tol := t.GroupAllowance(g.Group); g.Extra() > tol {
-			f.Goroutines.Over = append(f.Goroutines.Over, GroupFinding{GroupDelta: g, Tolerance: tol})
+			f.Goroutines.Over = append(f.Goroutines.Over, GroupFinding{GroupDelta: g, Tolerance: tol, Proved: g.ProvedInDump()})
 		}
 	}
 	for _, cd := range diff.Connections {
@@ -364,7 +364,7 @@ func (c *config) judge(base, now *snapshot.Snapshot) (*Findings, error) {
 	f.Heap.noSample()
 	for i := range f.Goroutines.Over {
 		g := &f.Goroutines.Over[i]
-		g.Labels = snapshot.GroupLabels(base.GoroutineProfile, now.GoroutineProfile, g.Culprit.Function, g.Conn)
+		g.Labels = snapshot.GroupLabels(base, now, g.Key())
 	}
 	attribute(f, base, now)
 	f.Ignored = rec.grown(base, now)
@@ -390,35 +390,53 @@ var connHints = map[snapshot.ConnClass]string{
 	snapshot.Listener:              "listening sockets still accepting",
 }
 
-// attribute names the service's own call sites behind each group parked
-// in library code (its culprit and creator are not the service's) and
-// each client connection class over tolerance, from the heap profiles'
-// allocation stacks, when both snapshots have one.
+// attribute names the service's own call sites behind each group and
+// client connection class over tolerance. Exactly, from the goroutines'
+// ancestry, when the dump carries it (the target runs with
+// GODEBUG=tracebackancestors=N: every group then has its call site);
+// else, for the groups parked in library code (a culprit or creator of
+// the service's own names it already) and the client classes, inferred
+// from the heap profiles' allocation stacks, when both snapshots have one.
 func attribute(f *Findings, base, now *snapshot.Snapshot) {
-	if base.HeapProfile == nil || now.HeapProfile == nil || (len(f.Goroutines.Over) == 0 && len(f.Connections.Over) == 0) {
-		return
-	}
-	own, _ := snapshot.OwnCode(now)
-	// One pass over the heap profiles for every culprit attributed.
+	code := now.Code()
 	var throughs [][]string
 	var into []**snapshot.Attribution
 	for i := range f.Goroutines.Over {
 		g := &f.Goroutines.Over[i]
-		if own.HasFrame(g.Culprit) || own.HasFrame(g.Creator) {
-			continue // the culprit line names the service's code already
+		switch {
+		case g.CallSite.Function != "":
+			g.Origin = snapshot.ExactOrigin(code, []snapshot.GroupDelta{g.GroupDelta})
+		case code.IsOwn(g.Culprit) || code.IsOwn(g.Creator):
+			// the culprit line names the service's code already
+		default:
+			throughs, into = append(throughs, snapshot.Through(g.Group)), append(into, &g.Origin)
 		}
-		throughs, into = append(throughs, snapshot.Through(g.Group)), append(into, &g.Origin)
 	}
 	for i := range f.Connections.Over {
 		c := &f.Connections.Over[i]
-		if through := snapshot.ThroughConn(c.Class); through != nil {
-			throughs, into = append(throughs, through), append(into, &c.Origin)
+		through := snapshot.ThroughConn(c.Class)
+		if through == nil {
+			continue
 		}
+		var groups []snapshot.GroupDelta
+		if d := f.Diff(); d != nil {
+			for _, g := range d.Groups {
+				if g.Conn == c.Class && g.CallSite.Function != "" {
+					groups = append(groups, g)
+				}
+			}
+		}
+		if len(groups) > 0 {
+			c.Origin = snapshot.ExactOrigin(code, groups)
+			continue
+		}
+		throughs, into = append(throughs, through), append(into, &c.Origin)
 	}
-	if len(throughs) == 0 {
+	if len(throughs) == 0 || base.HeapProfile == nil || now.HeapProfile == nil {
 		return
 	}
-	for i, a := range snapshot.AttributeAll(base.HeapProfile, now.HeapProfile, throughs, own) {
+	// One pass over the heap profiles for every culprit attributed.
+	for i, a := range snapshot.AttributeAll(base.HeapProfile, now.HeapProfile, throughs, code) {
 		*into[i] = &a
 	}
 }

@@ -29,7 +29,7 @@ func (f *Findings) Culprits(rs ...Resource) []string {
 		switch r {
 		case Goroutines:
 			for _, g := range f.Goroutines.Over {
-				line := fmt.Sprintf("+%d goroutines [%s] in %s", g.Extra(), cmp.Or(g.State, "?"), g.Culprit)
+				line := fmt.Sprintf("+%d goroutines%s in %s", g.Extra(), stateText(g.State), g.Culprit)
 				if g.Creator.Function != "" {
 					line += ", created by " + g.Creator.Function
 				}
@@ -62,6 +62,15 @@ func (f *Findings) Culprits(rs ...Resource) []string {
 		}
 	}
 	return out
+}
+
+// stateText is " [chan send]", or nothing when a light reading knows no
+// state.
+func stateText(state string) string {
+	if state == "" {
+		return ""
+	}
+	return " [" + state + "]"
 }
 
 func uncollected(h HeapFindings) string {
@@ -284,7 +293,7 @@ func originShort(a *snapshot.Attribution) string {
 	if a.Minor > 0 {
 		tail = fmt.Sprintf("; %d smaller site(s) not named", a.Minor)
 	}
-	return "; your call site: " + strings.Join(parts, ", ") + " (" + snapshot.InferredText + tail + ")"
+	return "; your call site: " + strings.Join(parts, ", ") + " (" + a.Basis + tail + ")"
 }
 
 // writeOrigin writes the call sites behind a group or class: each with
@@ -295,6 +304,16 @@ func writeOrigin(b *strings.Builder, a *snapshot.Attribution) {
 	}
 	if len(a.Sites) == 0 {
 		fmt.Fprintf(b, "      your code:  %s (%s)\n", a.NoTie, ownText(a))
+		return
+	}
+	if a.Exact() {
+		fmt.Fprintf(b, "      your code:  %s, where they were started (%s):\n", snapshot.ExactText, ownText(a))
+		for _, s := range a.Sites {
+			fmt.Fprintf(b, "        %s — %d goroutine(s), %.0f%% of the growth\n", frameText(s.Site), s.Goroutines, 100*s.Share)
+		}
+		if a.Minor > 0 {
+			fmt.Fprintf(b, "        (and %d smaller site(s): not named)\n", a.Minor)
+		}
 		return
 	}
 	fmt.Fprintf(b, "      your code:  %s, through %s (%s):\n", snapshot.InferredText, strings.Join(a.Through, ", "), ownText(a))

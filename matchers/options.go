@@ -203,14 +203,15 @@ func (r *recorder) grown(base, now *snapshot.Snapshot) []IgnoredGroup {
 	}
 	counts := map[key]*IgnoredGroup{}
 	var order []key
-	count := func(gs []snapshot.Goroutine, after bool) {
+	count := func(s *snapshot.Snapshot, after bool) {
+		code, gs := s.Code(), s.Goroutines
 		for i := range gs {
 			g := &gs[i]
 			rule := r.match(g)
 			if rule < 0 {
 				continue
 			}
-			c := g.Culprit()
+			c := g.Culprit(code)
 			k := key{c.Function, g.Creator, rule}
 			ig := counts[k]
 			if ig == nil {
@@ -225,8 +226,8 @@ func (r *recorder) grown(base, now *snapshot.Snapshot) []IgnoredGroup {
 			}
 		}
 	}
-	count(base.Goroutines, false)
-	count(now.Goroutines, true)
+	count(base, false)
+	count(now, true)
 	var out []IgnoredGroup
 	for _, k := range order {
 		if ig := counts[k]; ig.After > ig.Before {

@@ -18,7 +18,7 @@ func TestMarkProved(t *testing.T) {
 	f := &Findings{Goroutines: GoroutineFindings{Before: 10, After: 40, Over: []GroupFinding{
 		group("shop.send", 0, 20), group("net/http.(*conn).serve", 2, 12),
 	}}}
-	if n := f.MarkProved(map[string]int{"shop.send": 25, "other.fn": 3}); n != 20 {
+	if n := f.MarkProved(map[snapshot.GroupKey]int{{Culprit: "shop.send"}: 25, {Culprit: "other.fn"}: 3}); n != 20 {
 		t.Errorf("credited %d, want 20 (the group's growth, not the runtime's 25)", n)
 	}
 	if !f.Proved() || f.Goroutines.Over[0].Proved != 20 || f.Goroutines.Over[1].Proved != 0 {
@@ -36,10 +36,10 @@ func TestMarkProved(t *testing.T) {
 	g := group("shop.send", 0, 41)
 	g.Tolerance = 5
 	draining := &Findings{Goroutines: GoroutineFindings{Over: []GroupFinding{g}}}
-	if draining.MarkProved(map[string]int{"shop.send": 1}); draining.Proved() {
+	if draining.MarkProved(map[snapshot.GroupKey]int{{Culprit: "shop.send"}: 1}); draining.Proved() {
 		t.Error("1 proved of a group allowed 5: proved, though it may return")
 	}
-	if draining.MarkProved(map[string]int{"shop.send": 6}); !draining.Proved() {
+	if draining.MarkProved(map[snapshot.GroupKey]int{{Culprit: "shop.send"}: 6}); !draining.Proved() {
 		t.Error("6 proved of a group allowed 5: not proved")
 	}
 	if (&Findings{}).MarkProved(nil) != 0 {

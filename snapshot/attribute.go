@@ -2,23 +2,21 @@ package snapshot
 
 import (
 	"cmp"
-	"debug/buildinfo"
-	"debug/elf"
-	"encoding/hex"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/google/pprof/profile"
 )
 
-// CallSite is a frame of the service's own code that the live allocations
-// of a leak grew through: inferred from the heap profile's allocation
-// stacks, not seen on the leaked goroutines themselves.
+// CallSite is a frame of the service's own code behind a leak: read
+// exactly in the leaked goroutines' ancestry (ExactText), or inferred from
+// the heap profile's allocation stacks (InferredText) that the leak's
+// live allocations grew through.
 type CallSite struct {
 	Site Frame `json:"site"`
+	// Goroutines is how many goroutines the site gained (exact sites).
+	Goroutines int `json:"goroutines,omitempty"`
 	// Bytes and Objects are the growth of the live heap allocated through
 	// it, now less the baseline, as the heap profile estimates it from
 	// Samples samples (as pprof -diff_base counts).
@@ -32,7 +30,7 @@ type CallSite struct {
 // Attribution names the service's own call sites behind a leak.
 type Attribution struct {
 	// Basis says what the sites are read from, in every rendering and in
-	// JSON: InferredText.
+	// JSON: ExactText or InferredText.
 	Basis string `json:"basis"`
 	// Sites are the call sites whose allocations grew, most first; empty
 	// when no live sample ties the leak to the service's code.
@@ -55,6 +53,46 @@ type Attribution struct {
 // InferredText marks an attribution in every rendering: it is read from
 // allocation stacks, not from the leaked goroutines.
 const InferredText = "inferred from allocation stacks"
+
+// ExactText marks an attribution read from the leaked goroutines' own
+// ancestry: what the runtime recorded when they were created.
+const ExactText = "exact, from the goroutines' ancestry"
+
+// Exact tells an attribution read from the goroutines' ancestry.
+func (a *Attribution) Exact() bool { return a != nil && a.Basis == ExactText }
+
+// ExactOrigin names the call sites of groups that grew (each with its
+// CallSite, read in its goroutines' ancestry): the sites with the
+// goroutines they gained, most first, named as inferred ones are (at most
+// three, each with at least a quarter of the largest one's growth).
+func ExactOrigin(code *Code, groups []GroupDelta) *Attribution {
+	a := &Attribution{Basis: ExactText, Own: code.String()}
+	by := map[Frame]int{}
+	total := 0
+	for _, g := range groups {
+		if g.CallSite.Function != "" && g.Extra() > 0 {
+			by[g.CallSite] += g.Extra()
+			total += g.Extra()
+		}
+	}
+	for f, n := range by {
+		a.Sites = append(a.Sites, CallSite{Site: f, Goroutines: n, Share: float64(n) / float64(total)})
+	}
+	slices.SortFunc(a.Sites, func(x, y CallSite) int {
+		return cmp.Or(cmp.Compare(y.Goroutines, x.Goroutines), cmp.Compare(x.Site.Function, y.Site.Function), cmp.Compare(x.Site.Line, y.Site.Line))
+	})
+	for k := range a.Sites {
+		if k > 0 && (a.Sites[k].Goroutines*minorShare < a.Sites[0].Goroutines || k >= maxCallSites) {
+			a.Minor = len(a.Sites) - k
+			a.Sites = a.Sites[:k]
+			break
+		}
+	}
+	if len(a.Sites) == 0 {
+		a.NoTie = "no ancestor of the goroutines ran your code"
+	}
+	return a
+}
 
 // maxCallSites bounds the sites an attribution names.
 const maxCallSites = 3
@@ -108,150 +146,11 @@ func ThroughConn(c ConnClass) []string {
 	return nil
 }
 
-// Own tells the service's own code apart from the standard library and
-// its dependencies.
-type Own struct {
-	// Main is the main module's path and Deps its dependencies' (from the
-	// binary's build info): a package is the service's own when the
-	// longest module path it falls under is Main's.
-	Main string
-	Deps []string
-	// ByFile, without build info: a frame is the service's own when its
-	// package is not the standard library's and its file lies in no
-	// module cache or vendor directory (a dependency's files are at
-	// <module>@<version>/…, in GOMODCACHE or so under -trimpath; the main
-	// module's are not).
-	ByFile bool
-	// Source says where the rule was read from.
-	Source string
-}
-
-// Known tells whether own code can be told apart at all.
-func (o Own) Known() bool { return o.Main != "" || o.ByFile }
-
-// HasFrame tells whether frame f is the service's own code. Generated
-// code (*.pb.go: gRPC stubs, protobuf types) is not: the call site is
-// the caller of a stub.
-func (o Own) HasFrame(f Frame) bool {
-	if f.Function == "" || strings.HasSuffix(f.File, ".pb.go") {
-		return false
-	}
-	pkg := packagePath(f.Function)
-	switch {
-	case pkg == "main":
-		return true
-	case o.Main != "":
-		return o.module(pkg) == o.Main
-	case o.ByFile:
-		return !isStdlib(pkg) && f.File != "" && !strings.Contains(f.File, "@v") && !strings.Contains(f.File, "/vendor/")
-	}
-	return false
-}
-
-// module is the longest module path, of Main and Deps, that pkg falls
-// under ("" for none).
-func (o Own) module(pkg string) string {
-	best := ""
-	for _, m := range append([]string{o.Main}, o.Deps...) {
-		if len(m) > len(best) && (pkg == m || strings.HasPrefix(pkg, m+"/")) {
-			best = m
-		}
-	}
-	return best
-}
-
-func (o Own) String() string {
-	switch {
-	case o.Main != "":
-		return fmt.Sprintf("module %s (%s)", o.Main, o.Source)
-	case o.ByFile:
-		return "files outside the module cache and vendor directories (" + o.Source + ")"
-	}
-	return "unknown"
-}
-
-var buildInfos sync.Map // binary path and build ID → Own, or nil when unreadable
-
-// OwnCode finds the rule that tells the service's own code for snapshot
-// s: the main module and dependencies in the build info of its binary,
-// when the heap profile's main mapping names a regular file this process
-// can read whose build ID is the mapping's (the service's binary, on this
-// machine); else the frames' file paths (ByFile). Its second result is
-// false when s has no heap profile to name a binary or files.
-func OwnCode(s *Snapshot) (Own, bool) {
-	p := s.HeapProfile
-	if p == nil {
-		return Own{}, false
-	}
-	if len(p.Mapping) > 0 && p.Mapping[0].File != "" {
-		m := p.Mapping[0]
-		key := m.File + "\x00" + m.BuildID
-		if v, ok := buildInfos.Load(key); ok {
-			if v != nil {
-				return v.(Own), true
-			}
-		} else if own, err := readOwn(m.File, m.BuildID); err == nil {
-			buildInfos.Store(key, own)
-			return own, true
-		} else {
-			buildInfos.Store(key, nil)
-		}
-	}
-	return Own{ByFile: true, Source: "no build info of the service's binary here"}, true
-}
-
-// readOwn reads the build info of the binary at file, when it is the one
-// with build ID id (the GNU build ID pprof records; unchecked when either
-// is missing).
-func readOwn(file, id string) (Own, error) {
-	st, err := os.Stat(file)
-	if err != nil {
-		return Own{}, err
-	}
-	if !st.Mode().IsRegular() {
-		return Own{}, fmt.Errorf("%s is not a regular file", file)
-	}
-	if id != "" {
-		if got, err := gnuBuildID(file); err == nil && got != "" && got != id {
-			return Own{}, fmt.Errorf("%s has build ID %s, the profile's binary %s", file, got, id)
-		}
-	}
-	bi, err := buildinfo.ReadFile(file)
-	if err != nil {
-		return Own{}, err
-	}
-	if bi.Main.Path == "" {
-		return Own{}, fmt.Errorf("%s: no main module in its build info", file)
-	}
-	own := Own{Main: bi.Main.Path, Source: "the build info of " + file}
-	for _, d := range bi.Deps {
-		own.Deps = append(own.Deps, d.Path)
-	}
-	return own, nil
-}
-
-// gnuBuildID reads the GNU build ID note of an ELF file, in hex.
-func gnuBuildID(file string) (string, error) {
-	f, err := elf.Open(file)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	sec := f.Section(".note.gnu.build-id")
-	if sec == nil {
-		return "", nil
-	}
-	data, err := sec.Data()
-	if err != nil || len(data) < 16 {
-		return "", err
-	}
-	order := f.ByteOrder
-	namesz, descsz := order.Uint32(data[0:4]), order.Uint32(data[4:8])
-	off := 12 + (namesz+3)&^3
-	if uint64(off)+uint64(descsz) > uint64(len(data)) {
-		return "", nil
-	}
-	return hex.EncodeToString(data[off : off+descsz]), nil
+// siteFrame tells whether frame f can be a call site: the service's own
+// code, generated code (*.pb.go: gRPC stubs, protobuf types) excepted —
+// the call site is the caller of a stub.
+func siteFrame(code *Code, f Frame) bool {
+	return !strings.HasSuffix(f.File, ".pb.go") && code.IsOwn(f)
 }
 
 // Attribute names the call sites of the service's own code through which
@@ -263,17 +162,17 @@ func gnuBuildID(file string) (string, error) {
 // the baseline's minus, as pprof -diff_base counts them. Only sites that
 // grew are named, most first, at most three, each with at least a quarter
 // of the largest one's growth; when none grew, NoTie says why.
-func Attribute(base, now *profile.Profile, through []string, own Own) Attribution {
-	return AttributeAll(base, now, [][]string{through}, own)[0]
+func Attribute(base, now *profile.Profile, through []string, code *Code) Attribution {
+	return AttributeAll(base, now, [][]string{through}, code)[0]
 }
 
 // AttributeAll is Attribute for several culprits at once, in one pass
 // over each profile's samples: what a verdict with many groups and
 // classes over tolerance costs is one reading of the heap profiles.
-func AttributeAll(base, now *profile.Profile, throughs [][]string, own Own) []Attribution {
+func AttributeAll(base, now *profile.Profile, throughs [][]string, code *Code) []Attribution {
 	out := make([]Attribution, len(throughs))
 	for i, t := range throughs {
-		out[i] = Attribution{Basis: InferredText, Through: t, Own: own.String()}
+		out[i] = Attribution{Basis: InferredText, Through: t, Own: code.String()}
 	}
 	fail := func(why string) []Attribution {
 		for i := range out {
@@ -286,9 +185,6 @@ func AttributeAll(base, now *profile.Profile, throughs [][]string, own Own) []At
 	}
 	for i := range out {
 		out[i].Rate = now.Period
-	}
-	if !own.Known() {
-		return fail("the service's own code could not be told apart")
 	}
 	// Which culprits each function is a through frame of.
 	of := map[string][]int{}
@@ -312,7 +208,7 @@ func AttributeAll(base, now *profile.Profile, throughs [][]string, own Own) []At
 			ok = false
 			return
 		}
-		frames := newFrameIndex(p, of, own)
+		frames := newFrameIndex(p, of, code)
 		// Growth by culprit and own frame of this profile, summed into
 		// sites (by Frame, which the profiles share) at the end.
 		n := len(frames.frames)
@@ -454,7 +350,7 @@ type lineInfo struct {
 	own     bool
 }
 
-func newFrameIndex(p *profile.Profile, of map[string][]int, own Own) *frameIndex {
+func newFrameIndex(p *profile.Profile, of map[string][]int, code *Code) *frameIndex {
 	x := &frameIndex{}
 	var maxID uint64
 	for _, loc := range p.Location {
@@ -476,7 +372,7 @@ func newFrameIndex(p *profile.Profile, of map[string][]int, own Own) *frameIndex
 			name := ln.Function.Name
 			o, known := ownFn[name]
 			if !known {
-				o = own.HasFrame(Frame{Function: name, File: ln.Function.Filename})
+				o = siteFrame(code, Frame{Function: name, File: ln.Function.Filename})
 				ownFn[name] = o
 			}
 			t := int32(-1)

@@ -66,7 +66,7 @@ func (h *heapBuilder) profile(period int64, samples ...heapSample) *profile.Prof
 	return p
 }
 
-var svc = snapshot.Own{Main: "example.com/svc", Deps: []string{"example.com/svc/contrib", "example.com/lib"}, Source: "test"}
+var svc = snapshot.NewCode("", "", "example.com/svc", []string{"example.com/svc/contrib", "example.com/lib"}, "test")
 
 // clientCall is a stack of an HTTP call from the service's fn at line.
 func clientCall(fn string, line int) []string {
@@ -128,12 +128,11 @@ func TestAttributeSaysWhenNothingTies(t *testing.T) {
 	for _, c := range []struct {
 		name      string
 		base, now *profile.Profile
-		own       snapshot.Own
+		own       *snapshot.Code
 		want      string
 	}{
 		{"nothing grew", h.profile(512*1024, same), h.profile(512*1024, same), svc, "no allocation sample ties this to your code: none of the call sites grew; sampled at 512 KiB"},
 		{"shrank", h.profile(512*1024, same), h.profile(512 * 1024), svc, "no allocation sample ties this to your code: no live sample passes through"},
-		{"no own code", h.profile(512), h.profile(512, same), snapshot.Own{}, "the service's own code could not be told apart"},
 		{"not through", h.profile(512), h.profile(512, heapSample{4000, 40, []string{"runtime.makechan:1", "example.com/svc.(*S).cache:7"}}), svc,
 			"no live sample passes through net/http.(*Client).do or net/http.(*Transport).roundTrip; sampled at 512 B"},
 		{"through, from no code of yours", h.profile(512), h.profile(512, heapSample{4000, 40, clientCall("(*S).stock", 20)[:5]}), svc,
@@ -149,34 +148,78 @@ func TestAttributeSaysWhenNothingTies(t *testing.T) {
 	}
 }
 
-// TestOwnCode: with build info, the longest module a package falls under
+// TestCode: with build info, the longest module a package falls under
 // decides (a dependency nested under the main module's path is not the
-// service's); without, a frame whose file lies in a module cache or a
-// vendor directory is a dependency's. Generated code is never the site.
-func TestOwnCode(t *testing.T) {
-	byFile := snapshot.Own{ByFile: true}
+// service's); without, a frame whose file lies in GOROOT is the standard
+// library's, one in a module cache or a vendor directory a dependency's,
+// and the rest, dot or no dot in its path, the service's own.
+func TestCode(t *testing.T) {
+	byFile := snapshot.NewCode("", "/usr/local/go", "", nil, "test")
+	trimmed := snapshot.NewCode("go1.26.8", "", "", nil, "test")
+	shop := snapshot.NewCode("go1.26.8", "/usr/local/go", "shop", []string{"github.com/spf13/cobra", "shop/tools"}, "test")
+	var none *snapshot.Code
 	for _, c := range []struct {
-		own  snapshot.Own
+		code *snapshot.Code
 		f    snapshot.Frame
-		want bool
+		want snapshot.Owner
 	}{
-		{svc, snapshot.Frame{Function: "example.com/svc/shop.(*S).pay", File: "/src/shop/pay.go"}, true},
-		{svc, snapshot.Frame{Function: "example.com/svc/contrib/retry.Do", File: "/src/contrib/retry.go"}, false},
-		{svc, snapshot.Frame{Function: "main.main", File: "/src/main.go"}, true},
-		{svc, snapshot.Frame{Function: "net/http.(*Client).Do", File: "/go/src/net/http/client.go"}, false},
-		{svc, snapshot.Frame{Function: "example.com/svc/shop/pb.(*client).Pay", File: "/src/shop/pb/shop_grpc.pb.go"}, false},
-		{byFile, snapshot.Frame{Function: "github.com/acme/shop/server.(*S).pay", File: "/home/ci/shop/server/pay.go"}, true},
-		{byFile, snapshot.Frame{Function: "github.com/spf13/cobra.(*Command).Execute", File: "/root/go/pkg/mod/github.com/spf13/cobra@v1.8.0/command.go"}, false},
-		{byFile, snapshot.Frame{Function: "github.com/spf13/cobra.(*Command).Execute", File: "github.com/spf13/cobra@v1.8.0/command.go"}, false},
-		{byFile, snapshot.Frame{Function: "github.com/lib/pq.(*conn).query", File: "/home/ci/shop/vendor/github.com/lib/pq/conn.go"}, false},
-		{byFile, snapshot.Frame{Function: "net/http.(*Client).Do", File: "/usr/local/go/src/net/http/client.go"}, false},
+		{svc, snapshot.Frame{Function: "example.com/svc/shop.(*S).pay", File: "/src/shop/pay.go"}, snapshot.Own},
+		{svc, snapshot.Frame{Function: "example.com/svc/contrib/retry.Do", File: "/src/contrib/retry.go"}, snapshot.Dependency},
+		{svc, snapshot.Frame{Function: "main.main", File: "/src/main.go"}, snapshot.Own},
+		{svc, snapshot.Frame{Function: "net/http.(*Client).Do", File: "/go/src/net/http/client.go"}, snapshot.Std},
+		{shop, snapshot.Frame{Function: "shop/compactor.(*Compactor).run", File: "/src/shop/compactor/c.go"}, snapshot.Own},
+		{shop, snapshot.Frame{Function: "shop/tools/gen.Run", File: "/src/shop/tools/gen/run.go"}, snapshot.Dependency},
+		{shop, snapshot.Frame{Function: "github.com/spf13/cobra.(*Command).Execute", File: "/root/go/pkg/mod/github.com/spf13/cobra@v1.8.0/command.go"}, snapshot.Dependency},
+		{shop, snapshot.Frame{Function: "net/http.(*conn).serve", File: "/usr/local/go/src/net/http/server.go"}, snapshot.Std},
+		{shop, snapshot.Frame{Function: "iter.Pull.func1", File: "/usr/local/go/src/iter/iter.go"}, snapshot.Std},
+		{byFile, snapshot.Frame{Function: "shop/compactor.(*Compactor).run", File: "/home/ci/shop/compactor/c.go"}, snapshot.Own},
+		{byFile, snapshot.Frame{Function: "github.com/acme/shop/server.(*S).pay", File: "/home/ci/shop/server/pay.go"}, snapshot.Own},
+		{byFile, snapshot.Frame{Function: "github.com/spf13/cobra.(*Command).Execute", File: "/root/go/pkg/mod/github.com/spf13/cobra@v1.8.0/command.go"}, snapshot.Dependency},
+		{byFile, snapshot.Frame{Function: "github.com/lib/pq.(*conn).query", File: "/home/ci/shop/vendor/github.com/lib/pq/conn.go"}, snapshot.Dependency},
+		{byFile, snapshot.Frame{Function: "net/http.(*Client).Do", File: "/usr/local/go/src/net/http/client.go"}, snapshot.Std},
+		{byFile, snapshot.Frame{Function: "gopkg.in/yaml%2ev3.(*decoder).unmarshal", File: "/root/go/pkg/mod/gopkg.in/yaml.v3@v3.0.1/decode.go"}, snapshot.Dependency},
+		// -trimpath: std by the release's package list, dependencies by
+		// module@version, the rest own.
+		{trimmed, snapshot.Frame{Function: "net/http.(*conn).serve", File: "net/http/server.go"}, snapshot.Std},
+		{trimmed, snapshot.Frame{Function: "shop/compactor.(*Compactor).run", File: "shop/compactor/c.go"}, snapshot.Own},
+		{trimmed, snapshot.Frame{Function: "github.com/spf13/cobra.(*Command).Execute", File: "github.com/spf13/cobra@v1.8.0/command.go"}, snapshot.Dependency},
+		// No facts at all.
+		{none, snapshot.Frame{Function: "sync.(*WaitGroup).Wait"}, snapshot.Std},
+		{none, snapshot.Frame{Function: "shop/compactor.(*Compactor).run"}, snapshot.Own},
 	} {
-		if got := c.own.HasFrame(c.f); got != c.want {
-			t.Errorf("%s (%s) with %s: own %v, want %v", c.f.Function, c.f.File, c.own, got, c.want)
+		if got := c.code.Owner(c.f); got != c.want {
+			t.Errorf("%s (%s) with %s: %s, want %s", c.f.Function, c.f.File, c.code, got, c.want)
 		}
 	}
-	if own, ok := snapshot.OwnCode(&snapshot.Snapshot{}); ok || own.Known() {
-		t.Error("own code found in a snapshot without a heap profile")
+}
+
+// TestSnapshotCode: a snapshot's rule reads the target's GOROOT and Go
+// release from its runtime frames; without the binary here, no build info.
+func TestSnapshotCode(t *testing.T) {
+	gs, err := snapshot.ParseGoroutines(`goroutine 5 [chan send]:
+shop/compactor.(*Compactor).run(0xc000010000)
+	/src/shop/compactor/c.go:42 +0x85
+created by shop/compactor.(*Compactor).Start in goroutine 1
+	/src/shop/compactor/c.go:20 +0x1d
+
+goroutine 6 [select]:
+runtime.gopark(0x1)
+	/root/go/pkg/mod/golang.org/toolchain@v0.0.1-go1.25.3.linux-amd64/src/runtime/proc.go:460 +0xce
+net/http.(*persistConn).readLoop(0xc0001)
+	/root/go/pkg/mod/golang.org/toolchain@v0.0.1-go1.25.3.linux-amd64/src/net/http/transport.go:2450 +0xc05
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := (&snapshot.Snapshot{Goroutines: gs}).Code()
+	if code.GOROOT != "/root/go/pkg/mod/golang.org/toolchain@v0.0.1-go1.25.3.linux-amd64" || code.GoVersion != "go1.25.3" || code.Main != "" {
+		t.Errorf("code %+v", code)
+	}
+	if c := gs[0].Culprit(code); c.Function != "shop/compactor.(*Compactor).run" {
+		t.Errorf("culprit %v", c)
+	}
+	if o := code.Owner(gs[1].Frames[1]); o != snapshot.Std {
+		t.Errorf("readLoop under GOROOT: %s", o)
 	}
 }
 
@@ -232,8 +275,8 @@ func BenchmarkAttribute(b *testing.B) {
 	var own, attr time.Duration
 	for b.Loop() {
 		t0 := time.Now()
-		if _, ok := snapshot.OwnCode(s); !ok {
-			b.Fatal("no own code")
+		if code := s.Code(); code == nil {
+			b.Fatal("no code")
 		}
 		t1 := time.Now()
 		as := snapshot.AttributeAll(bp, np, throughs, svc)
@@ -265,11 +308,13 @@ func TestGroupLabels(t *testing.T) {
 	quote := map[string][]string{"handler": {"/quote"}}
 	base := gp(smp(2, quote))
 	now := gp(smp(30, quote), smp(4, nil), smp(1, map[string][]string{"handler": {"/old"}}))
-	got := snapshot.GroupLabels(base, now, "example.com/svc.(*S).ask", "")
+	snap := func(p *profile.Profile) *snapshot.Snapshot { return &snapshot.Snapshot{Light: true, GoroutineProfile: p} }
+	ask := snapshot.GroupKey{Culprit: "example.com/svc.(*S).ask"}
+	got := snapshot.GroupLabels(snap(base), snap(now), ask)
 	if len(got) != 3 || got[0].Labels != "handler=/quote" || got[0].Extra() != 28 || got[1].Labels != "" || got[1].Extra() != 4 {
 		t.Fatalf("%+v", got)
 	}
-	if got := snapshot.GroupLabels(gp(smp(2, nil)), gp(smp(9, nil)), "example.com/svc.(*S).ask", ""); got != nil {
+	if got := snapshot.GroupLabels(snap(gp(smp(2, nil))), snap(gp(smp(9, nil))), ask); got != nil {
 		t.Errorf("nothing labelled: %+v", got)
 	}
 }

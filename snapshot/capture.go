@@ -50,6 +50,9 @@ type Snapshot struct {
 	mu      sync.Mutex
 	summary *Summary // of the figures as they were when it was computed
 	sumOf   bool     // Collected when summary was computed
+
+	codeOnce sync.Once
+	code     *Code
 }
 
 // Capture takes a full snapshot: goroutine?debug=2 (every goroutine with

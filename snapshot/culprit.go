@@ -1,6 +1,9 @@
 package snapshot
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // packagePath returns the import path of a function's package:
 // "net/http" for "net/http.(*conn).serve", "github.com/a/b" for
@@ -8,24 +11,15 @@ import "strings"
 func packagePath(function string) string {
 	slash := strings.LastIndexByte(function, '/')
 	dot := strings.IndexByte(function[slash+1:], '.')
-	if dot < 0 {
-		return function
+	pkg := function
+	if dot >= 0 {
+		pkg = function[:slash+1+dot]
 	}
-	return function[:slash+1+dot]
-}
-
-// isStdlib tells whether a package belongs to the Go distribution: its first
-// path element has no dot. "main" and the test-only package name are the
-// application's.
-func isStdlib(pkg string) bool {
-	if pkg == "main" || pkg == "command-line-arguments" {
-		return false
+	// The linker escapes dots in a path's last element ("gopkg.in/yaml%2ev3").
+	if strings.Contains(pkg, "%2e") {
+		pkg = strings.ReplaceAll(pkg, "%2e", ".")
 	}
-	first := pkg
-	if i := strings.IndexByte(pkg, '/'); i >= 0 {
-		first = pkg[:i]
-	}
-	return !strings.Contains(first, ".")
+	return pkg
 }
 
 // isMachinery tells whether a stdlib package is plumbing that never explains
@@ -40,56 +34,35 @@ func isMachinery(pkg string) bool {
 		strings.Contains(pkg, "/internal/")
 }
 
-// libraries are the modules whose frames the culprit looks past as it
-// does past the standard library's: the transports a service speaks
-// through, which never explain why a goroutine of the service's own
-// exists. A gRPC stream's reader is parked deep in gRPC's transport; the
-// service's function that reads the stream is what an engineer wants to
-// see.
-var libraries = []string{
-	"google.golang.org/grpc",
-	"google.golang.org/protobuf",
-	"github.com/golang/protobuf",
-	"golang.org/x/net",
+// Culprit is the frame an engineer wants to see for a goroutine, by code's
+// rule of whose code a frame is (see Code): the innermost frame of the
+// service's own code, past the standard library's and its dependencies'
+// (for a net/http or gRPC handler goroutine, the handler's frame, not
+// net/http.(*conn).serve; for a goroutine reading a gRPC stream, the
+// function that reads it); for a goroutine with no frame of the
+// service's own, the outermost frame of a dependency, the function it was
+// started to run (google.golang.org/grpc/internal/transport.(*http2Client).reader);
+// for one of standard-library frames only, its outermost non-machinery
+// frame, which names what it is (net/http.(*persistConn).readLoop).
+func (g *Goroutine) Culprit(code *Code) Frame {
+	return culprit(g.Frames, code)
 }
 
-// isLibrary tells whether a package belongs to one of the libraries.
-func isLibrary(pkg string) bool {
-	for _, l := range libraries {
-		if pkg == l || strings.HasPrefix(pkg, l+"/") {
-			return true
+func culprit(frames []Frame, code *Code) Frame {
+	dep := -1
+	for i := range frames {
+		switch code.Owner(frames[i]) {
+		case Own:
+			return frames[i]
+		case Dependency:
+			dep = i
 		}
 	}
-	return false
-}
-
-// Culprit is the frame an engineer wants to see for a goroutine: the
-// innermost frame of application code (for a net/http or gRPC handler
-// goroutine, the handler's frame, not net/http.(*conn).serve; for a
-// goroutine reading a gRPC stream, the function that reads it); for a
-// goroutine of a transport library only, its outermost frame, the
-// function it was started to run
-// (google.golang.org/grpc/internal/transport.(*http2Client).reader); for
-// one of standard-library frames only, its outermost non-machinery frame,
-// which names what it is (net/http.(*persistConn).readLoop).
-func (g *Goroutine) Culprit() Frame {
-	return culprit(g.Frames)
-}
-
-func culprit(frames []Frame) Frame {
-	library := false
-	for i := range frames {
-		pkg := packagePath(frames[i].Function)
-		switch {
-		case isLibrary(pkg):
-			library = true
-		case !isStdlib(pkg):
-			return frames[i]
-		}
+	if dep >= 0 {
+		return frames[dep]
 	}
 	for i := len(frames) - 1; i >= 0; i-- {
-		pkg := packagePath(frames[i].Function)
-		if (library && isLibrary(pkg)) || (!library && !isMachinery(pkg)) {
+		if !isMachinery(packagePath(frames[i].Function)) {
 			return frames[i]
 		}
 	}
@@ -108,4 +81,39 @@ func isSelf(frames []Frame) bool {
 		}
 	}
 	return false
+}
+
+// CallSite is the service's own call site behind goroutine g, read
+// exactly in its ancestry (GODEBUG=tracebackancestors=N): in the nearest
+// ancestor whose stack ran the service's own code, the first own frame
+// outward of the outermost call into an HTTP or gRPC client (past the
+// service's own transport wrappers and interceptors, and generated
+// stubs), else its innermost own frame. ok is false when g carries no
+// ancestry, or none of its ancestors ran the service's code.
+func (g *Goroutine) CallSite(code *Code) (site Frame, ok bool) {
+	for _, a := range g.Ancestors {
+		if f, ok := callSiteIn(a.Frames, code); ok {
+			return f, true
+		}
+	}
+	return Frame{}, false
+}
+
+func callSiteIn(frames []Frame, code *Code) (Frame, bool) {
+	from := 0
+	for i := len(frames) - 1; i >= 0; i-- {
+		if fn := frames[i].Function; slices.Contains(clientCalls, fn) || slices.Contains(grpcCalls, fn) {
+			from = i + 1
+			break
+		}
+	}
+	// Outward of the client calls first; then, for a stack whose own
+	// frames are all inward of them (a callback), the innermost.
+	for k := range frames {
+		i := (from + k) % len(frames)
+		if siteFrame(code, frames[i]) {
+			return frames[i], true
+		}
+	}
+	return Frame{}, false
 }

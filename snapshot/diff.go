@@ -55,7 +55,14 @@ func (d *Diff) ObjectGrowth() int64 { return int64(d.ObjectsAfter) - int64(d.Obj
 type GroupDelta struct {
 	Group      // as it stands now (Count is the after count)
 	Before int `json:"before"`
+	// LeakedBefore is how many of the baseline's goroutines of the group
+	// the runtime had marked leaked (Group.Leaked is now's).
+	LeakedBefore int `json:"leakedBefore,omitempty"`
 }
+
+// ProvedInDump is how many of the goroutines the group gained the runtime
+// marked leaked in the dump ("(leaked)"), at most its growth.
+func (g GroupDelta) ProvedInDump() int { return min(max(g.Leaked-g.LeakedBefore, 0), g.Extra()) }
 
 // Extra is how many goroutines the group gained.
 func (g GroupDelta) Extra() int { return g.Count - g.Before }
@@ -106,13 +113,13 @@ func Compare(base, now *Snapshot, ignore func(*Goroutine) bool) (*Diff, error) {
 		Light:     !full,
 		Collected: now.Collected,
 	}
-	before := make(map[GroupKey]int, len(b.Groups))
+	before := make(map[GroupKey]Group, len(b.Groups))
 	for _, g := range b.Groups {
-		before[g.Key()] = g.Count
+		before[g.Key()] = g
 	}
 	for _, g := range n.Groups {
-		if was := before[g.Key()]; g.Count > was {
-			d.Groups = append(d.Groups, GroupDelta{Group: g, Before: was})
+		if was := before[g.Key()]; g.Count > was.Count {
+			d.Groups = append(d.Groups, GroupDelta{Group: g, Before: was.Count, LeakedBefore: was.Leaked})
 		}
 	}
 	slices.SortStableFunc(d.Groups, func(x, y GroupDelta) int { return cmp.Compare(y.Extra(), x.Extra()) })
@@ -128,7 +135,7 @@ func Compare(base, now *Snapshot, ignore func(*Goroutine) bool) (*Diff, error) {
 			return nil, fmt.Errorf("compare snapshots: %w", err)
 		}
 		d.HeapProfile = hp
-		d.HeapSites = heapSites(hp)
+		d.HeapSites = heapSites(hp, now.Code())
 		// The heap profile records its sampling rate as its period.
 		d.SampleRate = now.HeapProfile.Period
 	}
@@ -159,7 +166,7 @@ func summarizeFor(s *Snapshot, gs []Goroutine, ignore func(*Goroutine) bool, byC
 		return s.Summarize(ignore)
 	}
 	sum := &Summary{Connections: map[ConnClass]ConnStat{}, HeapAlloc: s.MemStats.HeapAlloc, HeapObjects: s.MemStats.HeapObjects}
-	summarizeGoroutines(sum, gs, ignore, byCreator)
+	summarizeGoroutines(sum, gs, ignore, byCreator, s.Code())
 	return sum
 }
 

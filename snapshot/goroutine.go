@@ -49,9 +49,36 @@ type Goroutine struct {
 	CreatorID uint64 `json:"creatorId,omitempty"`
 	// Elided tells that the runtime cut the stack at 100 frames.
 	Elided bool `json:"elided,omitempty"`
+	// Leaked tells that the Go runtime proved the goroutine leaked: its
+	// state carried the "(leaked)" mark that a goroutine leak detection
+	// (the goroutineleak profile, GOEXPERIMENT=goroutineleakprofile) puts
+	// on the goroutines it proves can never run again. State and
+	// WaitReason are without the mark.
+	Leaked bool `json:"leaked,omitempty"`
+	// Ancestors are the stacks of the goroutines that created this one, as
+	// they were when they ran its go statement, nearest first: what the
+	// dump carries under "[originating from goroutine N]:" when the target
+	// runs with GODEBUG=tracebackancestors=N (N ancestors at most). They
+	// are not part of the goroutine's own stack.
+	Ancestors []Ancestor `json:"ancestors,omitempty"`
 	// Backtrace is the dump's text of this goroutine below its header line,
-	// in the form gleak's Goroutine.Backtrace has.
+	// without its ancestors, in the form gleak's Goroutine.Backtrace has.
 	Backtrace string `json:"-"`
+}
+
+// Ancestor is the stack of a goroutine that created another (directly or
+// further up), as it was when it ran the go statement.
+type Ancestor struct {
+	// ID is the ancestor goroutine's (it may have exited since).
+	ID uint64 `json:"id"`
+	// Frames are its stack, innermost first. The runtime keeps program
+	// counters only: each frame is the innermost function inlined at its
+	// PC, and its line the call's, as near as the PC says.
+	Frames []Frame `json:"frames"`
+	// Creator is the go statement that started the ancestor.
+	Creator Frame `json:"creator,omitzero"`
+	// Elided tells that the runtime kept only the innermost 100 frames.
+	Elided bool `json:"elided,omitempty"`
 }
 
 // WaitReason is the state without the wait time and "locked to thread",

@@ -36,14 +36,14 @@ func sampleFrames(s *profile.Sample) []Frame {
 
 // heapSites sums inuse_space and inuse_objects by allocation site, largest
 // first (for a diff: largest growth first, shrinking sites last).
-func heapSites(p *profile.Profile) []HeapSite {
+func heapSites(p *profile.Profile, code *Code) []HeapSite {
 	space, objects := sampleIndex(p, "inuse_space"), sampleIndex(p, "inuse_objects")
 	if space < 0 {
 		return nil
 	}
 	bySite := map[Frame]*HeapSite{}
 	for _, smp := range p.Sample {
-		site := culprit(sampleFrames(smp))
+		site := culprit(sampleFrames(smp), code)
 		h := bySite[site]
 		if h == nil {
 			h = &HeapSite{Site: site}

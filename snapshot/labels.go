@@ -5,8 +5,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-
-	"github.com/google/pprof/profile"
 )
 
 // LabelCount is how many goroutines of a group carry one set of pprof
@@ -22,33 +20,34 @@ type LabelCount struct {
 // Extra is how many goroutines with these labels the group gained.
 func (l LabelCount) Extra() int { return l.After - l.Before }
 
-// GroupLabels are the pprof label sets of the goroutines parked in
-// function fn, holding a connection of class conn ("" for none), that
-// grew from base to now, most first. Labels set with pprof.Do or
+// GroupLabels are the pprof label sets of the goroutines of the group
+// key names (by its light part: culprit function and connection class,
+// what the goroutine profile knows), that grew from base to now, most
+// first. Labels set with pprof.Do or
 // pprof.SetGoroutineLabels are inherited by the goroutines started under
 // them, so a service that labels its handlers ("handler", "/checkout")
 // has every goroutine a handler started — a leaked one included — carry
 // its handler's name: the goroutine profile (debug=0) holds them, the
 // debug=2 dump does not. The unlabelled goroutines that grew are counted
 // too (Labels ""), beside the labelled ones; none at all when nothing
-// labelled grew. The counts are per function (and class): two groups
-// parked in one function, started by different go statements, share
-// them.
-func GroupLabels(base, now *profile.Profile, fn string, conn ConnClass) []LabelCount {
+// labelled grew. The counts are per light key: two groups parked in one
+// function, started by different go statements, share them.
+func GroupLabels(base, now *Snapshot, key GroupKey) []LabelCount {
 	counts := map[string]*LabelCount{}
-	add := func(p *profile.Profile, after bool) {
-		if p == nil {
+	add := func(s *Snapshot, after bool) {
+		if s == nil || s.GoroutineProfile == nil {
 			return
 		}
-		for _, smp := range p.Sample {
+		code := s.Code()
+		for _, smp := range s.GoroutineProfile.Sample {
 			if len(smp.Value) == 0 {
 				continue
 			}
 			frames := sampleFrames(smp)
-			if len(frames) == 0 || culprit(frames).Function != fn {
+			if len(frames) == 0 || culprit(frames, code).Function != key.Culprit {
 				continue
 			}
-			if class, _ := Classify(frames); class != conn {
+			if class, _ := Classify(frames); class != key.Conn {
 				continue
 			}
 			key := labelText(smp.Label)

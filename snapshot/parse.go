@@ -7,9 +7,11 @@ import (
 )
 
 const (
-	headerPrefix  = "goroutine "
-	creatorPrefix = "created by "
-	elidedLine    = "...additional frames elided..."
+	headerPrefix   = "goroutine "
+	creatorPrefix  = "created by "
+	elidedLine     = "...additional frames elided..."
+	ancestorPrefix = "[originating from goroutine "
+	leakedMark     = " (leaked)"
 )
 
 // ParseGoroutines parses a goroutine?debug=2 dump (the runtime.Stack format).
@@ -18,19 +20,52 @@ const (
 // once, slices every string out of dump instead of copying it (no allocation
 // per line; every goroutine's strings share the dump's memory, which the
 // snapshot keeps anyway), and puts all frames into one backing array.
+//
+// A target run with GODEBUG=tracebackancestors=N writes, below a
+// goroutine's own stack and creator, the stacks of up to N goroutines
+// that created it, each under "[originating from goroutine M]:". Those
+// are its Ancestors, never its own frames: a goroutine's stack, culprit,
+// creator and backtrace read the same with or without the setting.
 func ParseGoroutines(dump string) ([]Goroutine, error) {
 	// Frames are collected in one slab and handed out as sub-slices once the
-	// slab no longer moves; a goroutine records where its frames start.
+	// slab no longer moves; a goroutine (or ancestor) records where its
+	// frames start and end.
 	frames := make([]Frame, 0, len(dump)/120+16)
 	gs := make([]Goroutine, 0, len(dump)/400+16)
-	starts := make([]int, 0, cap(gs))
+	type span struct{ start, end int }
+	own := make([]span, 0, cap(gs))
+	// Ancestors, by the index of their goroutine, in the order dumped.
+	type ancestor struct {
+		g int
+		a Ancestor
+		span
+	}
+	var ancs []ancestor
 
 	pos, lineNo := 0, 0
 	var cur *Goroutine
-	var btStart int
+	var btStart, btEnd int
+	secStart := 0       // where the frames of the current section (own stack or ancestor) start
+	var creator *Frame  // the creator whose location line comes next
+	var elided *bool    // what an elided line marks
+	inAncestor := false // the current section is an ancestor's
+	endSection := func() {
+		if cur == nil {
+			return
+		}
+		if inAncestor {
+			ancs[len(ancs)-1].end = len(frames)
+		} else {
+			own[len(own)-1].end = len(frames)
+		}
+	}
 	finish := func(end int) {
 		if cur == nil {
 			return
+		}
+		endSection()
+		if btEnd >= 0 {
+			end = btEnd
 		}
 		bt := dump[btStart:end]
 		// gleak keeps one trailing newline.
@@ -40,7 +75,6 @@ func ParseGoroutines(dump string) ([]Goroutine, error) {
 		cur.Backtrace = bt
 		cur = nil
 	}
-	pendingCreator := false
 	for pos < len(dump) {
 		end := strings.IndexByte(dump[pos:], '\n')
 		var line string
@@ -62,32 +96,47 @@ func ParseGoroutines(dump string) ([]Goroutine, error) {
 				return nil, fmt.Errorf("parse goroutine dump: line %d: %w", lineNo, err)
 			}
 			gs = append(gs, g)
-			starts = append(starts, len(frames))
+			own = append(own, span{start: len(frames)})
 			cur = &gs[len(gs)-1]
-			btStart = next
-			pendingCreator = false
+			btStart, btEnd = next, -1
+			secStart, creator, elided, inAncestor = len(frames), nil, &cur.Elided, false
 		case cur == nil:
 			return nil, fmt.Errorf("parse goroutine dump: line %d: %q is not a goroutine header", lineNo, truncate(line, 80))
 		case line[0] == '\t':
 			file, ln := parseLocation(line[1:])
-			if pendingCreator {
-				cur.Creator.File, cur.Creator.Line = file, ln
-				pendingCreator = false
-			} else if n := len(frames); n > starts[len(starts)-1] && frames[n-1].File == "" {
+			if creator != nil {
+				creator.File, creator.Line = file, ln
+				creator = nil
+			} else if n := len(frames); n > secStart && frames[n-1].File == "" {
 				frames[n-1].File, frames[n-1].Line = file, ln
 			}
 			// a tab line with no frame before it ("goroutine running on
 			// other thread; stack unavailable") carries nothing to keep
+		case strings.HasPrefix(line, ancestorPrefix):
+			endSection()
+			if !inAncestor {
+				btEnd = pos
+			}
+			id := parseUint(line[len(ancestorPrefix):])
+			ancs = append(ancs, ancestor{g: len(gs) - 1, a: Ancestor{ID: id}, span: span{start: len(frames)}})
+			inAncestor = true
+			secStart, creator, elided = len(frames), nil, &ancs[len(ancs)-1].a.Elided
 		case strings.HasPrefix(line, creatorPrefix):
 			fn := line[len(creatorPrefix):]
+			var id uint64
 			if i := strings.LastIndex(fn, " in goroutine "); i >= 0 {
-				cur.CreatorID = parseUint(fn[i+len(" in goroutine "):])
+				id = parseUint(fn[i+len(" in goroutine "):])
 				fn = fn[:i]
 			}
-			cur.Creator.Function = fn
-			pendingCreator = true
+			if inAncestor {
+				creator = &ancs[len(ancs)-1].a.Creator
+			} else {
+				creator = &cur.Creator
+				cur.CreatorID = id
+			}
+			creator.Function = fn
 		case line == elidedLine:
-			cur.Elided = true
+			*elided = true
 		default:
 			fn := line
 			if i := strings.LastIndexByte(line, '('); i > 0 {
@@ -99,11 +148,20 @@ func ParseGoroutines(dump string) ([]Goroutine, error) {
 	}
 	finish(len(dump))
 	for i := range gs {
-		end := len(frames)
-		if i+1 < len(starts) {
-			end = starts[i+1]
+		gs[i].Frames = frames[own[i].start:own[i].end:own[i].end]
+	}
+	for i := 0; i < len(ancs); {
+		j := i
+		for j < len(ancs) && ancs[j].g == ancs[i].g {
+			j++
 		}
-		gs[i].Frames = frames[starts[i]:end:end]
+		as := make([]Ancestor, j-i)
+		for k := i; k < j; k++ {
+			as[k-i] = ancs[k].a
+			as[k-i].Frames = frames[ancs[k].start:ancs[k].end:ancs[k].end]
+		}
+		gs[ancs[i].g].Ancestors = as
+		i = j
 	}
 	return gs, nil
 }
@@ -123,6 +181,11 @@ func parseHeader(line string) (Goroutine, error) {
 		return Goroutine{}, fmt.Errorf("malformed goroutine id in header %q", truncate(line, 80))
 	}
 	g := Goroutine{ID: id, State: rest[open+1 : closeBr]}
+	// "chan send (leaked)": the mark is the runtime's proof, not a state.
+	if i := strings.Index(g.State, leakedMark); i >= 0 {
+		g.Leaked = true
+		g.State = g.State[:i] + g.State[i+len(leakedMark):]
+	}
 	if strings.Contains(g.State, " minute") {
 		g.Wait = parseWait(g.State)
 	}

@@ -51,11 +51,11 @@ func TestParseGoroutines(t *testing.T) {
 	if g.Creator.Function != "example.com/svc/worker.New" || g.Creator.Location() != "/src/svc/worker/pool.go:20" || g.CreatorID != 1 {
 		t.Errorf("creator: %+v in %d", g.Creator, g.CreatorID)
 	}
-	if c := g.Culprit(); c.Function != "example.com/svc/worker.(*Pool).run" {
+	if c := g.Culprit(nil); c.Function != "example.com/svc/worker.(*Pool).run" {
 		t.Errorf("culprit %v", c)
 	}
-	if !gs[1].Elided || gs[1].Culprit().Function != "net/http.(*persistConn).readLoop" {
-		t.Errorf("elided stdlib goroutine: %+v culprit %v", gs[1], gs[1].Culprit())
+	if !gs[1].Elided || gs[1].Culprit(nil).Function != "net/http.(*persistConn).readLoop" {
+		t.Errorf("elided stdlib goroutine: %+v culprit %v", gs[1], gs[1].Culprit(nil))
 	}
 	if class, _ := snapshot.Classify(gs[1].Frames); class != snapshot.HTTPClientBodyPending {
 		t.Errorf("readLoop parked in select classified %q", class)
@@ -100,14 +100,17 @@ func TestCulpritSkipsMachinery(t *testing.T) {
 		{Function: "net/http.(*conn).serve"},
 	}
 	g := snapshot.Goroutine{Frames: frames}
-	if c := g.Culprit(); c.Function != "net/http.(*conn).serve" {
+	if c := g.Culprit(nil); c.Function != "net/http.(*conn).serve" {
 		t.Errorf("stdlib-only culprit %q", c.Function)
 	}
 	g.Frames = append([]snapshot.Frame{{Function: "main.handler"}}, frames...)
-	if c := g.Culprit(); c.Function != "main.handler" {
+	if c := g.Culprit(nil); c.Function != "main.handler" {
 		t.Errorf("app culprit %q", c.Function)
 	}
 }
+
+// acme is a service whose build info names its dependencies.
+var acme = snapshot.NewCode("go1.26.8", "", "github.com/acme/shop", []string{"google.golang.org/grpc", "golang.org/x/net"}, "test")
 
 // TestCulpritLooksPastTransports: a goroutine parked in gRPC's transport
 // is explained by the service's function that called it; one of gRPC's
@@ -137,8 +140,72 @@ func TestCulpritLooksPastTransports(t *testing.T) {
 		{append(reader[:1:1], snapshot.Frame{Function: "github.com/acme/shop.wait"}, reader[1]), "github.com/acme/shop.wait"},
 	} {
 		g := snapshot.Goroutine{Frames: c.frames}
-		if got := g.Culprit().Function; got != c.want {
+		if got := g.Culprit(acme).Function; got != c.want {
 			t.Errorf("culprit %q, want %q", got, c.want)
 		}
+	}
+}
+
+// ancestryText is what a target run with GODEBUG=tracebackancestors=N
+// writes: ancestors below the creator, their frames with "(...)", an
+// ancestor's own creator without a goroutine ID; and the runtime's
+// "(leaked)" mark on a goroutine a leak detection proved.
+const ancestryText = `goroutine 35 [chan send (leaked)]:
+shop/compactor.(*Compactor).run.func1()
+	/src/shop/compactor/c.go:10 +0x1d
+created by shop/compactor.(*Compactor).run in goroutine 34
+	/src/shop/compactor/c.go:9 +0x4f
+[originating from goroutine 34]:
+shop/compactor.(*Compactor).run(...)
+	/src/shop/compactor/c.go:11 +0x4f
+shop/api.(*API).compact(...)
+	/src/shop/api/api.go:20 +0x25
+created by shop/api.(*API).Start
+	/src/shop/api/api.go:18 +0x8b
+[originating from goroutine 1]:
+main.main(...)
+	/src/shop/main.go:21 +0x8b
+...additional frames elided...
+
+goroutine 36 [select, 3 minutes]:
+shop/compactor.wait()
+	/src/shop/compactor/c.go:30 +0x1d
+`
+
+func TestParseAncestryAndLeakedMark(t *testing.T) {
+	gs, err := snapshot.ParseGoroutines(ancestryText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gs) != 2 {
+		t.Fatalf("%d goroutines", len(gs))
+	}
+	g := gs[0]
+	if !g.Leaked || g.State != "chan send" || g.WaitReason() != "chan send" {
+		t.Errorf("state %q leaked %v", g.State, g.Leaked)
+	}
+	if len(g.Frames) != 1 || g.Frames[0].Function != "shop/compactor.(*Compactor).run.func1" || g.Creator.Function != "shop/compactor.(*Compactor).run" ||
+		g.Creator.Line != 9 || g.CreatorID != 34 || g.Elided {
+		t.Errorf("own stack %+v, creator %+v in %d, elided %v", g.Frames, g.Creator, g.CreatorID, g.Elided)
+	}
+	if len(g.Ancestors) != 2 {
+		t.Fatalf("ancestors %+v", g.Ancestors)
+	}
+	a0, a1 := g.Ancestors[0], g.Ancestors[1]
+	if a0.ID != 34 || len(a0.Frames) != 2 || a0.Frames[1] != (snapshot.Frame{Function: "shop/api.(*API).compact", File: "/src/shop/api/api.go", Line: 20}) ||
+		a0.Creator != (snapshot.Frame{Function: "shop/api.(*API).Start", File: "/src/shop/api/api.go", Line: 18}) || a0.Elided {
+		t.Errorf("ancestor 0: %+v", a0)
+	}
+	if a1.ID != 1 || len(a1.Frames) != 1 || a1.Frames[0].Function != "main.main" || !a1.Elided {
+		t.Errorf("ancestor 1: %+v", a1)
+	}
+	if strings.Contains(g.Backtrace, "originating") || !strings.HasSuffix(g.Backtrace, "c.go:9 +0x4f\n") {
+		t.Errorf("backtrace %q", g.Backtrace)
+	}
+	if site, ok := g.CallSite(nil); !ok || site.Function != "shop/compactor.(*Compactor).run" || site.Line != 11 {
+		t.Errorf("call site %v %v", site, ok)
+	}
+	if h := gs[1]; h.Leaked || h.Wait != 3*time.Minute || len(h.Ancestors) != 0 || len(h.Frames) != 1 {
+		t.Errorf("second goroutine %+v", h)
 	}
 }

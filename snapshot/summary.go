@@ -27,10 +27,12 @@ type Summary struct {
 	HeapSites []HeapSite `json:"heapSites,omitempty"`
 }
 
-// Group is the goroutines that share a signature: the culprit function, the
-// go statement that created them and the connection they hold, if any. The
-// wait state and the culprit's line are not part of it: a goroutine caught
-// running in a baseline and parked later is the same goroutine, not a leak.
+// Group is the goroutines that share a signature (GroupKey): the culprit
+// function, the go statement that created them, the connection they hold,
+// if any, and the service's call site they came from, when the dump
+// carries their ancestry. The wait state and the culprit's line are not
+// part of it: a goroutine caught running in a baseline and parked later is
+// the same goroutine, not a leak.
 type Group struct {
 	// Culprit is the frame that explains the goroutines (see
 	// Goroutine.Culprit), as the example goroutine shows it.
@@ -46,6 +48,13 @@ type Group struct {
 	MaxWait time.Duration `json:"maxWait,omitempty"`
 	// Conn is the connection class the goroutines stand for, if any.
 	Conn ConnClass `json:"conn,omitempty"`
+	// CallSite is the service's own call site the goroutines came from,
+	// read exactly in their ancestry (see Goroutine.CallSite): only when
+	// the target runs with GODEBUG=tracebackancestors=N.
+	CallSite Frame `json:"callSite,omitzero"`
+	// Leaked is how many of the goroutines the runtime marked leaked in
+	// the dump ("(leaked)": proved by a goroutine leak detection).
+	Leaked int `json:"leaked,omitempty"`
 	// Example is one goroutine of the group: ExampleID (0 in a light
 	// snapshot) and its stack.
 	ExampleID uint64 `json:"exampleId,omitempty"`
@@ -54,15 +63,26 @@ type Group struct {
 
 // Key identifies the group's signature across snapshots.
 func (g Group) Key() GroupKey {
-	return GroupKey{Culprit: g.Culprit.Function, Creator: g.Creator, Conn: g.Conn}
+	return GroupKey{Culprit: g.Culprit.Function, Creator: g.Creator, Conn: g.Conn, CallSite: g.CallSite}
 }
 
-// GroupKey is a group's signature.
+// GroupKey is a goroutine group's identity, the one every reading of a
+// target agrees on: light polls, dumps, the confirmation of a verdict, the
+// runtime's proof and the label counts. Its light part (culprit function
+// and connection class, see Light) is what every source of stacks knows;
+// a debug=2 dump tells groups further apart by creator and, with
+// ancestry, by call site.
 type GroupKey struct {
-	Culprit string
-	Creator Frame
-	Conn    ConnClass
+	Culprit  string
+	Creator  Frame
+	Conn     ConnClass
+	CallSite Frame
 }
+
+// Light is the part of the key that the goroutine profile (light polls,
+// the goroutineleak profile, pprof labels) knows too: culprit function
+// and connection class. Readings of different sources are matched on it.
+func (k GroupKey) Light() GroupKey { return GroupKey{Culprit: k.Culprit, Conn: k.Conn} }
 
 // Pooled is how many HTTP/1 client connections the summary holds in a
 // transport's pool, idle or carrying a request: what a service pools.
@@ -113,12 +133,12 @@ func (s *Snapshot) hasDump() bool {
 func (s *Snapshot) summarize(ignore func(*Goroutine) bool, byCreator bool) *Summary {
 	sum := &Summary{Connections: map[ConnClass]ConnStat{}, HeapAlloc: s.MemStats.HeapAlloc, HeapObjects: s.MemStats.HeapObjects}
 	if s.hasDump() {
-		summarizeGoroutines(sum, s.Goroutines, ignore, byCreator)
+		summarizeGoroutines(sum, s.Goroutines, ignore, byCreator, s.Code())
 	} else {
 		s.summarizeProfile(sum, ignore)
 	}
 	if s.HeapProfile != nil {
-		sum.HeapSites = heapSites(s.HeapProfile)
+		sum.HeapSites = heapSites(s.HeapProfile, s.Code())
 	}
 	return sum
 }
@@ -154,6 +174,7 @@ func (z *summarizer) add(key GroupKey, g Group, n int, stack func() string) {
 	}
 	a := &z.accs[j]
 	a.group.Count += n
+	a.group.Leaked += g.Leaked
 	a.group.MaxWait = max(a.group.MaxWait, g.MaxWait)
 	if class := key.Conn; class != "" {
 		st := z.sum.Connections[class]
@@ -201,21 +222,28 @@ func (z *summarizer) finish() {
 	}
 }
 
-func summarizeGoroutines(sum *Summary, gs []Goroutine, ignore func(*Goroutine) bool, byCreator bool) {
+// summarizeGoroutines groups gs by culprit and connection, and when full
+// (both sides of a comparison have dumps) by creator and call site too.
+func summarizeGoroutines(sum *Summary, gs []Goroutine, ignore func(*Goroutine) bool, full bool, code *Code) {
 	z := newSummarizer(sum)
 	for i := range gs {
 		g := &gs[i]
 		if ignore != nil && ignore(g) {
 			continue
 		}
-		c := g.Culprit()
+		c := g.Culprit(code)
 		class, _ := Classify(g.Frames)
-		key := GroupKey{Culprit: c.Function, Conn: class}
 		grp := Group{Culprit: c, State: g.WaitReason(), Conn: class, MaxWait: g.Wait, ExampleID: g.ID}
-		if byCreator {
-			key.Creator, grp.Creator = g.Creator, g.Creator
+		if g.Leaked {
+			grp.Leaked = 1
 		}
-		z.add(key, grp, 1, g.Stack)
+		if full {
+			grp.Creator = g.Creator
+			if len(g.Ancestors) > 0 {
+				grp.CallSite, _ = g.CallSite(code)
+			}
+		}
+		z.add(grp.Key(), grp, 1, g.Stack)
 		z.caller(g.Frames, 1, g.Stack)
 	}
 	z.finish()
@@ -231,6 +259,7 @@ func (s *Snapshot) summarizeProfile(sum *Summary, ignore func(*Goroutine) bool) 
 		return
 	}
 	z := newSummarizer(sum)
+	code := s.Code()
 	for _, smp := range s.GoroutineProfile.Sample {
 		frames := sampleFrames(smp)
 		if isSelf(frames) || lightSelf(frames) {
@@ -254,9 +283,10 @@ func (s *Snapshot) summarizeProfile(sum *Summary, ignore func(*Goroutine) bool) 
 			// with every capture: left out, as they are transient.
 			continue
 		}
-		c := g.Culprit()
+		c := g.Culprit(code)
 		class, _ := Classify(frames)
-		z.add(GroupKey{Culprit: c.Function, Conn: class}, Group{Culprit: c, Conn: class}, n, g.Stack)
+		grp := Group{Culprit: c, Conn: class}
+		z.add(grp.Key(), grp, n, g.Stack)
 		z.caller(frames, n, g.Stack)
 	}
 	z.finish()

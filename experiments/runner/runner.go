@@ -141,7 +141,7 @@ type Runner struct {
 	curBase   *Baseline                     // base's figures (under mu: the status reads them)
 	pooled    int                           // peak HTTP/1 client connections under load; -1 unmeasured
 	series    series                        // the resource timeline
-	leakBase  map[string]int                // the baseline's leaked goroutines by culprit; nil: no goroutineleak profile
+	leakBase  map[snapshot.GroupKey]int     // the baseline's leaked goroutines by light group key; nil: no goroutineleak profile
 	warm      heapFigures                   // what the warmup left to the baseline's second GC (see drainBaseline)
 	cycleN    int                           // cycles of the current fault run so far
 

@@ -67,7 +67,7 @@ func (r *Runner) settle(ctx context.Context, fr *FaultResult) (*snapshot.Snapsho
 		collected   int  // GCs forced for the heap in this settle
 		lastErr     error
 		lastLeak    time.Time      // the last goroutineleak profile read
-		proved      map[string]int // leaked goroutines by culprit, once the runtime proved some
+		proved      map[snapshot.GroupKey]int // leaked goroutines by light group key, once the runtime proved some
 	)
 	// captureCtx bounds one capture: a hung pprof endpoint must not hold
 	// the verdict far past the deadline.
@@ -209,9 +209,10 @@ func (r *Runner) settle(ctx context.Context, fr *FaultResult) (*snapshot.Snapsho
 }
 
 // provedLeaks reads the target's goroutineleak profile and counts, by
-// culprit function, the goroutines the runtime proves leaked beyond the
-// baseline's (leaked goroutines are never freed: the baseline's stay).
-func (r *Runner) provedLeaks(ctx context.Context) (map[string]int, error) {
+// the light part of their group key, the goroutines the runtime proves
+// leaked beyond the baseline's (leaked goroutines are never freed: the
+// baseline's stay).
+func (r *Runner) provedLeaks(ctx context.Context) (map[snapshot.GroupKey]int, error) {
 	now, err := r.leaked(ctx)
 	if err != nil {
 		return nil, err
@@ -222,15 +223,16 @@ func (r *Runner) provedLeaks(ctx context.Context) (map[string]int, error) {
 	return now, nil
 }
 
-// leaked counts the goroutines of the goroutineleak profile by culprit.
-func (r *Runner) leaked(ctx context.Context) (map[string]int, error) {
+// leaked counts the goroutines of the goroutineleak profile by the light
+// part of their group key.
+func (r *Runner) leaked(ctx context.Context) (map[snapshot.GroupKey]int, error) {
 	s, err := r.client.CaptureLeaked(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]int{}
+	out := map[snapshot.GroupKey]int{}
 	for _, g := range s.Summary().Groups {
-		out[g.Culprit.Function] += g.Count
+		out[g.Key().Light()] += g.Count
 	}
 	return out, nil
 }

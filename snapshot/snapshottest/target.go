@@ -71,11 +71,18 @@ type Target struct {
 // target is ready, and registers their cleanup with tb.
 func Start(tb testing.TB) *Target {
 	tb.Helper()
+	return StartWithEnv(tb)
+}
+
+// StartWithEnv is Start with env added to the target's environment (e.g.
+// GODEBUG=tracebackancestors=10).
+func StartWithEnv(tb testing.TB, env ...string) *Target {
+	tb.Helper()
 	upstream := httptest.NewServer(http.HandlerFunc(serveUpstream))
 	tb.Cleanup(upstream.Close)
 
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envTarget+"=1", envUpstream+"="+upstream.URL)
+	cmd.Env = append(append(os.Environ(), envTarget+"=1", envUpstream+"="+upstream.URL), env...)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

@@ -1,0 +1,97 @@
+package main_test
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aftershock/aftershock/fixtures/launch"
+	"github.com/aftershock/aftershock/fixtures/stack"
+	"github.com/aftershock/aftershock/snapshot"
+)
+
+// ancestry is what a service sets to have its dumps carry, under each
+// goroutine, the stacks of the goroutines that created it (docs/attribution.md).
+const ancestry = "GODEBUG=tracebackancestors=10"
+
+// TestDrillsWithAncestry: with GODEBUG=tracebackancestors=10 on the shop,
+// every demo leak fails as it does without the setting, naming the same
+// culprits (the goroutine-only leak included: the ancestors in the dump
+// are not read as the goroutines' own frames); and the leaks parked in
+// library code name the shop's own call site, exactly.
+func TestDrillsWithAncestry(t *testing.T) {
+	exact := map[string]string{
+		"body": "your call site: github.com/aftershock/aftershock/fixtures/shop.(*Server).postPayment at ",
+	}
+	for _, tc := range leakMatrix {
+		t.Run(tc.leak, func(t *testing.T) {
+			heavy(t)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			st, err := stack.Start(ctx, stack.Config{Shop: []string{shopBin}, Leaks: []string{tc.leak}, Env: []string{ancestry}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Stop() })
+			code, out, errs := aftershock(t, st.Vars(), "drill", "--settle=6s", demoDrill(tc.drill))
+			if code != 1 {
+				t.Fatalf("exit %d, want 1 (verdict failed)\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+			}
+			for _, c := range tc.culprits {
+				if !strings.Contains(out, c) {
+					t.Errorf("the verdict does not name %q:\n%s", c, out)
+				}
+			}
+			// What the verdict counts is not dropped as a passing reading.
+			if _, transient, ok := strings.Cut(out, "Over in one reading only"); ok {
+				line, _, _ := strings.Cut(transient, "\n")
+				for _, c := range tc.culprits {
+					if strings.Contains(line, c) {
+						t.Errorf("the leak was dropped as transient: %s", line)
+					}
+				}
+			}
+			if want, ok := exact[tc.leak]; ok && (!strings.Contains(out, want) || !strings.Contains(out, snapshot.ExactText)) {
+				t.Errorf("the verdict does not name %q %s:\n%s", want, snapshot.ExactText, out)
+			}
+		})
+	}
+}
+
+// TestAncestryNamesTheStreamOpener: the gRPC demo's stream leak leaves
+// gRPC's own goroutines of each stream behind; with ancestry on, the
+// verdict names the shop's function that opened the stream (reserve),
+// exactly, with the default heap sampling.
+func TestAncestryNamesTheStreamOpener(t *testing.T) {
+	heavy(t)
+	bin, err := launch.Build(launch.GRPCShopPackage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := stack.StartGRPC(ctx, stack.Config{Shop: []string{bin}, Leaks: []string{"stream"}, Env: []string{ancestry}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Stop() })
+	res := drillResult(t, st.Vars(), filepath.Join("..", "..", "experiments", "drills", "grpc", "slow-inventory.yaml"))
+	fr := res.Faults[0]
+	found := false
+	for fn, a := range origins(fr) {
+		if !strings.HasPrefix(fn, "google.golang.org/grpc.") {
+			continue
+		}
+		names := siteNames(a)
+		t.Logf("%s: %q", fn, names)
+		if !a.Exact() || len(names) == 0 || !strings.HasPrefix(names[0], "github.com/aftershock/aftershock/fixtures/grpcshop.(*Server).reserve server.go") {
+			t.Errorf("group in %s: call sites %q (%s), want grpcshop.(*Server).reserve, exact", fn, names, a.Basis)
+		}
+		found = true
+	}
+	if !found {
+		t.Fatalf("no group of gRPC's stream goroutines over tolerance; culprits:\n%s", strings.Join(fr.Culprits, "\n"))
+	}
+}
