@@ -308,7 +308,9 @@ func TestGroupLabels(t *testing.T) {
 	quote := map[string][]string{"handler": {"/quote"}}
 	base := gp(smp(2, quote))
 	now := gp(smp(30, quote), smp(4, nil), smp(1, map[string][]string{"handler": {"/old"}}))
-	snap := func(p *profile.Profile) *snapshot.Snapshot { return &snapshot.Snapshot{Light: true, GoroutineProfile: p} }
+	snap := func(p *profile.Profile) *snapshot.Snapshot {
+		return &snapshot.Snapshot{Light: true, GoroutineProfile: p}
+	}
 	ask := snapshot.GroupKey{Culprit: "example.com/svc.(*S).ask"}
 	got := snapshot.GroupLabels(snap(base), snap(now), ask)
 	if len(got) != 3 || got[0].Labels != "handler=/quote" || got[0].Extra() != 28 || got[1].Labels != "" || got[1].Extra() != 4 {

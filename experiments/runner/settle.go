@@ -66,7 +66,7 @@ func (r *Runner) settle(ctx context.Context, fr *FaultResult) (*snapshot.Snapsho
 		heapPending bool // at the last dump goroutines and connections were back, the heap was not
 		collected   int  // GCs forced for the heap in this settle
 		lastErr     error
-		lastLeak    time.Time      // the last goroutineleak profile read
+		lastLeak    time.Time                 // the last goroutineleak profile read
 		proved      map[snapshot.GroupKey]int // leaked goroutines by light group key, once the runtime proved some
 	)
 	// captureCtx bounds one capture: a hung pprof endpoint must not hold
