@@ -3,9 +3,11 @@ package runner
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/aftershock/aftershock/experiments"
+	"github.com/aftershock/aftershock/experiments/load"
 	"github.com/aftershock/aftershock/matchers"
 	"github.com/aftershock/aftershock/snapshot"
 )
@@ -165,7 +167,22 @@ func (r *Runner) confirm(ctx context.Context, ep experiments.Episode, fr *FaultR
 			lead.Name, fr.Findings.Heap.PerRequestText(), fr.Findings.Tolerances.HeapFloor)
 	}
 	base, now := r.base, first
-	defer func() { r.base = base }()
+	// The fault's window, load and effect stay the first cycle's: the
+	// timeline and the report shade it; the later cycles are told by
+	// the heap's cycles.
+	window := struct {
+		inEffect, cleared time.Time
+		windows           [][2]time.Time
+		breaker           [2]time.Time
+		with              []HeldWith
+		effect            any
+		during, recovery  *load.PhaseStats
+	}{fr.InEffect, fr.Cleared, fr.windows, fr.breakerWindow, slices.Clone(fr.With), fr.Effect, fr.DuringFault, fr.Recovery}
+	defer func() {
+		r.base = base
+		fr.InEffect, fr.Cleared, fr.windows, fr.breakerWindow = window.inEffect, window.cleared, window.windows, window.breaker
+		fr.With, fr.Effect, fr.DuringFault, fr.Recovery = window.with, window.effect, window.during, window.recovery
+	}()
 	for k := 2; k <= want; k++ {
 		prev := now
 		r.base = prev
