@@ -80,20 +80,26 @@ func (f *Findings) SetFaulted(n int, kind string) {
 	f.Heap.Faulted, f.Heap.FaultedKind = n, kind
 }
 
-// repeatShare is the least share of the first cycle's growth over the
-// noise floor, per faulted request, that every later cycle must grow by
-// over the floor to count as a leak: a leak grows in
-// proportion to the requests the fault failed, cycle after cycle (a slice's
-// doubling makes each cycle's step uneven, not absent); a cache that fills
-// once, or a pool, grows in the first cycle only.
-const repeatShare = 0.4
+// A later cycle repeats the growth when it grows, per faulted request, by
+// more than half an object or 64 B (and over the noise floor): a leak of a
+// record per failed request does, in every cycle (a slice's doubling makes
+// the steps uneven, not absent); a cache that fills once, or a pool, grows
+// in the first cycle only, and what a drained reading moves by on its own
+// stays under it. The first cycle cannot be the measure of the later ones:
+// it also holds what any service keeps after its first fault (connections
+// redialled, error paths warmed), tens of KiB and objects.
+const (
+	repeatObjectsPerRequest = 0.5
+	repeatBytesPerRequest   = 64
+)
 
 // JudgeCycles judges a fault held len(cycles) times, cycles[0] its first
-// (from the baseline): a slow leak (Slow, Over) when every later cycle grew
-// above the floor in bytes or objects, by at least 40 % of the first
-// cycle's growth over the floor per faulted request in the same figure. f is the last
-// cycle's verdict (its Growth from that cycle's start); it records every
-// cycle. A heap over its tolerance stays over.
+// (from the baseline): a slow leak (Slow, Over) when the first cycle grew
+// above the noise floor and every later cycle repeated the growth, in
+// bytes or in objects, in proportion to the requests it failed (see
+// repeatObjectsPerRequest). f is the last cycle's verdict (its Growth from
+// that cycle's start); it records every cycle. A heap over its tolerance
+// stays over.
 func (f *Findings) JudgeCycles(cycles []HeapCycle) {
 	h := &f.Heap
 	h.Cycles = slices.Clone(cycles)
@@ -105,25 +111,14 @@ func (f *Findings) JudgeCycles(cycles []HeapCycle) {
 		floor = &NoiseFloor{}
 	}
 	first := cycles[0]
-	// Growth over the floor, per faulted request: what noise cannot
-	// explain (the first cycle also holds what any service keeps after
-	// its first fault: more of it there than in the later ones).
-	over := func(c HeapCycle) (bytes, objects float64) {
-		n := float64(max(c.Faulted, 1))
-		return float64(c.Growth-floor.Bytes) / n, float64(c.Objects-floor.Objects) / n
-	}
-	fb, fo := over(first)
-	// The figures the first cycle grew in over the floor are the ones the
-	// later cycles must repeat.
-	objects := first.Objects > floor.Objects
-	bytes := first.Growth > floor.Bytes
+	grew := first.Objects > floor.Objects || first.Growth > floor.Bytes
 	repeats := func(c HeapCycle) bool {
-		b, o := over(c)
-		return (objects && c.Objects > floor.Objects && o >= repeatShare*fo) ||
-			(bytes && c.Growth > floor.Bytes && b >= repeatShare*fb)
+		n := float64(max(c.Faulted, 1))
+		return c.Objects > max(floor.Objects, int64(repeatObjectsPerRequest*n)) ||
+			c.Growth > max(floor.Bytes, int64(repeatBytesPerRequest*n))
 	}
 	var steps []string
-	slow := objects || bytes
+	slow := grew
 	for _, c := range cycles {
 		steps = append(steps, c.String())
 		if c.Cycle != first.Cycle && !repeats(c) {
@@ -136,8 +131,9 @@ func (f *Findings) JudgeCycles(cycles []HeapCycle) {
 	switch {
 	case slow:
 		h.Repeat = fmt.Sprintf("grew in each of %d cycles in proportion to the fault (%s): a slow leak", len(cycles), strings.Join(steps, "; "))
-	case objects || bytes:
-		h.Repeat = fmt.Sprintf("grew in cycle %d and not again in proportion (%s; noise floor %s): a cache or pool that fills once, not a leak", first.Cycle, strings.Join(steps, "; "), floor)
+	case grew:
+		h.Repeat = fmt.Sprintf("grew in cycle %d and not again in proportion (%s; noise floor %s; a repeat is over %.1f objects or %d B per faulted request): a cache or pool that fills once, not a leak",
+			first.Cycle, strings.Join(steps, "; "), floor, repeatObjectsPerRequest, repeatBytesPerRequest)
 	default:
 		h.Repeat = fmt.Sprintf("did not grow over the noise floor %s (%s)", floor, strings.Join(steps, "; "))
 	}

@@ -115,8 +115,10 @@ func (r *Runner) judgeHeap(ctx context.Context, base, now *snapshot.Snapshot, fr
 	floor := r.noiseFloor(n)
 	opts = append(opts, matchers.HeapNoiseFloor(floor.Bytes, floor.Objects, floor.Basis))
 	f := fr.Findings
+	// Over the floor on a one-GC reading: read again, drained, to tell
+	// growth from what the pools hold after load.
 	grown := func(f *matchers.Findings) bool {
-		return f.Heap.Growth > floor.Bytes+r.warm.bytes || f.Heap.ObjectGrowth > floor.Objects+r.warm.objects
+		return f.Heap.Growth > floor.Bytes || f.Heap.ObjectGrowth > floor.Objects
 	}
 	if f != nil && now != nil && now.Collected && !f.Heap.Over && grown(f) {
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
