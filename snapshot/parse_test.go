@@ -209,3 +209,29 @@ func TestParseAncestryAndLeakedMark(t *testing.T) {
 		t.Errorf("second goroutine %+v", h)
 	}
 }
+
+// TestCulpritPastDependencies: the rule of whose code a frame is decides
+// the culprit, never a dot: a service of module "shop" is named at the
+// frame where it waits; one parked in its dependency's code, at the
+// service's own frame that called it; a dependency's goroutine with no
+// frame of the service's own, at the dependency's outermost frame.
+func TestCulpritPastDependencies(t *testing.T) {
+	shop := snapshot.NewCode("go1.26.8", "/usr/local/go", "shop", []string{"example.com/queue"}, "test")
+	for _, c := range []struct {
+		frames []string
+		want   string
+	}{
+		{[]string{"runtime.gopark", "runtime.chansend1", "shop/compactor.(*Compactor).run", "shop/compactor.(*Compactor).Start.func1"}, "shop/compactor.(*Compactor).run"},
+		{[]string{"runtime.gopark", "runtime.selectgo", "example.com/queue.Consume", "shop/worker.Start.func1"}, "shop/worker.Start.func1"},
+		{[]string{"runtime.gopark", "runtime.selectgo", "example.com/queue.(*Q).wait", "example.com/queue.(*Q).loop"}, "example.com/queue.(*Q).loop"},
+		{[]string{"runtime.gopark", "net/http.(*persistConn).readLoop"}, "net/http.(*persistConn).readLoop"},
+	} {
+		g := snapshot.Goroutine{}
+		for _, fn := range c.frames {
+			g.Frames = append(g.Frames, snapshot.Frame{Function: fn})
+		}
+		if got := g.Culprit(shop).Function; got != c.want {
+			t.Errorf("%v: culprit %s, want %s", c.frames, got, c.want)
+		}
+	}
+}
