@@ -8,6 +8,7 @@ tool (
 )
 
 require (
+	github.com/Shopify/toxiproxy/v2 v2.12.0
 	github.com/chaos-mesh/chaos-mesh/api v0.0.0-20260906172039-d70b66ad97ac
 	github.com/evanphx/json-patch/v5 v5.9.11
 	github.com/go-logr/logr v1.4.4

@@ -50,6 +50,11 @@ faults at run time through a JSON control API on --api:
 
   curl -X POST http://API/faults -d '{"name":"lat","networkChaos":{"action":"delay","delay":{"latency":"50ms"}},"duration":"30s"}'
 
+The same address serves Toxiproxy 2.12's API (/proxies, /populate, toxics,
+/reset), so Toxiproxy's own clients drive this proxy unchanged: it is one
+Toxiproxy proxy, its toxics and its disabling hold until undone
+(docs/toxiproxy.md).
+
 The fault's duration is its lease: the proxy clears it by itself when it
 runs out. --protocol http parses HTTP/1.1 and also takes httpChaos faults;
 h2c and grpc terminate HTTP/2 (cleartext) on both sides and take httpChaos

@@ -76,7 +76,7 @@ func newAPI(tcp *proxy.Proxy, hp *httpfault.Proxy, protocol experiments.Protocol
 	a.mux.HandleFunc("DELETE /faults", a.removeAll)
 	a.routeToxiproxy()
 	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, fmt.Errorf("no such endpoint %s %s; see GET /faults, POST /faults, DELETE /faults/NAME, DELETE /faults", r.Method, r.URL.Path))
+		writeError(w, http.StatusNotFound, fmt.Errorf("no such endpoint %s %s; see GET /faults, POST /faults, DELETE /faults/NAME, DELETE /faults, or Toxiproxy's /proxies", r.Method, r.URL.Path))
 	})
 	return a
 }
@@ -166,13 +166,23 @@ func (a *API) remove(w http.ResponseWriter, r *http.Request) {
 func (a *API) removeAll(w http.ResponseWriter, _ *http.Request) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.tcp.RemoveAll()
+	if err := a.removeAllLocked(); err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// removeAllLocked clears every fault. Its only error is a disabled proxy
+// (Toxiproxy's API) that could not listen again. a.mu is held.
+func (a *API) removeAllLocked() error {
+	err := a.tcp.RemoveAll()
 	if a.http != nil {
 		a.http.RemoveAll()
 	}
 	clear(a.blocks)
 	clear(a.toxics)
-	w.WriteHeader(http.StatusNoContent)
+	return err
 }
 
 // statusOf maps an error of the proxy to a status: a closed proxy is
@@ -194,7 +204,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // writeError answers with an Error; Problems in err become its problems.
 func writeError(w http.ResponseWriter, status int, err error) {
-	body := Error{Error: err.Error()}
+	body := Error{Error: err.Error(), Status: status}
 	if ps, ok := experiments.AsProblems(err); ok {
 		lines := make([]string, len(ps))
 		for i, p := range ps {

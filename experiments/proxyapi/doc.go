@@ -26,6 +26,7 @@
 // each bad field, and changes nothing: a fault is set only once every check
 // has passed.
 //
-// Beside it, a Toxiproxy-compatible API (/proxies, /proxies/NAME/toxics,
-// /reset; see toxiproxy.go) lets Toxiproxy clients drive the same faults.
+// Beside it, Toxiproxy 2.12's API (/proxies, /populate, /proxies/NAME/toxics,
+// /reset; see toxiproxy.go) lets Toxiproxy's own clients drive the same
+// faults, unchanged.
 package proxyapi

@@ -40,9 +40,11 @@ func TestToxiproxyAPI(t *testing.T) {
 	}
 
 	for _, bad := range []struct{ body, says string }{
-		{`{"type":"slicer"}`, "unknown toxic type"},
-		{`{"type":"latency","toxicity":0.5,"attributes":{"latency":10}}`, "toxicity"},
-		{`{"type":"latency","stream":"sideways","attributes":{"latency":10}}`, "unknown stream"},
+		{`{"type":"noop"}`, "invalid toxic type"},
+		{`{"type":"slicer"}`, "average size 0 is not positive"},
+		{`{"type":"latency","toxicity":1.5,"attributes":{"latency":10}}`, "toxicity"},
+		{`{"type":"latency","stream":"sideways","attributes":{"latency":10}}`, "stream was invalid"},
+		{`{"type":"latency","attributes":{"latency":10,"colour":1}}`, "attributes.colour: unknown"},
 		{`{"type":"latency","attributes":{"latency":"slow"}}`, "attributes.latency"},
 		{`{"type":"latency","colour":"red"}`, "unknown field"},
 		{`{"name":"pb_latency","type":"reset_peer"}`, "already exists"},

@@ -24,10 +24,13 @@ type Fault struct {
 	Expires time.Time `json:"expires,omitzero"`
 }
 
-// Error is the body of every answer that is not a success.
+// Error is the body of every answer that is not a success. Its error and
+// status are what Toxiproxy answers, so that Toxiproxy's clients read it.
 type Error struct {
 	// Error is one line for people: every problem, semicolon-separated.
 	Error string `json:"error"`
+	// Status is the HTTP status of the answer.
+	Status int `json:"status"`
 	// Problems names each bad field of a POST body, when there are any.
 	Problems []Problem `json:"problems,omitempty"`
 }

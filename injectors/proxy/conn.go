@@ -31,10 +31,16 @@ type Conn struct {
 	// seen[d] is the generation of the last plan direction d's pump
 	// loaded, so that Add can wait until every pump has taken a fault on.
 	seen [2]atomic.Uint64
+	// draws are the connection's draws of the faults set on a share of
+	// the connections (Sometimes).
+	draws *draws
+	// resetOnce starts a ResetPeer's clock once; resetTimer is its clock.
+	resetOnce  sync.Once
+	resetTimer *time.Timer
 }
 
-func newConn(p *Proxy, client, upstream *net.TCPConn) *Conn {
-	c := &Conn{p: p, client: client, upstream: upstream, start: time.Now(), done: make(chan struct{})}
+func newConn(p *Proxy, client, upstream *net.TCPConn, dr *draws) *Conn {
+	c := &Conn{p: p, client: client, upstream: upstream, start: time.Now(), done: make(chan struct{}), draws: dr}
 	c.src[To], c.src[From] = upstream, client
 	c.pumps.Store(2)
 	return c
@@ -77,10 +83,32 @@ var aLongTimeAgo = time.Unix(1, 0)
 func (c *Conn) load(d Direction) *plan {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	pl := c.p.plans[d].Load()
+	pl := c.plan(d)
 	c.src[d].SetReadDeadline(pl.closeAt(c.start))
 	c.seen[d].Store(pl.gen)
 	return pl
+}
+
+// plan is direction d's current plan for this connection.
+func (c *Conn) plan(d Direction) *plan { return c.draws.plan(c.p.plans[d].Load(), d) }
+
+// resetAfter resets the connection after d (a ResetPeer), once: later calls
+// do nothing. It reports whether the connection was reset already.
+func (c *Conn) resetAfter(d time.Duration) bool {
+	now := false
+	c.resetOnce.Do(func() {
+		if d <= 0 {
+			now = true
+			return
+		}
+		c.mu.Lock()
+		c.resetTimer = time.AfterFunc(d, c.reset)
+		c.mu.Unlock()
+	})
+	if now {
+		c.reset()
+	}
+	return now
 }
 
 // sender is the socket the bytes of direction d come from.
@@ -97,6 +125,9 @@ func (c *Conn) close() {
 		c.client.Close()
 		c.upstream.Close()
 		c.mu.Lock()
+		if c.resetTimer != nil {
+			c.resetTimer.Stop()
+		}
 		for d, s := range c.src {
 			if s != c.sender(Direction(d)) {
 				s.Close()

@@ -6,7 +6,8 @@ import (
 )
 
 // Fault is one network fault. The concrete types of this package ([Delay],
-// [Bandwidth], [Partition], [Reset], [SlowClose], [Timeout], [DataLimit]) are
+// [Bandwidth], [Partition], [Reset], [SlowClose], [Timeout], [DataLimit],
+// [ResetPeer], [Slicer], [Down], and [Sometimes] around one of them) are
 // plain structs with time.Duration fields, so that a Drill file or a control
 // API maps onto them directly; Validate says what is wrong with one.
 type Fault interface {
@@ -37,6 +38,11 @@ type plan struct {
 	slowClose       time.Duration // SlowClose: hold the FIN; the longest
 	limit           int64         // DataLimit: the smallest budget in bytes; 0 = none
 	limitSeq        uint64        // DataLimit: which fault set limit, to restart the count
+	resetPeer       bool          // ResetPeer: swallow, then RST resetAfter after the first byte
+	resetAfter      time.Duration // ResetPeer: the shortest
+	slice           Slicer        // Slicer: the one with the smallest average; zero = none
+	down            bool          // Down: not listening, every connection closed
+	partial         []partial     // Sometimes: faults each connection draws (see draws.plan)
 
 	gen     uint64 // publication order, acknowledged by the pumps
 	changed chan struct{}
@@ -55,7 +61,8 @@ func newPlan() *plan { return &plan{changed: make(chan struct{})} }
 // close only acts at EOF, so it does not need the fault path.
 func (pl *plan) passthrough() bool {
 	return pl.latency == 0 && pl.jitter == 0 && pl.rate == 0 && !pl.partitioned &&
-		!pl.reset && !pl.rejected && !pl.drop && len(pl.timeouts) == 0 && pl.limit == 0
+		!pl.reset && !pl.rejected && !pl.drop && len(pl.timeouts) == 0 && pl.limit == 0 &&
+		!pl.resetPeer && pl.slice.AverageSize == 0 && !pl.down
 }
 
 // closeAt is when a connection started at start must be closed, or zero.
@@ -83,5 +90,7 @@ func (pl *plan) same(o *plan) bool {
 		pl.partitioned == o.partitioned && pl.holdNew == o.holdNew && pl.reset == o.reset && pl.drop == o.drop &&
 		pl.rejected == o.rejected && pl.resetNew == o.resetNew && pl.burst == o.burst && pl.queue == o.queue &&
 		slices.Equal(pl.timeouts, o.timeouts) && pl.slowClose == o.slowClose &&
-		pl.limit == o.limit && pl.limitSeq == o.limitSeq
+		pl.limit == o.limit && pl.limitSeq == o.limitSeq &&
+		pl.resetPeer == o.resetPeer && pl.resetAfter == o.resetAfter && pl.slice == o.slice && pl.down == o.down &&
+		slices.EqualFunc(pl.partial, o.partial, func(a, b partial) bool { return a.seq == b.seq })
 }

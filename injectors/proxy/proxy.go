@@ -15,13 +15,17 @@ import (
 // Proxy forwards every connection accepted on its listen address to the
 // forward address, applying the faults that are set.
 type Proxy struct {
-	ln      *net.TCPListener
+	addr    net.Addr // where the proxy listens, also while Down
 	forward string
-	opts    options
-	ctx     context.Context // cancelled by Close
-	cancel  context.CancelFunc
+	// relisten opens the listener again when a Down is cleared; nil for a
+	// proxy made by Serve, which cannot.
+	relisten func() (*net.TCPListener, error)
+	opts     options
+	ctx      context.Context // cancelled by Close
+	cancel   context.CancelFunc
 
 	mu     sync.Mutex
+	ln     *net.TCPListener // nil while Down
 	closed bool
 	seq    uint64 // fault order
 	gen    uint64 // plan generations
@@ -42,30 +46,42 @@ func New(listen, forward string, opts ...Option) (*Proxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("proxy listen %s: %w", listen, err)
 	}
-	return Serve(ln.(*net.TCPListener), forward, opts...), nil
+	addr := ln.Addr().String() // the port picked, so that Down comes back on it
+	relisten := func() (*net.TCPListener, error) {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		return ln.(*net.TCPListener), nil
+	}
+	return serve(ln.(*net.TCPListener), forward, relisten, opts), nil
 }
 
 // Serve starts forwarding every connection accepted on ln to forward; the
 // proxy owns ln from then on. It is New for a listener opened elsewhere
 // (package netns opens one inside a network namespace).
 func Serve(ln *net.TCPListener, forward string, opts ...Option) *Proxy {
+	return serve(ln, forward, nil, opts)
+}
+
+func serve(ln *net.TCPListener, forward string, relisten func() (*net.TCPListener, error), opts []Option) *Proxy {
 	o := defaultOptions()
 	for _, opt := range opts {
 		opt.apply(&o)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Proxy{
-		ln: ln, forward: forward, opts: o, ctx: ctx, cancel: cancel,
+		ln: ln, addr: ln.Addr(), relisten: relisten, forward: forward, opts: o, ctx: ctx, cancel: cancel,
 		conns: map[*Conn]struct{}{},
 	}
 	p.plans[To].Store(newPlan())
 	p.plans[From].Store(newPlan())
-	p.wg.Go(p.acceptLoop)
+	p.wg.Go(func() { p.acceptLoop(ln) })
 	return p
 }
 
 // Addr is the address the proxy listens on.
-func (p *Proxy) Addr() net.Addr { return p.ln.Addr() }
+func (p *Proxy) Addr() net.Addr { return p.addr }
 
 // Forward is the address the proxy forwards to.
 func (p *Proxy) Forward() string { return p.forward }
@@ -85,9 +101,13 @@ func (p *Proxy) Close() error {
 	for c := range p.conns {
 		conns = append(conns, c)
 	}
+	ln := p.ln
 	p.mu.Unlock()
 	p.cancel()
-	err := p.ln.Close()
+	var err error
+	if ln != nil {
+		err = ln.Close()
+	}
 	for _, c := range conns {
 		c.close()
 	}
@@ -98,10 +118,12 @@ func (p *Proxy) Close() error {
 	return nil
 }
 
-func (p *Proxy) acceptLoop() {
+// acceptLoop accepts on ln until it is closed: by Close, or by a Down,
+// whose clearing starts a loop on the new listener.
+func (p *Proxy) acceptLoop(ln *net.TCPListener) {
 	var backoff time.Duration
 	for {
-		c, err := p.ln.AcceptTCP()
+		c, err := ln.AcceptTCP()
 		if err != nil {
 			if p.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
@@ -124,8 +146,13 @@ func (p *Proxy) acceptLoop() {
 // reset is set, dials the upstream and then pumps the To direction itself;
 // a second goroutine pumps From.
 func (p *Proxy) serve(client *net.TCPConn) {
+	dr := &draws{}
 	for {
-		pl := p.plans[To].Load()
+		pl := dr.plan(p.plans[To].Load(), To)
+		if pl.down {
+			client.Close() // accepted just before the listener closed
+			return
+		}
 		if pl.resetNew {
 			resetTCP(client)
 			return
@@ -146,7 +173,7 @@ func (p *Proxy) serve(client *net.TCPConn) {
 		client.Close()
 		return
 	}
-	c := newConn(p, client, uc.(*net.TCPConn))
+	c := newConn(p, client, uc.(*net.TCPConn), dr)
 	// The handler's streams replace the sockets as what the pumps read
 	// before the connection is tracked: a fault set meanwhile wakes a pump
 	// by a read deadline in the past on what it reads, and must never land
@@ -164,6 +191,27 @@ func (p *Proxy) serve(client *net.TCPConn) {
 	up := &pump{c: c, d: From, src: c.src[From], dst: c.upstream}
 	p.wg.Go(up.run)
 	(&pump{c: c, d: To, src: c.src[To], dst: c.client}).run()
+}
+
+// listenLocked stops listening while a Down is set and listens again once
+// it is cleared. p.mu is held.
+func (p *Proxy) listenLocked() error {
+	down := p.plans[To].Load().down
+	switch {
+	case p.closed:
+	case down && p.ln != nil:
+		p.ln.Close() // its accept loop returns
+		p.ln = nil
+	case !down && p.ln == nil:
+		ln, err := p.relisten()
+		if err != nil {
+			// The next change of the faults tries again.
+			return fmt.Errorf("listening again on %s after down: %w", p.addr, err)
+		}
+		p.ln = ln
+		p.wg.Go(func() { p.acceptLoop(ln) })
+	}
+	return nil
 }
 
 // track registers c so that faults wake it and Close closes it; it reports

@@ -69,7 +69,7 @@ func (pm *pump) endStream() {
 		}
 		pm.q = nil
 	}
-	if d := pm.c.p.plans[pm.d].Load().slowClose; d > 0 {
+	if d := pm.c.plan(pm.d).slowClose; d > 0 {
 		t := time.NewTimer(d)
 		defer t.Stop()
 		select {
@@ -86,6 +86,10 @@ func (pm *pump) loop() error {
 		pl := pm.c.load(pm.d)
 		if pl.reset {
 			pm.c.reset()
+			return errFaultEnded
+		}
+		if pl.down {
+			pm.c.close()
 			return errFaultEnded
 		}
 		if !pl.partitioned && (pm.held != nil || pm.heldErr != nil) {
@@ -182,6 +186,13 @@ func (pm *pump) process(pl *plan, b []byte, readAt time.Time) error {
 	if pl.drop {
 		return nil
 	}
+	if pl.resetPeer {
+		// Swallowed, as Toxiproxy's reset_peer does, until the reset.
+		if pm.c.resetAfter(pl.resetAfter) {
+			return errFaultEnded
+		}
+		return nil
+	}
 	last := false
 	if pl.limit > 0 {
 		if left := pl.limit - pm.sent; int64(len(b)) >= left {
@@ -194,7 +205,7 @@ func (pm *pump) process(pl *plan, b []byte, readAt time.Time) error {
 			return err
 		}
 	}
-	if err := pm.write(pl, b, readAt); err != nil {
+	if err := pm.sliced(pl, b, readAt); err != nil {
 		return err
 	}
 	if last {
@@ -239,6 +250,39 @@ func (pm *pump) pace(pl *plan, n int) error {
 	}
 	pm.next = pm.next.Add(pl.paceFor(n))
 	return nil
+}
+
+// sliced writes b as the plan's slicer cuts it, pausing between slices;
+// without a slicer it writes b whole. A plan change ends the pauses: the
+// rest goes at once, so no byte is held back by a slicer cleared meanwhile.
+func (pm *pump) sliced(pl *plan, b []byte, readAt time.Time) error {
+	if pl.slice.AverageSize == 0 {
+		return pm.write(pl, b, readAt)
+	}
+	pause := time.NewTimer(time.Hour)
+	defer pause.Stop()
+	for len(b) > 0 {
+		n := pl.slice.next(len(b))
+		if n == len(b) {
+			break
+		}
+		if err := pm.write(pl, b[:n], readAt); err != nil {
+			return err
+		}
+		b = b[n:]
+		if pl.slice.Delay > 0 {
+			pause.Reset(pl.slice.Delay)
+			select {
+			case <-pause.C:
+			case <-pl.changed:
+				return pm.write(pl, b, readAt)
+			case <-pm.c.done:
+				return net.ErrClosed
+			}
+			readAt = time.Now() // a delay, if any, counts from the slice's own time
+		}
+	}
+	return pm.write(pl, b, readAt)
 }
 
 // write sends b now, or through the delay queue while a delay is set.

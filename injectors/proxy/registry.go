@@ -32,7 +32,7 @@ func (p *Proxy) Add(name string, f Fault, lease time.Duration) error {
 	if f == nil {
 		return fmt.Errorf("add fault %q: nil fault", name)
 	}
-	if err := f.Validate(); err != nil {
+	if err := p.check(f); err != nil {
 		return fmt.Errorf("add fault %q: %w", name, err)
 	}
 	p.mu.Lock()
@@ -43,11 +43,57 @@ func (p *Proxy) Add(name string, f Fault, lease time.Duration) error {
 	if _, err := p.faults.Add(name, f, lease, p.expire); err != nil {
 		return fmt.Errorf("add fault %q: %w", name, err)
 	}
+	return p.changedLocked()
+}
+
+// check validates f for this proxy.
+func (p *Proxy) check(f Fault) error {
+	if err := f.Validate(); err != nil {
+		return err
+	}
+	switch f.(type) {
+	case Down, *Down:
+		if p.relisten == nil {
+			return fmt.Errorf("down: this proxy serves a listener opened elsewhere and could not listen again")
+		}
+	}
+	return nil
+}
+
+// Replace sets fault f under name in place of the fault set there, in one
+// change: no byte passes between the two. A Sometimes fault draws again.
+// The lease starts again from now.
+func (p *Proxy) Replace(name string, f Fault, lease time.Duration) error {
+	if f == nil {
+		return fmt.Errorf("replace fault %q: nil fault", name)
+	}
+	if err := p.check(f); err != nil {
+		return fmt.Errorf("replace fault %q: %w", name, err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return fmt.Errorf("replace fault %q: %w", name, ErrClosed)
+	}
+	if _, err := p.faults.Remove(name); err != nil {
+		return fmt.Errorf("replace fault %q: %w", name, err)
+	}
+	if _, err := p.faults.Add(name, f, lease, p.expire); err != nil {
+		return fmt.Errorf("replace fault %q: %w", name, err)
+	}
+	return p.changedLocked()
+}
+
+// changedLocked publishes the plans of the faults now set, follows a Down
+// with the listener, and waits (p.mu released meanwhile) until the pumps
+// have taken the change on. p.mu is held.
+func (p *Proxy) changedLocked() error {
 	woken := p.replanLocked()
+	err := p.listenLocked()
 	p.mu.Unlock()
 	woken.wait()
 	p.mu.Lock()
-	return nil
+	return err
 }
 
 // expire removes the fault name if it is still the one whose lease ran out.
@@ -59,6 +105,7 @@ func (p *Proxy) expire(name string, seq uint64) {
 	}
 	if _, ok := p.faults.Expire(name, seq); ok {
 		p.replanLocked()
+		p.listenLocked() // a failure is tried again at the next change
 	}
 }
 
@@ -70,22 +117,19 @@ func (p *Proxy) Remove(name string) error {
 	if _, err := p.faults.Remove(name); err != nil {
 		return fmt.Errorf("remove fault %q: %w", name, err)
 	}
-	woken := p.replanLocked()
-	p.mu.Unlock()
-	woken.wait()
-	p.mu.Lock()
+	if err := p.changedLocked(); err != nil {
+		return fmt.Errorf("remove fault %q: %w", name, err)
+	}
 	return nil
 }
 
-// RemoveAll clears every fault.
-func (p *Proxy) RemoveAll() {
+// RemoveAll clears every fault. Its only error is a Down cleared whose
+// address could not be listened on again (another process took the port).
+func (p *Proxy) RemoveAll() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.faults.RemoveAll()
-	woken := p.replanLocked()
-	p.mu.Unlock()
-	woken.wait()
-	p.mu.Lock()
+	return p.changedLocked()
 }
 
 // Faults lists the faults that are set, oldest first.
