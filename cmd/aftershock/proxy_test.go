@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -22,6 +24,7 @@ import (
 	testpb "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/status"
 
+	toxiproxy "github.com/Shopify/toxiproxy/v2/client"
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gbytes"
 	"github.com/onsi/gomega/gexec"
@@ -136,6 +139,45 @@ func TestProxyCommand(t *testing.T) {
 		g.Expect(resp.StatusCode).To(Equal(http.StatusCreated))
 		g.Expect(call()).To(Equal(codes.ResourceExhausted))
 		s.Interrupt()
+		g.Eventually(s).WithTimeout(10 * time.Second).Should(gexec.Exit(0))
+	})
+
+	t.Run("Toxiproxy's own client drives it", func(t *testing.T) {
+		g := NewWithT(t)
+		upstream := echoUpstream(t)
+		s, ready := startProxy(t, bin, "--listen", "127.0.0.1:0", "--forward", upstream)
+		tc := toxiproxy.NewClient(ready.API)
+		ps, err := tc.Populate([]toxiproxy.Proxy{{Name: "echo", Listen: ready.Listen, Upstream: upstream, Enabled: true}})
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(ps).To(HaveLen(1))
+		// As with Toxiproxy, a proxy Populate returns cannot Save (it
+		// would POST it anew); a suite gets it by name.
+		px, err := tc.Proxy("echo")
+		g.Expect(err).NotTo(HaveOccurred())
+
+		_, err = px.AddToxic("lat", "latency", "downstream", 1, toxiproxy.Attributes{"latency": 60})
+		g.Expect(err).NotTo(HaveOccurred())
+		conn, err := net.Dial("tcp", ready.Listen)
+		g.Expect(err).NotTo(HaveOccurred())
+		defer conn.Close()
+		g.Expect(echoTrip(conn)).To(BeNumerically(">=", 60*time.Millisecond))
+
+		g.Expect(px.Disable()).To(Succeed())
+		_, err = net.DialTimeout("tcp", ready.Listen, 2*time.Second)
+		g.Expect(err).To(MatchError(syscall.ECONNREFUSED))
+		g.Expect(px.Enable()).To(Succeed())
+		g.Expect(tc.ResetState()).To(Succeed())
+		again, err := net.Dial("tcp", ready.Listen)
+		g.Expect(err).NotTo(HaveOccurred())
+		defer again.Close()
+		g.Expect(echoTrip(again)).To(BeNumerically("<", 60*time.Millisecond))
+
+		_, err = tc.CreateProxy("db", "127.0.0.1:1", upstream)
+		var apiErr *toxiproxy.ApiError
+		g.Expect(errors.As(err, &apiErr)).To(BeTrue(), "CreateProxy of another listener: %v", err)
+		g.Expect(apiErr.Status).To(Equal(http.StatusConflict))
+
+		s.Terminate()
 		g.Eventually(s).WithTimeout(10 * time.Second).Should(gexec.Exit(0))
 	})
 
