@@ -73,12 +73,34 @@ func strs[S ~string](xs []S) []string {
 	return out
 }
 
+// kernelFaults says whether this system has kernel faults; a test swaps it
+// to see the refusal a Mac or Windows machine gives.
+var kernelFaults = netns.Supported
+
 // CheckEngines refuses, before anything is injected, faults that need an
 // engine this run cannot drive: a fault on engine chaos-mesh when the run
 // has no cluster (Problems: bad input), and a kernel delay on a kernel
 // without netem (an error naming the fault's line and the kernel's
-// reason: the drill cannot run here).
+// reason: the drill cannot run here), and any kernel fault or netns
+// upstream on a system that is not Linux (likewise).
 func (d *Drill) CheckEngines(cluster bool) error {
+	if err := kernelFaults(); err != nil {
+		// Kernel faults need Linux: refused here, where the drill could
+		// not run anyway, never by the build (the file stays valid on
+		// every system: it runs unchanged on a Linux machine).
+		for i, u := range d.Spec.Upstreams {
+			if u.Engine == EngineNetns {
+				path := fmt.Sprintf("spec.upstreams[%d].engine", i)
+				return fmt.Errorf("%s: %s: upstream %s: %w", d.Where(path), path, u.Name, err)
+			}
+		}
+		for i, f := range d.Spec.Faults {
+			if f.Engine == EngineNetns {
+				path := fmt.Sprintf("spec.faults[%d].engine", i)
+				return fmt.Errorf("%s: %s: fault %s: %w", d.Where(path), path, f.Name, err)
+			}
+		}
+	}
 	var ps Problems
 	for i := range d.Spec.Faults {
 		f := &d.Spec.Faults[i]

@@ -1,3 +1,5 @@
+//go:build linux
+
 package netns
 
 import (
@@ -11,44 +13,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Partition drops every packet of its direction on the veth: new
-// connections hang in their handshake, established ones stall and
-// retransmit, and nobody sees a FIN or RST. On clear, TCP's retransmission
-// resumes the connections that outlived it (after its backoff, as on a
-// real network).
-type Partition struct{ Direction Direction }
-
-// Validate checks the direction.
-func (p Partition) Validate() error { return validDirection(p.Direction) }
-
-func (p Partition) String() string { return "partition " + p.Direction.String() }
-
 func (p Partition) apply(h *Host, id string) (func() error, error) {
 	return h.dropTable(id, p.Direction, 0)
 }
-
-// Loss drops each packet of its direction with probability Percent/100,
-// drawn by the kernel per packet (nftables' numgen random), so no netem is
-// needed. The veth sends wire-sized packets (its segmentation offload is
-// off), so each draw is one packet, as on a real link.
-type Loss struct {
-	Direction Direction
-	// Percent is 0.01 to 100, to a hundredth.
-	Percent float64
-}
-
-// Validate checks the direction and the percentage.
-func (l Loss) Validate() error {
-	if err := validDirection(l.Direction); err != nil {
-		return err
-	}
-	if !(l.Percent >= 0.01 && l.Percent <= 100) {
-		return fmt.Errorf("loss %g%%: want 0.01 to 100 (the kernel draws to a hundredth of a percent)", l.Percent)
-	}
-	return nil
-}
-
-func (l Loss) String() string { return fmt.Sprintf("loss %g%% %s", l.Percent, l.Direction) }
 
 func (l Loss) apply(h *Host, id string) (func() error, error) {
 	return h.dropTable(id, l.Direction, l.Percent)

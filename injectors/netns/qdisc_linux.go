@@ -1,58 +1,15 @@
+//go:build linux
+
 package netns
 
 import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
-
-// Bandwidth limits its direction to Rate bytes per second with a token
-// bucket filter (tbf) on the sending end of the veth: the namespace's end
-// for to, this machine's end for from.
-type Bandwidth struct {
-	Direction Direction
-	// Rate is in bytes per second.
-	Rate int64
-	// Burst is the bucket's size in bytes (tc's buffer); 0 takes
-	// max(Rate/10, 16 KiB), enough for a full TSO segment.
-	Burst int64
-	// Queue is how many bytes may wait for tokens (tc's limit); 0 takes
-	// one second of Rate, at least Burst.
-	Queue int64
-}
-
-// Validate checks the direction and the sizes.
-func (b Bandwidth) Validate() error {
-	if err := validDirection(b.Direction); err != nil {
-		return err
-	}
-	switch {
-	case b.Rate <= 0:
-		return fmt.Errorf("bandwidth rate %d B/s: want more than 0", b.Rate)
-	case b.Burst < 0 || b.Burst >= 1<<31:
-		return fmt.Errorf("bandwidth burst %d bytes: want 0 (default) to 2 GiB", b.Burst)
-	case b.Queue < 0 || b.Queue >= 1<<31:
-		return fmt.Errorf("bandwidth queue %d bytes: want 0 (default) to 2 GiB", b.Queue)
-	}
-	return nil
-}
-
-func (b Bandwidth) String() string { return fmt.Sprintf("bandwidth %d B/s %s", b.Rate, b.Direction) }
-
-func (b Bandwidth) sizes() (burst, queue uint32) {
-	bu, qu := b.Burst, b.Queue
-	if bu == 0 {
-		bu = max(b.Rate/10, 16<<10)
-	}
-	if qu == 0 {
-		qu = max(b.Rate, bu)
-	}
-	return uint32(bu), uint32(qu)
-}
 
 func (b Bandwidth) apply(h *Host, id string) (func() error, error) {
 	burst, queue := b.sizes()
@@ -65,31 +22,6 @@ func (b Bandwidth) apply(h *Host, id string) (func() error, error) {
 			Limit:      queue,
 		}
 	})
-}
-
-// Delay holds every packet of its direction for Latency (± Jitter) with the
-// netem qdisc. Kernels without netem (see [NetemSupport]) refuse it.
-type Delay struct {
-	Direction       Direction
-	Latency, Jitter time.Duration
-}
-
-// Validate checks the direction and the durations.
-func (d Delay) Validate() error {
-	if err := validDirection(d.Direction); err != nil {
-		return err
-	}
-	if d.Latency <= 0 || d.Jitter < 0 || d.Jitter > d.Latency {
-		return fmt.Errorf("delay %s ± %s: want a positive latency and 0 ≤ jitter ≤ latency", d.Latency, d.Jitter)
-	}
-	return nil
-}
-
-func (d Delay) String() string {
-	if d.Jitter > 0 {
-		return fmt.Sprintf("delay %s±%s %s", d.Latency, d.Jitter, d.Direction)
-	}
-	return fmt.Sprintf("delay %s %s", d.Latency, d.Direction)
 }
 
 func (d Delay) apply(h *Host, id string) (func() error, error) {
