@@ -73,6 +73,36 @@ func stateText(state string) string {
 	return " [" + state + "]"
 }
 
+// ProvedShort says in one bounded line what the runtime proved: "80
+// groups proved; largest: +319 [chan send] in pkg.fn" (at most max
+// characters, cut with "…").
+func (f *Findings) ProvedShort(max int) string {
+	n, largest := 0, -1
+	for i, g := range f.Goroutines.Over {
+		if g.Proved > 0 {
+			n++
+			if largest < 0 || g.Proved > f.Goroutines.Over[largest].Proved {
+				largest = i
+			}
+		}
+	}
+	if n == 0 {
+		return "no group proved"
+	}
+	g := f.Goroutines.Over[largest]
+	line := fmt.Sprintf("%d group(s) proved; largest: +%d%s in %s", n, g.Proved, stateText(g.State), g.Culprit.Function)
+	return cut(line, max)
+}
+
+// cut shortens s to at most n characters (runes), ending it with "…".
+func cut(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n || n < 1 {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
+
 func uncollected(h HeapFindings) string {
 	if h.Collected {
 		return ""

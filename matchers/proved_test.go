@@ -1,6 +1,7 @@
 package matchers
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -72,5 +73,37 @@ func TestConfirm(t *testing.T) {
 	want := "+1 goroutines in net/http.(*conn).serve; +1 http1-server connections"
 	if strings.Join(f.Transient, "; ") != want || !strings.Contains(f.Message(), "Over in one reading only, gone in the next (not counted): "+want) {
 		t.Errorf("transient %q\n%s", f.Transient, f.Message())
+	}
+}
+
+// TestProvedShort: one bounded line however many groups were proved; a
+// light key's proof credits every dump group sharing it (split by creator
+// or call site), each at most its growth; the dump's "(leaked)" marks
+// count as proof.
+func TestProvedShort(t *testing.T) {
+	var f Findings
+	for i := range 80 {
+		f.Goroutines.Over = append(f.Goroutines.Over, GroupFinding{GroupDelta: snapshot.GroupDelta{Group: snapshot.Group{
+			Count: 10 + i, State: "chan send", Culprit: snapshot.Frame{Function: fmt.Sprintf("shop/compactor.(*Compactor).run%d%s", i, strings.Repeat("x", 40))}}}})
+	}
+	proved := map[snapshot.GroupKey]int{}
+	for _, g := range f.Goroutines.Over {
+		proved[g.Key().Light()] = g.Count
+	}
+	f.MarkProved(proved)
+	line := f.ProvedShort(120)
+	if !strings.HasPrefix(line, "80 group(s) proved; largest: +89 [chan send] in shop/compactor.(*Compactor).run79") || len([]rune(line)) > 120 {
+		t.Errorf("%q", line)
+	}
+	split := &Findings{Goroutines: GoroutineFindings{Over: []GroupFinding{
+		{GroupDelta: snapshot.GroupDelta{Group: snapshot.Group{Count: 30, Culprit: snapshot.Frame{Function: "shop.send"}, CallSite: snapshot.Frame{Function: "shop.a"}}}},
+		{GroupDelta: snapshot.GroupDelta{Group: snapshot.Group{Count: 10, Culprit: snapshot.Frame{Function: "shop.send"}, CallSite: snapshot.Frame{Function: "shop.b"}}}},
+	}}}
+	if n := split.MarkProved(map[snapshot.GroupKey]int{{Culprit: "shop.send"}: 35}); n != 35 || split.Goroutines.Over[0].Proved != 30 || split.Goroutines.Over[1].Proved != 5 {
+		t.Errorf("credited %d: %+v", n, split.Goroutines.Over)
+	}
+	marked := snapshot.GroupDelta{Group: snapshot.Group{Count: 12, Leaked: 14}, Before: 2, LeakedBefore: 2}
+	if marked.ProvedInDump() != 10 {
+		t.Errorf("proved in dump %d, want 10 (its growth)", marked.ProvedInDump())
 	}
 }
