@@ -246,6 +246,11 @@ type HeapFindings struct {
 	// same fault held once more does not grow the heap again in
 	// proportion (see Confirm... in slowleak.go).
 	Suspect bool `json:"suspect,omitempty"`
+	// Conns is how many connections more than the baseline the reading
+	// found (any class, within tolerance or not): each holds its buffers
+	// in the heap, about ConnHeapBytes in ConnHeapObjects objects, which
+	// the noise floor allows for.
+	Conns int `json:"conns,omitempty"`
 	// Faulted is how many requests the fault made fail (or, when none
 	// failed, how many it touched: FaultedKind says which), the growth
 	// is reported per; 0 when unknown (a drill without load).
@@ -359,7 +364,10 @@ func (c *config) judge(base, now *snapshot.Snapshot) (*Findings, error) {
 	f.Heap.Over = f.Heap.Growth > f.Heap.Tolerance
 	f.Heap.ObjectsBefore, f.Heap.ObjectsAfter, f.Heap.ObjectGrowth = diff.ObjectsBefore, diff.ObjectsAfter, diff.ObjectGrowth()
 	f.Heap.SampleRate = diff.SampleRate
-	f.Heap.Suspect = !f.Heap.Over && diff.Collected && t.HeapFloor.Below(f.Heap.Growth, f.Heap.ObjectGrowth)
+	for _, c := range diff.Connections {
+		f.Heap.Conns += c.Extra()
+	}
+	f.Heap.Suspect = !f.Heap.Over && diff.Collected && t.HeapFloor.Below(f.Heap.unconnected())
 	f.Heap.Sites = grownSites(diff.HeapSites)
 	f.Heap.noSample()
 	for i := range f.Goroutines.Over {

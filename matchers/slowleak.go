@@ -40,6 +40,23 @@ func (n *NoiseFloor) String() string {
 	return fmt.Sprintf("%s, %+d objects", signedBytes(n.Bytes), n.Objects)
 }
 
+// A connection open in one reading and not in the other moves the heap by
+// its buffers (a bufio.Reader and a bufio.Writer of 4 KiB, its conn and
+// channels): the noise floor allows that much per connection more than
+// the baseline, whatever its class (an idle pooled one is within
+// tolerance).
+const (
+	ConnHeapBytes   = 12 << 10
+	ConnHeapObjects = 40
+)
+
+// unconnected is the growth less what the connections more than the
+// baseline hold.
+func (h *HeapFindings) unconnected() (bytes, objects int64) {
+	n := int64(max(h.Conns, 0))
+	return h.Growth - n*ConnHeapBytes, h.ObjectGrowth - n*ConnHeapObjects
+}
+
 // HeapNoiseFloor sets the noise floor of the post-GC heap: growth above it
 // in bytes or objects, and within MaxHeapGrowth, makes the heap a suspect
 // (HeapFindings.Suspect) that confirmation cycles settle. basis says how it
@@ -59,6 +76,9 @@ type HeapCycle struct {
 	Objects int64 `json:"objects"`
 	// Faulted is how many requests the cycle's fault failed (or touched).
 	Faulted int `json:"faulted,omitempty"`
+	// Conns is how many connections more than at the cycle's start its
+	// verdict found (see HeapFindings.Conns).
+	Conns int `json:"conns,omitempty"`
 }
 
 // PerRequest is the cycle's growth per faulted request, in bytes and
@@ -70,7 +90,7 @@ func (c HeapCycle) PerRequest() (bytes, objects float64) {
 
 // cycleOf is the heap findings as a cycle.
 func (h *HeapFindings) cycleOf(n int) HeapCycle {
-	return HeapCycle{Cycle: n, Growth: h.Growth, Objects: h.ObjectGrowth, Faulted: h.Faulted}
+	return HeapCycle{Cycle: n, Growth: h.Growth, Objects: h.ObjectGrowth, Faulted: h.Faulted, Conns: h.Conns}
 }
 
 // SetFaulted records how many requests the fault failed, or, when kind is
@@ -81,16 +101,17 @@ func (f *Findings) SetFaulted(n int, kind string) {
 }
 
 // A later cycle repeats the growth when it grows, per faulted request, by
-// more than half an object or 64 B (and over the noise floor): a leak of a
+// more than 0.65 objects or 192 B (and over the noise floor): a leak of a
 // record per failed request does, in every cycle (a slice's doubling makes
 // the steps uneven, not absent); a cache that fills once, or a pool, grows
 // in the first cycle only, and what a drained reading moves by on its own
-// stays under it. The first cycle cannot be the measure of the later ones:
+// stays under it (drained readings of healthy services moved by up to 0.6
+// objects and 180 B per request on a loaded machine). The first cycle cannot be the measure of the later ones:
 // it also holds what any service keeps after its first fault (connections
 // redialled, error paths warmed), tens of KiB and objects.
 const (
-	repeatObjectsPerRequest = 0.5
-	repeatBytesPerRequest   = 64
+	repeatObjectsPerRequest = 0.65
+	repeatBytesPerRequest   = 192
 )
 
 // JudgeCycles judges a fault held len(cycles) times, cycles[0] its first
@@ -110,12 +131,19 @@ func (f *Findings) JudgeCycles(cycles []HeapCycle) {
 	if floor == nil {
 		floor = &NoiseFloor{}
 	}
+	// Each cycle's growth less what its extra connections hold.
+	net := func(c HeapCycle) (bytes, objects int64) {
+		n := int64(max(c.Conns, 0))
+		return c.Growth - n*ConnHeapBytes, c.Objects - n*ConnHeapObjects
+	}
 	first := cycles[0]
-	grew := first.Objects > floor.Objects || first.Growth > floor.Bytes
+	fb, fo := net(first)
+	grew := fo > floor.Objects || fb > floor.Bytes
 	repeats := func(c HeapCycle) bool {
 		n := float64(max(c.Faulted, 1))
-		return c.Objects > max(floor.Objects, int64(repeatObjectsPerRequest*n)) ||
-			c.Growth > max(floor.Bytes, int64(repeatBytesPerRequest*n))
+		b, o := net(c)
+		return o > max(floor.Objects, int64(repeatObjectsPerRequest*n)) ||
+			b > max(floor.Bytes, int64(repeatBytesPerRequest*n))
 	}
 	var steps []string
 	slow := grew
@@ -132,7 +160,7 @@ func (f *Findings) JudgeCycles(cycles []HeapCycle) {
 	case slow:
 		h.Repeat = fmt.Sprintf("grew in each of %d cycles in proportion to the fault (%s): a slow leak", len(cycles), strings.Join(steps, "; "))
 	case grew:
-		h.Repeat = fmt.Sprintf("grew in cycle %d and not again in proportion (%s; noise floor %s; a repeat is over %.1f objects or %d B per faulted request): a cache or pool that fills once, not a leak",
+		h.Repeat = fmt.Sprintf("grew in cycle %d and not again in proportion (%s; noise floor %s; a repeat is over %.2f objects or %d B per faulted request): a cache or pool that fills once, not a leak",
 			first.Cycle, strings.Join(steps, "; "), floor, repeatObjectsPerRequest, repeatBytesPerRequest)
 	default:
 		h.Repeat = fmt.Sprintf("did not grow over the noise floor %s (%s)", floor, strings.Join(steps, "; "))
@@ -145,6 +173,9 @@ func (c HeapCycle) String() string {
 	s := fmt.Sprintf("cycle %d: %s, %+d objects", c.Cycle, signedBytes(c.Growth), c.Objects)
 	if c.Faulted > 0 {
 		s += fmt.Sprintf(" after %d requests", c.Faulted)
+	}
+	if c.Conns > 0 {
+		s += fmt.Sprintf(", %d more connections", c.Conns)
 	}
 	return s
 }

@@ -118,7 +118,7 @@ func (r *Runner) judgeHeap(ctx context.Context, base, now *snapshot.Snapshot, fr
 	// Over the floor on a one-GC reading: read again, drained, to tell
 	// growth from what the pools hold after load.
 	grown := func(f *matchers.Findings) bool {
-		return f.Heap.Growth > floor.Bytes || f.Heap.ObjectGrowth > floor.Objects
+		return floor.Below(f.Heap.Growth, f.Heap.ObjectGrowth)
 	}
 	if f != nil && now != nil && now.Collected && !f.Heap.Over && grown(f) {
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -146,7 +146,7 @@ func (r *Runner) judgeHeap(ctx context.Context, base, now *snapshot.Snapshot, fr
 	if f == nil {
 		return matchers.HeapCycle{}, nil
 	}
-	return matchers.HeapCycle{Cycle: cycle, Growth: f.Heap.Growth, Objects: f.Heap.ObjectGrowth, Faulted: n}, nil
+	return matchers.HeapCycle{Cycle: cycle, Growth: f.Heap.Growth, Objects: f.Heap.ObjectGrowth, Faulted: n, Conns: f.Heap.Conns}, nil
 }
 
 // confirm holds the episode's faults again, cycle after cycle, while the
