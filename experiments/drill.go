@@ -96,7 +96,8 @@ type Target struct {
 	// ${VAR} is expanded.
 	URL string `json:"url"`
 	// Pprof is the pprof base URL; after loading it is never empty
-	// (default <url>/debug/pprof). ${VAR} is expanded.
+	// (default <url>/debug/pprof), unless Replicas are listed. ${VAR} is
+	// expanded.
 	Pprof string `json:"pprof,omitempty"`
 	// Headers are sent with every pprof request (e.g. a bearer token);
 	// ${VAR} is expanded in the values.
@@ -105,6 +106,23 @@ type Target struct {
 	// found through its API server (see PodsTarget); Pprof is then
 	// empty: each pod's pprof is read on its own.
 	Pods *PodsTarget `json:"pods,omitempty"`
+	// Replicas are the processes behind URL (a balancer, a Service), each
+	// baselined, settled and judged on its own through its own pprof; the
+	// load still goes to URL. With replicas, Pprof is neither written nor
+	// derived from URL: it would read the balancer's pprof.
+	Replicas []Replica `json:"replicas,omitempty"`
+}
+
+// Replica is one process of the target, judged on its own.
+type Replica struct {
+	// Name names it in every finding (required, unique, a DNS-1123
+	// label: a pod's name fits).
+	Name string `json:"name"`
+	// Pprof is its pprof base URL (required). ${VAR} is expanded.
+	Pprof string `json:"pprof"`
+	// Headers are sent with its pprof requests, over the target's
+	// headers; ${VAR} is expanded in the values.
+	Headers map[string]string `json:"headers,omitempty"`
 }
 
 // Protocol is what an upstream speaks; it decides which fault kinds apply.

@@ -118,6 +118,11 @@ func eachExpanded(d *Drill, one func(path string, s *string)) {
 	one("spec.target.url", &spec.Target.URL)
 	one("spec.target.pprof", &spec.Target.Pprof)
 	expandMap("spec.target.headers", spec.Target.Headers, one)
+	for i := range spec.Target.Replicas {
+		x := &spec.Target.Replicas[i]
+		one(index("spec.target.replicas", i)+".pprof", &x.Pprof)
+		expandMap(index("spec.target.replicas", i)+".headers", x.Headers, one)
+	}
 	for i := range spec.Upstreams {
 		u := &spec.Upstreams[i]
 		one(index("spec.upstreams", i)+".listen", &u.Listen)

@@ -83,6 +83,11 @@ func (d *Drill) CheckBlastRadius(extra ...string) error {
 		}
 		return host, true
 	}
+	for i, x := range t.Replicas {
+		if u, err := url.Parse(x.Pprof); err == nil && u.Hostname() != "" {
+			check(index("spec.target.replicas", i)+".pprof", u.Hostname())
+		}
+	}
 	for i, u := range d.Spec.Upstreams {
 		if !d.upstreamIsLocal(u.Name) {
 			continue

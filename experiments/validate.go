@@ -29,7 +29,7 @@ const MaxRate = 10000
 // written 0 is not an absent field) look at the positions.
 func setDefaults(d *Drill, o *options) {
 	s := &d.Spec
-	if s.Target.Pprof == "" && s.Target.URL != "" && !s.Target.IsGRPC() && s.Target.Pods == nil {
+	if s.Target.Pprof == "" && s.Target.URL != "" && !s.Target.IsGRPC() && s.Target.Pods == nil && len(s.Target.Replicas) == 0 {
 		s.Target.Pprof = strings.TrimRight(s.Target.URL, "/") + "/debug/pprof"
 	}
 	for i := range s.Upstreams {
@@ -153,7 +153,7 @@ func validateTarget(d *Drill, r *reporter) {
 	}
 	if t.IsGRPC() {
 		grpcURL(r, "spec.target.url", t.URL)
-		if !d.pos.has("spec.target.pprof") && t.Pods == nil {
+		if !d.pos.has("spec.target.pprof") && t.Pods == nil && len(t.Replicas) == 0 {
 			r.add("spec.target.pprof", nil, "a gRPC target needs its pprof base URL (an HTTP port of the service, e.g. http://127.0.0.1:6060/debug/pprof)")
 		}
 		for i, f := range d.Spec.Faults {
@@ -175,6 +175,50 @@ func validateTarget(d *Drill, r *reporter) {
 		httpURL(r, "spec.target.pprof", t.Pprof)
 	}
 	headers(r, "spec.target.headers", t.Headers)
+	replicas(r, d)
+}
+
+// replicas checks spec.target.replicas: each named (a unique DNS-1123
+// label), each with its own pprof base URL, and no spec.target.pprof
+// beside them (whose process would it be?).
+func replicas(r *reporter, d *Drill) {
+	t := d.Spec.Target
+	if len(t.Replicas) == 0 {
+		if d.pos.has("spec.target.replicas") {
+			r.add("spec.target.replicas", nil, "lists no replica; list each process's name and pprof base URL, or leave replicas out")
+		}
+		return
+	}
+	if t.Pods != nil {
+		r.add("spec.target.replicas", nil, "replicas and pods exclude each other: list the processes (replicas), or select the pods of a cluster (pods)")
+	}
+	if d.pos.has("spec.target.pprof") {
+		r.add("spec.target.pprof", nil, "is not allowed with spec.target.replicas: each replica is read through its own pprof; remove pprof, or the replicas")
+	}
+	seen := map[string]int{}
+	for i, x := range t.Replicas {
+		p := index("spec.target.replicas", i)
+		switch {
+		case x.Name == "":
+			r.add(p+".name", nil, "a replica needs a name, as its findings will say it (e.g. the pod's name)")
+		case len(validation.IsDNS1123Label(x.Name)) > 0:
+			r.add(p+".name", nil, "replica name %q is not a DNS-1123 label (lower-case letters, digits and '-', at most 63, starting and ending with a letter or digit)", x.Name)
+		default:
+			if j, dup := seen[x.Name]; dup {
+				r.add(p+".name", nil, "replica name %q is already the name of %s", x.Name, index("spec.target.replicas", j))
+			} else {
+				seen[x.Name] = i
+			}
+		}
+		if x.Pprof == "" {
+			if !r.seen[p+".pprof"] {
+				r.add(p+".pprof", []string{"http://host:port/debug/pprof"}, "a replica needs its pprof base URL")
+			}
+		} else {
+			httpURL(r, p+".pprof", x.Pprof)
+		}
+		headers(r, p+".headers", x.Headers)
+	}
 }
 
 // grpcURL checks a grpc://host:port URL.

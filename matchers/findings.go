@@ -41,6 +41,15 @@ type Findings struct {
 	// that the reading right after it did not bear out (Confirm): a
 	// response being written, a connection closing. They are not counted.
 	Transient []string `json:"transient,omitempty"`
+	// Replica names the replica judged ("" for a target of one process).
+	Replica string `json:"replica,omitempty"`
+	// Restart is set when the snapshot came from another process than
+	// the baseline (or none answered): nothing else was judged, and
+	// every resource counts as over.
+	Restart *Restart `json:"restart,omitempty"`
+	// Replicas are the findings of each replica of a target of several
+	// (OfReplicas); the target's findings then hold nothing else.
+	Replicas []*Findings `json:"replicas,omitempty"`
 	// diff is what the findings were computed from (not kept in JSON).
 	diff *snapshot.Diff
 }
@@ -296,8 +305,17 @@ func (f *Findings) OK(rs ...Resource) bool {
 	return true
 }
 
-// Over tells whether resource r is over its tolerance.
+// Over tells whether resource r is over its tolerance: on any replica,
+// and always after a restart (nothing of the new process is comparable).
 func (f *Findings) Over(r Resource) bool {
+	if f.Restart != nil {
+		return true
+	}
+	for _, x := range f.Replicas {
+		if x.Over(r) {
+			return true
+		}
+	}
 	switch r {
 	case Goroutines:
 		return len(f.Goroutines.Over) > 0
@@ -335,6 +353,11 @@ func (c *config) judge(base, now *snapshot.Snapshot) (*Findings, error) {
 	}
 	if base == nil || now == nil {
 		return nil, fmt.Errorf("judge: nil snapshot")
+	}
+	if why, replaced := base.Process().Replaced(now.Process()); replaced {
+		// Another process answered: what it holds says nothing about
+		// what the baseline's did.
+		return &Findings{Tolerances: c.tolerances(), Restart: &Restart{At: now.Time, Why: why}}, nil
 	}
 	rec := c.newRecorder()
 	diff, err := snapshot.Compare(base, now, rec.ignore())

@@ -23,7 +23,27 @@ const (
 // grew, and the heap with its top allocation site. They are the short form
 // of Message, for summaries and tables; nothing an ignore rule left out
 // appears, and every resource over tolerance does.
+//
+// A restart comes first, alone: nothing else of the new process was
+// judged. For a target of several replicas each line names its replica
+// ("shop-7f9c: +149 goroutines [chan send] in …").
 func (f *Findings) Culprits(rs ...Resource) []string {
+	var out []string
+	for _, x := range f.Replicas {
+		out = append(out, x.Culprits(rs...)...)
+	}
+	if f.Restart != nil {
+		r := *f.Restart
+		r.Replica = cmp.Or(r.Replica, f.Replica)
+		return append(out, r.String())
+	}
+	for _, line := range f.culprits(rs) {
+		out = append(out, replicaPrefix(f.Replica)+line)
+	}
+	return out
+}
+
+func (f *Findings) culprits(rs []Resource) []string {
 	var out []string
 	for _, r := range resources(rs) {
 		switch r {
@@ -117,6 +137,14 @@ func uncollected(h HeapFindings) string {
 // with what it usually means, the heap growth with the allocation sites
 // that grew most, and the groups that ignore rules left out.
 func (f *Findings) Message(rs ...Resource) string {
+	if len(f.Replicas) > 0 {
+		return f.replicasMessage(rs)
+	}
+	if f.Restart != nil {
+		r := *f.Restart
+		r.Replica = cmp.Or(r.Replica, f.Replica)
+		return r.message()
+	}
 	var b strings.Builder
 	for _, r := range resources(rs) {
 		switch r {

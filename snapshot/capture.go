@@ -244,7 +244,7 @@ func (c *Client) memStats(ctx context.Context, gc bool, cost *time.Duration) (Me
 	if gc {
 		path += "&gc=1"
 	}
-	body, err := c.timedGet(ctx, path, cost)
+	body, seq, err := c.timedGetSeq(ctx, path, cost)
 	if err != nil {
 		return MemStats{}, fmt.Errorf("capture memstats: %w", err)
 	}
@@ -252,6 +252,7 @@ func (c *Client) memStats(ctx context.Context, gc bool, cost *time.Duration) (Me
 	if err != nil {
 		return MemStats{}, fmt.Errorf("capture memstats from %s: %w", c.BaseURL(), err)
 	}
+	m.seq = seq
 	return m, nil
 }
 

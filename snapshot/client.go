@@ -37,6 +37,7 @@ type Client struct {
 	ownHTTP  bool
 	tally    tally
 	reqs     chan struct{} // one request at a time (a semaphore that a context can give up on): see timedGet
+	seq      uint64        // requests sent so far (under reqs)
 	observe  func(*Snapshot, string)
 }
 

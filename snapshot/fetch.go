@@ -17,16 +17,26 @@ import (
 // beside its polls) still reaches its target over its one connection, so
 // no capture sees another's connection opening or closing.
 func (c *Client) timedGet(ctx context.Context, path string, cost *time.Duration) ([]byte, error) {
+	b, _, err := c.timedGetSeq(ctx, path, cost)
+	return b, err
+}
+
+// timedGetSeq is timedGet, also returning the answer's place in the order
+// of the client's requests: readings of one process taken through one
+// Client are ordered by it, whichever goroutine took them (see Process).
+func (c *Client) timedGetSeq(ctx context.Context, path string, cost *time.Duration) ([]byte, uint64, error) {
 	select {
 	case c.reqs <- struct{}{}:
 	case <-ctx.Done():
-		return nil, fmt.Errorf("get %s/%s: waiting for the client's previous request: %w", c.BaseURL(), path, ctx.Err())
+		return nil, 0, fmt.Errorf("get %s/%s: waiting for the client's previous request: %w", c.BaseURL(), path, ctx.Err())
 	}
 	defer func() { <-c.reqs }()
+	c.seq++ // under the semaphore: one request at a time
+	seq := c.seq
 	t0 := time.Now()
 	b, err := c.get(ctx, path)
 	*cost += time.Since(t0)
-	return b, err
+	return b, seq, err
 }
 
 // get fetches one pprof path (e.g. "goroutine?debug=2") and returns its body.

@@ -30,6 +30,8 @@ type MemStats struct {
 	NumForcedGC uint64 `json:"numForcedGC"`
 	// All holds every numeric "# Name = value" figure of the tail.
 	All map[string]uint64 `json:"all,omitempty"`
+	// seq orders the readings of one Client (0: not read by one).
+	seq uint64
 }
 
 // ParseMemStats reads the "# runtime.MemStats" tail of a heap?debug=1 page.

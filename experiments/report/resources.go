@@ -41,11 +41,12 @@ const resourceHeight = 18 * vg.Centimeter
 const maxClasses = 4
 
 var (
-	bandColor   = color.RGBA{R: 200, G: 235, B: 200, A: 255}
-	faultColor  = color.RGBA{R: 255, G: 210, B: 200, A: 255}
-	backColor   = color.RGBA{G: 140, A: 255}
-	missedColor = color.RGBA{R: 200, A: 255}
-	palette     = []color.Color{
+	bandColor    = color.RGBA{R: 200, G: 235, B: 200, A: 255}
+	faultColor   = color.RGBA{R: 255, G: 210, B: 200, A: 255}
+	backColor    = color.RGBA{G: 140, A: 255}
+	missedColor  = color.RGBA{R: 200, A: 255}
+	restartColor = color.RGBA{R: 230, G: 120, A: 255}
+	palette      = []color.Color{
 		color.RGBA{B: 200, A: 255}, color.RGBA{R: 200, G: 120, A: 255}, color.RGBA{R: 120, B: 160, A: 255},
 		color.RGBA{G: 150, B: 150, A: 255}, color.RGBA{R: 120, G: 120, B: 120, A: 255},
 	}
@@ -72,8 +73,15 @@ func resourcePlots(r *runner.Result) ([]*plot.Plot, error) {
 	var g, total, hUp, hGC plotter.XYs
 	byClass := map[snapshot.ConnClass]plotter.XYs{}
 	peak := map[snapshot.ConnClass]int{}
+	// A target of several replicas: a line per replica in each panel.
+	var names []string
+	perG, perConn, perHeap := map[string]plotter.XYs{}, map[string]plotter.XYs{}, map[string]plotter.XYs{}
 	for _, s := range r.Resources {
 		x := since(s.At)
+		if _, ok := perG[s.Replica]; !ok {
+			names = append(names, s.Replica)
+		}
+		perG[s.Replica] = append(perG[s.Replica], plotter.XY{X: x, Y: float64(s.Goroutines)})
 		g = append(g, plotter.XY{X: x, Y: float64(s.Goroutines)})
 		n := 0
 		for c, k := range s.Connections {
@@ -81,14 +89,17 @@ func resourcePlots(r *runner.Result) ([]*plot.Plot, error) {
 			peak[c] = max(peak[c], k)
 		}
 		total = append(total, plotter.XY{X: x, Y: float64(n)})
+		perConn[s.Replica] = append(perConn[s.Replica], plotter.XY{X: x, Y: float64(n)})
 		switch {
 		case s.Heap == 0:
 		case s.Collected:
 			hGC = append(hGC, plotter.XY{X: x, Y: mib(s.Heap)})
 		default:
 			hUp = append(hUp, plotter.XY{X: x, Y: mib(s.Heap)})
+			perHeap[s.Replica] = append(perHeap[s.Replica], plotter.XY{X: x, Y: mib(s.Heap)})
 		}
 	}
+	replicas := len(names) > 1
 	classes := slices.SortedFunc(maps.Keys(peak), func(a, b snapshot.ConnClass) int {
 		return cmp.Or(cmp.Compare(peak[b], peak[a]), cmp.Compare(a, b))
 	})
@@ -169,19 +180,33 @@ func resourcePlots(r *runner.Result) ([]*plot.Plot, error) {
 		pn.p.Y.Min, pn.p.Y.Max, pn.p.X.Min, pn.p.X.Max = 0, pn.top, 0, end
 		pn.p.Add(plotter.NewGrid())
 	}
-	if err := addLine(gor, "goroutines", g, palette[0]); err != nil {
-		return nil, err
-	}
-	if err := addLine(conns, "all", total, color.Black); err != nil {
-		return nil, err
-	}
-	for i, c := range classes {
-		if err := addLine(conns, string(c), byClass[c], palette[i%len(palette)]); err != nil {
+	if replicas {
+		for i, name := range names {
+			c := palette[i%len(palette)]
+			for _, l := range []struct {
+				p   *plot.Plot
+				xys plotter.XYs
+			}{{gor, perG[name]}, {conns, perConn[name]}, {heap, perHeap[name]}} {
+				if err := addLine(l.p, name, l.xys, c); err != nil {
+					return nil, err
+				}
+			}
+		}
+	} else {
+		if err := addLine(gor, "goroutines", g, palette[0]); err != nil {
 			return nil, err
 		}
-	}
-	if err := addLine(heap, "no GC forced", hUp, palette[0]); err != nil {
-		return nil, err
+		if err := addLine(conns, "all", total, color.Black); err != nil {
+			return nil, err
+		}
+		for i, c := range classes {
+			if err := addLine(conns, string(c), byClass[c], palette[i%len(palette)]); err != nil {
+				return nil, err
+			}
+		}
+		if err := addLine(heap, "no GC forced", hUp, palette[0]); err != nil {
+			return nil, err
+		}
 	}
 	if len(hGC) > 0 {
 		sc, err := plotter.NewScatter(hGC)
@@ -204,6 +229,21 @@ func resourcePlots(r *runner.Result) ([]*plot.Plot, error) {
 			}
 			l.Color, l.Width, l.Dashes = c, vg.Points(1.2), []vg.Length{vg.Points(4), vg.Points(2)}
 			pn.p.Add(l)
+		}
+	}
+	// A restart caught: a solid mark where the capture that caught it
+	// was taken.
+	for i, x := range r.Restarts {
+		for j, pn := range panels {
+			l, err := plotter.NewLine(plotter.XYs{{X: since(x.At), Y: 0}, {X: since(x.At), Y: pn.top}})
+			if err != nil {
+				return nil, err
+			}
+			l.Color, l.Width = restartColor, vg.Points(2)
+			pn.p.Add(l)
+			if i == 0 && j == 0 {
+				pn.p.Legend.Add("restart caught", l)
+			}
 		}
 	}
 	for _, pn := range panels {

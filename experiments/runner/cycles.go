@@ -47,16 +47,16 @@ func figuresOf(s *snapshot.Snapshot) heapFigures {
 // the first moved the pools' caches to their victim lists (still live), the
 // second freed them. The baseline keeps the drained figures and profile;
 // warm is what the warmup had left that the second GC freed.
-func (r *Runner) drainBaseline(ctx context.Context, base *snapshot.Snapshot) {
+func (r *Runner) drainBaseline(ctx context.Context, rep *replica, base *snapshot.Snapshot) {
 	first := figuresOf(base)
-	if err := r.client.CollectHeap(ctx, base); err != nil {
+	if err := rep.client.CollectHeap(ctx, base); err != nil {
 		r.warnf("reading the baseline heap a second time: %v; slow heap growth is judged against the first reading", err)
 		return
 	}
 	drained := figuresOf(base)
-	r.warm = heapFigures{max(first.bytes-drained.bytes, 0), max(first.objects-drained.objects, 0)}
-	r.progressf("baseline heap, drained: %s in %d objects (the warmup left %s in %d objects to the second GC)",
-		matchers.BytesText(drained.bytes), drained.objects, matchers.BytesText(r.warm.bytes), r.warm.objects)
+	rep.warm = heapFigures{max(first.bytes-drained.bytes, 0), max(first.objects-drained.objects, 0)}
+	r.progressf("baseline heap%s, drained: %s in %d objects (the warmup left %s in %d objects to the second GC)",
+		rep.label(), matchers.BytesText(drained.bytes), drained.objects, matchers.BytesText(rep.warm.bytes), rep.warm.objects)
 }
 
 // Floors of the noise floor: a reading's own resolution, growth per
@@ -75,17 +75,17 @@ const (
 // faulted requests: at least the resolution of a drained reading, a
 // quarter of an object or 16 B per faulted request, and 1/2048 of the
 // live heap in bytes.
-func (r *Runner) noiseFloor(faulted int) *matchers.NoiseFloor {
+func (r *Runner) noiseFloor(rep *replica, faulted int) *matchers.NoiseFloor {
 	live := heapFigures{}
-	if r.base != nil {
-		live = figuresOf(r.base)
+	if rep.base != nil {
+		live = figuresOf(rep.base)
 	}
 	n := &matchers.NoiseFloor{
 		Objects: max(floorObjects, int64(floorObjectsPerFailed*float64(faulted))),
 		Bytes:   max(floorBytes, int64(floorBytesPerFailed*faulted), live.bytes/floorHeapShare),
 	}
 	n.Basis = fmt.Sprintf("drained post-GC readings of a %s heap; the warmup moved the quiet baseline by %s, %d objects",
-		matchers.BytesText(live.bytes), matchers.BytesText(r.warm.bytes), r.warm.objects)
+		matchers.BytesText(live.bytes), matchers.BytesText(rep.warm.bytes), rep.warm.objects)
 	if faulted > 0 {
 		n.Basis += fmt.Sprintf("; at least %.2f objects and %d B per faulted request", floorObjectsPerFailed, floorBytesPerFailed)
 	}
@@ -110,9 +110,9 @@ func faulted(fr *FaultResult) (int, string) {
 // (by more than what the warmup left to a second GC), a drained reading
 // that the heap is judged on instead. base is what the cycle is judged
 // against. It returns the cycle's growth.
-func (r *Runner) judgeHeap(ctx context.Context, base, now *snapshot.Snapshot, fr *FaultResult, opts []matchers.Option, cycle int) (matchers.HeapCycle, error) {
+func (r *Runner) judgeHeap(ctx context.Context, rep *replica, base, now *snapshot.Snapshot, fr *FaultResult, opts []matchers.Option, cycle int) (matchers.HeapCycle, error) {
 	n, kind := faulted(fr)
-	floor := r.noiseFloor(n)
+	floor := r.noiseFloor(rep, n)
 	opts = append(opts, matchers.HeapNoiseFloor(floor.Bytes, floor.Objects, floor.Basis))
 	f := fr.Findings
 	// Over the floor on a one-GC reading: read again, drained, to tell
@@ -122,13 +122,13 @@ func (r *Runner) judgeHeap(ctx context.Context, base, now *snapshot.Snapshot, fr
 	}
 	if f != nil && now != nil && now.Collected && !f.Heap.Over && grown(f) {
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err := r.client.CollectHeap(cctx, now)
+		err := rep.client.CollectHeap(cctx, now)
 		cancel()
 		if err != nil {
 			r.warnf("fault %s: reading the heap a second time after its verdict: %v", fr.Name, err)
 		}
 	}
-	if f != nil && now != nil {
+	if f != nil && now != nil && f.Restart == nil {
 		// Judged again with the noise floor (and the drained figures,
 		// if read): goroutines and connections are as the settle found
 		// them.
@@ -140,6 +140,7 @@ func (r *Runner) judgeHeap(ctx context.Context, base, now *snapshot.Snapshot, fr
 			g.Goroutines, g.Connections, g.Transient, g.Ignored = f.Goroutines, f.Connections, f.Transient, f.Ignored
 		}
 		g.SetFaulted(n, kind)
+		g.Replica = rep.Name
 		fr.Findings = g
 		f = g
 	}
@@ -156,7 +157,7 @@ func (r *Runner) judgeHeap(ctx context.Context, base, now *snapshot.Snapshot, fr
 // every cycle in proportion to the requests it failed (a slow leak), or
 // when a later cycle leaves anything else over tolerance. first is the
 // first cycle's verdict snapshot; confirm returns the last.
-func (r *Runner) confirm(ctx context.Context, ep experiments.Episode, fr *FaultResult, first *snapshot.Snapshot, c1 matchers.HeapCycle) (*snapshot.Snapshot, error) {
+func (r *Runner) confirm(ctx context.Context, rep *replica, ep experiments.Episode, fr *FaultResult, first *snapshot.Snapshot, c1 matchers.HeapCycle) (*snapshot.Snapshot, error) {
 	want := r.cycles()
 	if fr.Findings == nil || !fr.Returned || (want <= 1 && !(want == 0 && fr.Findings.Heap.Suspect)) {
 		return first, nil
@@ -168,7 +169,7 @@ func (r *Runner) confirm(ctx context.Context, ep experiments.Episode, fr *FaultR
 		r.progressf("%s: %s, above the noise floor %s and within tolerance: holding the fault again to see whether it grows in proportion",
 			lead.Name, fr.Findings.Heap.PerRequestText(), fr.Findings.Tolerances.HeapFloor)
 	}
-	base, now := r.base, first
+	base, now := rep.base, first
 	// The fault's window, load and effect stay the first cycle's: the
 	// timeline and the report shade it; the later cycles are told by
 	// the heap's cycles.
@@ -181,23 +182,26 @@ func (r *Runner) confirm(ctx context.Context, ep experiments.Episode, fr *FaultR
 		during, recovery  *load.PhaseStats
 	}{fr.InEffect, fr.Cleared, fr.windows, fr.breakerWindow, slices.Clone(fr.With), fr.Effect, fr.DuringFault, fr.Recovery}
 	defer func() {
-		r.base = base
+		rep.base = base
 		fr.InEffect, fr.Cleared, fr.windows, fr.breakerWindow = window.inEffect, window.cleared, window.windows, window.breaker
 		fr.With, fr.Effect, fr.DuringFault, fr.Recovery = window.with, window.effect, window.during, window.recovery
 	}()
 	for k := 2; k <= want; k++ {
 		prev := now
-		r.base = prev
+		rep.base = prev
 		r.progressf("%s: cycle %d of %d", lead.Name, k, want)
-		var err error
-		now, err = r.cycle(ctx, ep, fr)
+		got, err := r.cycle(ctx, ep, fr)
+		now = nil
+		if len(got) > 0 {
+			now = got[0].now
+		}
 		if err != nil {
 			return now, err
 		}
-		if now == nil || fr.Findings == nil {
+		if now == nil || fr.Findings == nil || fr.Findings.Restart != nil {
 			return now, nil
 		}
-		c, err := r.judgeHeap(ctx, prev, now, fr, r.tolerances(), k)
+		c, err := r.judgeHeap(ctx, rep, prev, now, fr, r.tolerances(rep), k)
 		if err != nil {
 			return now, err
 		}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aftershock/aftershock/experiments"
@@ -49,33 +50,59 @@ func (r *Runner) Prepare(ctx context.Context) error {
 		return r.record(err)
 	}
 	r.beginPhase("baseline", "")
-	base, err := r.capture(ctx, "full")
-	if err != nil {
-		return r.record(couldNotRun("baseline snapshot of %s: %w", r.client.BaseURL(), err))
-	}
-	r.drainBaseline(ctx, base)
-	r.base = base
-	r.save(base, "baseline")
-	sum := base.Summary()
-	b := baselineOf(base)
-	r.mu.Lock()
-	r.res.Baseline, r.curBase = b, b
-	r.mu.Unlock()
-	r.progressf("baseline: %d goroutines, heap %s", sum.Goroutines, matchers.BytesText(int64(sum.HeapAlloc)))
-	switch leaked, err := r.leaked(ctx); {
-	case err == nil:
-		r.leakBase = leaked
-		r.mu.Lock()
-		r.res.LeakProfile = true
-		r.mu.Unlock()
-		r.progressf("the target serves the goroutineleak profile: leaks the Go runtime can prove will be marked proved")
-	case errors.Is(err, snapshot.ErrNoLeakProfile):
-		// The usual case today: judged on counts, as always.
-	default:
-		r.warnf("the goroutineleak profile: %v", err)
+	for _, rep := range r.reps {
+		if err := r.baseline(ctx, rep); err != nil {
+			return r.record(err)
+		}
 	}
 	r.endPhase()
 	r.prepared = true
+	return nil
+}
+
+// baseline takes rep's baseline: a full snapshot (one forced GC, and a
+// second for the drained heap), and the goroutineleak profile's proof,
+// where the target serves it.
+func (r *Runner) baseline(ctx context.Context, rep *replica) error {
+	if n := rep.watch.count(); n > 0 {
+		r.warnf("%s: the baseline is of the process that answers now", rep.restarts()[n-1])
+	}
+	if rep.Identity != nil {
+		rec, err := rep.Identity(ctx)
+		if err != nil {
+			return couldNotRun("the process of replica %s: %w", rep.Name, err)
+		}
+		rep.record = &rec
+	}
+	base, err := r.capture(ctx, rep, "full")
+	if err != nil {
+		return couldNotRun("baseline snapshot of %s: %w", rep.client.BaseURL(), err)
+	}
+	r.drainBaseline(ctx, rep, base)
+	rep.judged = rep.watch.count()
+	rep.base = base
+	r.save(base, "baseline"+rep.fileTag())
+	sum := base.Summary()
+	b := baselineOf(base)
+	r.mu.Lock()
+	if r.res.Baseline == nil {
+		r.res.Baseline = b
+	}
+	rep.curBase, rep.first = b, b
+	r.mu.Unlock()
+	r.progressf("baseline%s: %d goroutines, heap %s", rep.label(), sum.Goroutines, matchers.BytesText(int64(sum.HeapAlloc)))
+	switch leaked, err := r.leaked(ctx, rep); {
+	case err == nil:
+		rep.leakBase = leaked
+		r.mu.Lock()
+		r.res.LeakProfile = true
+		r.mu.Unlock()
+		r.progressf("the target%s serves the goroutineleak profile: leaks the Go runtime can prove will be marked proved", rep.label())
+	case errors.Is(err, snapshot.ErrNoLeakProfile):
+		// The usual case today: judged on counts, as always.
+	default:
+		r.warnf("the goroutineleak profile%s: %v", rep.label(), err)
+	}
 	return nil
 }
 
@@ -110,25 +137,48 @@ func (r *Runner) preflight(ctx context.Context) error {
 			return couldNotRun("%w", err)
 		}
 	}
-	client, err := snapshot.NewClient(d.Spec.Target.Pprof, snapshot.WithHeaders(header(d.Spec.Target.Headers)),
-		snapshot.WithObserver(r.sampled))
-	if err != nil {
-		return couldNotRun("pprof %s: %w", d.Spec.Target.Pprof, err)
+	find := r.cfg.replicas
+	if find == nil {
+		find = drillReplicas
 	}
-	r.client = client
-	r.onCleanup(func(context.Context) error { client.Close(); return nil })
+	reps, err := find(ctx, d)
+	if err != nil {
+		return couldNotRun("the target's replicas: %w", err)
+	}
+	if len(reps) == 0 {
+		return couldNotRun("the target has no replica to judge")
+	}
+	for _, x := range reps {
+		rep := &replica{Replica: x, pooled: -1}
+		opts := []snapshot.Option{snapshot.WithHeaders(x.Headers),
+			snapshot.WithObserver(func(s *snapshot.Snapshot, kind string) { r.sampled(rep, s, kind) })}
+		if x.HTTPClient != nil {
+			opts = append(opts, snapshot.WithHTTPClient(x.HTTPClient))
+		}
+		client, err := snapshot.NewClient(x.Pprof, opts...)
+		if err != nil {
+			return couldNotRun("pprof%s %s: %w", rep.label(), x.Pprof, err)
+		}
+		rep.client = client
+		r.reps = append(r.reps, rep)
+		r.onCleanup(func(context.Context) error { client.Close(); return nil })
+	}
 	if err := reachable(ctx, d.Spec.Target.URL); err != nil {
 		return couldNotRun("target %s does not answer: %w", d.Spec.Target.URL, err)
 	}
 	// Every profile a drill reads, without forcing a GC: the goroutine
 	// profile and MemStats (light), the heap profile.
-	if _, err := r.capture(ctx, "light"); err != nil {
-		return couldNotRun("pprof of the target: %w", err)
+	for _, rep := range r.reps {
+		if _, err := r.capture(ctx, rep, "light"); err != nil {
+			return couldNotRun("pprof of the target%s: %w", rep.label(), err)
+		}
+		if err := rep.client.CheckHeapProfile(ctx); err != nil {
+			return couldNotRun("pprof of the target%s: %w", rep.label(), err)
+		}
 	}
-	if err := client.CheckHeapProfile(ctx); err != nil {
-		return couldNotRun("pprof of the target: %w", err)
+	for _, rep := range r.reps {
+		r.startSampler(rep)
 	}
-	r.startSampler()
 
 	local := newLocalEngine(d)
 	r.local = local
@@ -183,17 +233,31 @@ func (r *Runner) quiesce(ctx context.Context) error {
 	window := cmp.Or(r.d.Spec.Verify.Quiesce.Duration, experiments.DefaultQuiesce)
 	qctx, cancel := context.WithTimeout(ctx, window+r.settleTime())
 	defer cancel()
-	_, err := r.client.Quiesce(qctx, window, r.cfg.pollFloor)
-	switch {
-	case err == nil:
-		return nil
-	case ctx.Err() != nil:
-		return ctx.Err()
-	case errors.Is(err, snapshot.ErrNotQuiet):
-		r.warnf("baseline taken while the service was not quiet: %v", err)
-		return nil
+	// Each replica quiesces on its own, at once: N replicas take as long
+	// as the slowest, each polled at its own pace.
+	errs := make([]error, len(r.reps))
+	var wg sync.WaitGroup
+	for i, rep := range r.reps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = rep.client.Quiesce(qctx, window, r.cfg.pollFloor)
+		}()
 	}
-	return couldNotRun("pprof of the target while quiescing: %w", err)
+	wg.Wait()
+	for i, err := range errs {
+		rep := r.reps[i]
+		switch {
+		case err == nil:
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case errors.Is(err, snapshot.ErrNotQuiet):
+			r.warnf("baseline%s taken while the service was not quiet: %v", rep.label(), err)
+		default:
+			return couldNotRun("pprof of the target%s while quiescing: %w", rep.label(), err)
+		}
+	}
+	return nil
 }
 
 // settleTime is the settle deadline: the override, or the drill's.
@@ -216,13 +280,18 @@ func (r *Runner) observe(ctx context.Context, d time.Duration) error {
 		if err := sleep(ctx, min(wait, time.Until(end))); err != nil {
 			return err
 		}
-		s, err := r.capture(ctx, "light")
-		switch {
-		case err == nil:
-			r.pooled = max(r.pooled, s.Summary().Pooled())
-			wait = snapshot.Pace(s.Cost, r.cfg.pollFloor, r.cfg.budget)
-		case ctx.Err() != nil:
-			return ctx.Err()
+		// Every replica, each paced by its own cost: the slowest sets
+		// the interval, so none is polled more than its budget allows.
+		wait = r.cfg.pollFloor
+		for _, rep := range r.reps {
+			s, err := r.capture(ctx, rep, "light")
+			switch {
+			case err == nil:
+				rep.pooled = max(rep.pooled, s.Summary().Pooled())
+				wait = max(wait, snapshot.Pace(s.Cost, r.cfg.pollFloor, r.cfg.budget))
+			case ctx.Err() != nil:
+				return ctx.Err()
+			}
 		}
 		if time.Until(end) <= 0 {
 			return nil
@@ -234,14 +303,14 @@ func (r *Runner) observe(ctx context.Context, d time.Duration) error {
 // forced GC), "goroutines" (debug=2, no GC) or "light" (the goroutine
 // profile and MemStats, no GC). The client tallies what each cost the
 // target.
-func (r *Runner) capture(ctx context.Context, kind string) (*snapshot.Snapshot, error) {
+func (r *Runner) capture(ctx context.Context, rep *replica, kind string) (*snapshot.Snapshot, error) {
 	switch kind {
 	case "full":
-		return r.client.Capture(ctx)
+		return rep.client.Capture(ctx)
 	case "goroutines":
-		return r.client.CaptureGoroutines(ctx)
+		return rep.client.CaptureGoroutines(ctx)
 	}
-	return r.client.CaptureLight(ctx)
+	return rep.client.CaptureLight(ctx)
 }
 
 // Fault runs one fault of the drill, by name: lead (load, no fault) →
@@ -278,20 +347,33 @@ func (r *Runner) Fault(ctx context.Context, name string) (*FaultResult, error) {
 	if err != nil {
 		return fr, r.record(err)
 	}
-	if !fr.Returned && now != nil {
-		// Judge the next fault on its own: its baseline is where this
-		// one left the service, its leaked goroutines included (the
-		// runtime never frees them).
-		r.base = now
-		r.mu.Lock()
-		r.curBase = baselineOf(now)
-		r.mu.Unlock()
-		if r.leakBase != nil {
-			if leaked, err := r.leaked(ctx); err == nil {
-				r.leakBase = leaked
-			} else {
-				r.leakBase = nil
-				r.warnf("the goroutineleak profile after %s: %v; the faults after it are judged on counts alone", name, err)
+	for i, rep := range r.reps {
+		if i >= len(now) {
+			break
+		}
+		o := now[i]
+		switch {
+		case o.restarted:
+			// The next fault is judged against the process that
+			// serves now, if one does.
+			if err := r.rebase(ctx, rep); err != nil {
+				r.warnf("%v; the faults after %s cannot be judged on it", err, name)
+			}
+		case !o.returned && o.now != nil:
+			// Judge the next fault on its own: its baseline is where this
+			// one left the service, its leaked goroutines included (the
+			// runtime never frees them).
+			rep.base = o.now
+			r.mu.Lock()
+			rep.curBase = baselineOf(o.now)
+			r.mu.Unlock()
+			if rep.leakBase != nil {
+				if leaked, err := r.leaked(ctx, rep); err == nil {
+					rep.leakBase = leaked
+				} else {
+					rep.leakBase = nil
+					r.warnf("the goroutineleak profile%s after %s: %v; the faults after it are judged on counts alone", rep.label(), name, err)
+				}
 			}
 		}
 	}
@@ -300,12 +382,12 @@ func (r *Runner) Fault(ctx context.Context, name string) (*FaultResult, error) {
 
 // drillEpisode injects an episode's faults under load, each at its
 // offset and for its duration, clears them, and settles once.
-func (r *Runner) drillEpisode(ctx context.Context, ep experiments.Episode) (*FaultResult, *snapshot.Snapshot, error) {
+func (r *Runner) drillEpisode(ctx context.Context, ep experiments.Episode) (*FaultResult, []settled, error) {
 	lead := ep.Faults[0]
 	fr := &FaultResult{Name: lead.Name, Injected: r.injectors[lead.Name].String(), Upstream: lead.Upstream, NotJudged: r.notJudged(ep.Faults)}
 	r.mu.Lock()
-	if r.curBase != r.res.Baseline {
-		fr.Base = r.curBase // judged against where the fault before it left the service
+	if rep := r.reps[0]; rep.curBase != rep.first {
+		fr.Base = rep.curBase // judged against where the fault before it left the service
 	}
 	r.mu.Unlock()
 	for _, f := range ep.Faults[1:] {
@@ -316,32 +398,48 @@ func (r *Runner) drillEpisode(ctx context.Context, ep experiments.Episode) (*Fau
 	for _, f := range ep.Faults {
 		r.onCleanup(r.injectors[f.Name].Clear)
 	}
-	base := r.base
+	rep := r.reps[0]
+	base := rep.base
 	r.cycleN = 0
 	now, err := r.cycle(ctx, ep, fr)
-	if err != nil || now == nil || fr.Findings == nil {
+	// The heap's noise floor and confirmation cycles judge a target of
+	// one process; replicas are judged by their tolerances alone.
+	if err != nil || fr.Findings == nil || len(r.reps) > 1 || now[0].now == nil {
+		r.settledText(lead.Name, fr)
 		return fr, now, err
 	}
-	c1, err := r.judgeHeap(ctx, base, now, fr, r.tolerances(), 1)
+	c1, err := r.judgeHeap(ctx, rep, base, now[0].now, fr, r.tolerances(rep), 1)
 	if err != nil {
 		return fr, now, err
 	}
-	if now, err = r.confirm(ctx, ep, fr, now, c1); err != nil {
+	last, err := r.confirm(ctx, rep, ep, fr, now[0].now, c1)
+	if last != nil {
+		now = []settled{{now: last, returned: fr.Returned, restarted: len(fr.Findings.Restarts()) > 0}}
+	}
+	if err != nil {
 		return fr, now, err
 	}
-	switch {
-	case fr.Returned:
-		r.progressf("%s: back to baseline after %s", lead.Name, fr.Settle.Round(time.Millisecond))
-	default:
-		r.progressf("%s: did NOT return to baseline within %s", lead.Name, fr.Settle.Round(time.Millisecond))
-	}
+	r.settledText(lead.Name, fr)
 	return fr, now, nil
+}
+
+// settledText says how an episode ended, on the progress stream.
+func (r *Runner) settledText(lead string, fr *FaultResult) {
+	switch {
+	case fr.Findings == nil:
+	case len(fr.Findings.Restarts()) > 0:
+		r.progressf("%s: FAILED: %s", lead, strings.Join(fr.Culprits, "; "))
+	case fr.Returned:
+		r.progressf("%s: back to baseline after %s", lead, fr.Settle.Round(time.Millisecond))
+	default:
+		r.progressf("%s: did NOT return to baseline within %s", lead, fr.Settle.Round(time.Millisecond))
+	}
 }
 
 // cycle holds the episode's faults once under load: lead, inject, hold,
 // clear, recovery, settle. It returns the snapshot its verdict was taken
 // on (nil when none could be taken).
-func (r *Runner) cycle(ctx context.Context, ep experiments.Episode, fr *FaultResult) (*snapshot.Snapshot, error) {
+func (r *Runner) cycle(ctx context.Context, ep experiments.Episode, fr *FaultResult) ([]settled, error) {
 	lead := ep.Faults[0]
 	if r.gen != nil {
 		// The fault lands on a service under steady load, with its
@@ -387,17 +485,19 @@ func (r *Runner) cycle(ctx context.Context, ep experiments.Episode, fr *FaultRes
 
 	r.beginPhase("settle", lead.Name)
 	r.expect(r.settleTime())
-	now, err := r.settle(ctx, fr)
+	now, err := r.settleAll(ctx, fr)
 	if err != nil {
 		return now, err
 	}
-	if now != nil {
-		r.cycleN++
-		name := "after-" + lead.Name
-		if r.cycleN > 1 {
-			name += fmt.Sprintf("-cycle%d", r.cycleN)
+	r.cycleN++
+	for i, o := range now {
+		if o.now != nil {
+			name := "after-" + lead.Name
+			if r.cycleN > 1 {
+				name += fmt.Sprintf("-cycle%d", r.cycleN)
+			}
+			r.save(o.now, name+r.reps[i].fileTag())
 		}
-		r.save(now, name)
 	}
 	if fr.Findings == nil {
 		r.progressf("%s: could not be judged: %s", lead.Name, fr.Error)

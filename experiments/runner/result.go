@@ -38,8 +38,16 @@ type Result struct {
 	Phases []PhaseTime   `json:"phases"`
 	Faults []FaultResult `json:"faults"`
 	// Baseline is what the target held when the baseline was taken, and
-	// the idle allowance the verdicts used.
+	// the idle allowance the verdicts used (of its first replica, for a
+	// target of several: Replicas has each one's).
 	Baseline *Baseline `json:"baseline,omitempty"`
+	// Replicas are the target's replicas and their baselines, for a target
+	// of several (spec.target.replicas, or pods).
+	Replicas []ReplicaInfo `json:"replicas,omitempty"`
+	// Restarts are every restart caught during the drill, in whichever
+	// phase: the report marks them on the timeline. One caught after a
+	// baseline also fails the fault it came in (its findings say it).
+	Restarts []matchers.Restart `json:"restarts,omitempty"`
 	// Load is what the steady load saw, per phase and as a timeline (nil
 	// when the drill has no load).
 	Load *load.Report `json:"load,omitempty"`
@@ -73,6 +81,26 @@ type Baseline struct {
 	// connections: verify.connections.maxIdleExtra, or what the target
 	// pools (Pooled less the baseline's), at least net/http's default.
 	IdleAllowance int `json:"idleAllowance"`
+}
+
+// ReplicaInfo is a replica of the target and its baseline.
+type ReplicaInfo struct {
+	Name     string    `json:"name"`
+	Pprof    string    `json:"pprof"`
+	Baseline *Baseline `json:"baseline,omitempty"`
+}
+
+// ReplicaVerdict is the outcome of one fault on one replica of a target
+// of several (its findings are in the fault's Findings.Replicas).
+type ReplicaVerdict struct {
+	Name        string        `json:"name"`
+	Returned    bool          `json:"returned"`
+	Settle      time.Duration `json:"settle"`
+	ProvedAfter time.Duration `json:"provedAfter,omitempty"`
+	// Restarted: the replica restarted or stopped answering (the
+	// findings' Restart says how).
+	Restarted bool   `json:"restarted,omitempty"`
+	Error     string `json:"error,omitempty"`
 }
 
 // Cost is what a drill asked of its target: how many captures of each
@@ -137,6 +165,9 @@ type FaultResult struct {
 	Effect any `json:"effect,omitempty"`
 	// Error says why there are no findings: no snapshot could be taken.
 	Error string `json:"error,omitempty"`
+	// Replicas is the outcome on each replica, for a target of several:
+	// the fault returned only when every one did.
+	Replicas []ReplicaVerdict `json:"replicas,omitempty"`
 	// SLOs are the declared SLOs judged for this fault; NotJudged says, for
 	// each kind of SLO that was not, why (not declared, or not one that
 	// applies to this fault).

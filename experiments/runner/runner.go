@@ -78,6 +78,9 @@ type config struct {
 	artifactHooks []func(dir string, res *Result) error
 	// cycles overrides verify.cycles when positive.
 	cycles int
+	// replicas finds the target's replicas at the preflight
+	// (WithReplicas); nil: the drill's.
+	replicas func(ctx context.Context, d *experiments.Drill) ([]Replica, error)
 }
 
 // WithArtifactHook has f write more files into the artifacts directory
@@ -133,16 +136,13 @@ type Runner struct {
 	cfg config
 	res *Result
 
-	client    *snapshot.Client
+	// reps are the target's replicas, each judged on its own (one for a
+	// target of one process); fixed in the preflight.
+	reps      []*replica
 	gen       *load.Generator
 	local     *localEngine
 	injectors map[string]injectors.Injector // by fault name, built in the preflight
-	base      *snapshot.Snapshot            // what the next fault is judged against
-	curBase   *Baseline                     // base's figures (under mu: the status reads them)
-	pooled    int                           // peak HTTP/1 client connections under load; -1 unmeasured
 	series    series                        // the resource timeline
-	leakBase  map[snapshot.GroupKey]int     // the baseline's leaked goroutines by light group key; nil: no goroutineleak profile
-	warm      heapFigures                   // what the warmup left to the baseline's second GC (see drainBaseline)
 	cycleN    int                           // cycles of the current fault run so far
 
 	prepared bool // Prepare succeeded
@@ -163,7 +163,7 @@ func New(d *experiments.Drill, opts ...Option) *Runner {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	r := &Runner{d: d, cfg: cfg, pooled: -1, res: &Result{
+	r := &Runner{d: d, cfg: cfg, res: &Result{
 		Drill: d.Metadata.Name, File: d.File, Start: time.Now(), Verdict: Fail,
 		Artifacts: cfg.artifacts, Cost: Cost{Captures: map[string]int{}},
 	}}
@@ -234,9 +234,27 @@ func (r *Runner) Result() *Result {
 		res.Load = &rep
 	}
 	res.Resources = r.series.snapshot()
-	if r.client != nil {
-		t := r.client.Tally()
-		res.Cost = Cost{Captures: t.Captures, ForcedGCs: t.ForcedGCs, CaptureTime: t.Time}
+	res.Replicas, res.Restarts = nil, nil
+	res.Cost = Cost{Captures: map[string]int{}}
+	for _, rep := range r.reps {
+		if rep.client == nil {
+			continue
+		}
+		t := rep.client.Tally()
+		for k, n := range t.Captures {
+			res.Cost.Captures[k] += n
+		}
+		res.Cost.ForcedGCs += t.ForcedGCs
+		res.Cost.CaptureTime += t.Time
+		res.Restarts = append(res.Restarts, rep.restarts()...)
+		if rep.Name != "" {
+			info := ReplicaInfo{Name: rep.Name, Pprof: rep.Pprof}
+			if rep.first != nil {
+				c := *rep.first
+				info.Baseline = &c
+			}
+			res.Replicas = append(res.Replicas, info)
+		}
 	}
 	res.Verdict = Fail
 	if r.prepared && res.Error == "" {

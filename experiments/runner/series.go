@@ -11,6 +11,9 @@ import (
 // Sample is one reading of the target's resources during a drill: the
 // resource timeline the report charts and the journal keeps.
 type Sample struct {
+	// Replica is the replica read, for a target of several (the timeline
+	// has a line per replica).
+	Replica    string    `json:"replica,omitempty"`
 	At         time.Time `json:"at"`
 	Goroutines int       `json:"goroutines"`
 	// Connections counts the target's connections by class.
@@ -37,13 +40,13 @@ const maxSamples = 4096
 type series struct {
 	mu      sync.Mutex
 	samples []Sample
-	last    time.Time // when the last capture of any kind was taken
-	thinned int       // how many times the samples were halved
+	last    map[string]time.Time // when the last capture of any kind was taken, by replica
+	thinned int                  // how many times the samples were halved
 }
 
-func (s *series) observe(snap *snapshot.Snapshot, kind string) {
+func (s *series) observe(replica string, snap *snapshot.Snapshot, kind string) {
 	sum := snap.Summary()
-	sm := Sample{At: snap.Time, Goroutines: sum.Goroutines, Heap: snap.MemStats.HeapAlloc, Collected: snap.Collected, Kind: kind}
+	sm := Sample{Replica: replica, At: snap.Time, Goroutines: sum.Goroutines, Heap: snap.MemStats.HeapAlloc, Collected: snap.Collected, Kind: kind}
 	if len(sum.Connections) > 0 {
 		sm.Connections = make(map[snapshot.ConnClass]int, len(sum.Connections))
 		for c, st := range sum.Connections {
@@ -52,7 +55,7 @@ func (s *series) observe(snap *snapshot.Snapshot, kind string) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.last = time.Now()
+	s.touchLocked(replica)
 	s.samples = append(s.samples, sm)
 	if len(s.samples) > maxSamples {
 		// Keep the first and every other one after it, and the verdicts'
@@ -68,19 +71,26 @@ func (s *series) observe(snap *snapshot.Snapshot, kind string) {
 	}
 }
 
-// since is how long ago the last capture was taken, and the factor the
-// sampler's interval is stretched by after thinning.
-func (s *series) since() (time.Duration, int) {
+// since is how long ago the last capture of a replica was taken, and the
+// factor the sampler's interval is stretched by after thinning.
+func (s *series) since(replica string) (time.Duration, int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return time.Since(s.last), 1 << s.thinned
+	return time.Since(s.last[replica]), 1 << s.thinned
 }
 
 // touch counts a failed capture as a capture for the spacing.
-func (s *series) touch() {
+func (s *series) touch(replica string) {
 	s.mu.Lock()
-	s.last = time.Now()
+	s.touchLocked(replica)
 	s.mu.Unlock()
+}
+
+func (s *series) touchLocked(replica string) {
+	if s.last == nil {
+		s.last = map[string]time.Time{}
+	}
+	s.last[replica] = time.Now()
 }
 
 func (s *series) snapshot() []Sample {
@@ -91,12 +101,12 @@ func (s *series) snapshot() []Sample {
 	return out
 }
 
-// startSampler samples the target with light captures (the goroutine
+// startSampler samples a replica with light captures (the goroutine
 // profile and MemStats, no GC) until the run closes, each spaced by its
 // own cost so that sampling takes at most half the run's budget of a core
 // on the target (snapshot.Pace), and skipped while the drill's own polls
 // keep the timeline fresh.
-func (r *Runner) startSampler() {
+func (r *Runner) startSampler(rep *replica) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -106,7 +116,7 @@ func (r *Runner) startSampler() {
 		// any kind.
 		interval := r.cfg.pollFloor
 		for {
-			since, stretch := r.series.since()
+			since, stretch := r.series.since(rep.Name)
 			if left := interval*time.Duration(stretch) - since; left > 0 {
 				if sleep(ctx, left) != nil {
 					return
@@ -116,7 +126,7 @@ func (r *Runner) startSampler() {
 			// A target that hangs must not hold the sampler (and the
 			// client's one connection) for the client's whole timeout.
 			cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
-			s, err := r.client.CaptureLight(cctx)
+			s, err := rep.client.CaptureLight(cctx)
 			ccancel()
 			switch {
 			case ctx.Err() != nil:
@@ -125,7 +135,7 @@ func (r *Runner) startSampler() {
 				// The target is busy or gone: the drill's own captures
 				// will say; try again later.
 				interval = max(time.Second, r.cfg.pollFloor)
-				r.series.touch()
+				r.series.touch(rep.Name)
 			default:
 				// Half the budget: a capture's wall time, which paces it,
 				// understates its CPU time when the target answers on

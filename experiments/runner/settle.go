@@ -12,23 +12,23 @@ import (
 // tolerances are the matcher options of this run's verdicts: the drill's
 // verify block, with the idle allowance measured from what the target
 // pools unless the drill sets one.
-func (r *Runner) tolerances() []matchers.Option {
+func (r *Runner) tolerances(rep *replica) []matchers.Option {
 	v := r.d.Spec.Verify
 	measured := 0
-	if r.pooled >= 0 && r.base != nil {
-		measured = max(0, r.pooled-r.base.Summary().Pooled())
+	if rep.pooled >= 0 && rep.base != nil {
+		measured = max(0, rep.pooled-rep.base.Summary().Pooled())
 	}
 	idle := v.IdleAllowance(measured)
 	r.mu.Lock()
-	if b := r.res.Baseline; b != nil {
-		b.Pooled, b.IdleAllowance = r.pooled, idle
+	if b := rep.first; b != nil {
+		b.Pooled, b.IdleAllowance = rep.pooled, idle
 	}
 	r.mu.Unlock()
 	return v.MatcherOptions(idle)
 }
 
-// settle polls the target until it is back within tolerance of the
-// baseline, or the settle deadline passes, and judges it: fr gets the
+// settle polls a replica of the target until it is back within tolerance
+// of its baseline, or the settle deadline passes, and judges it: fr gets the
 // findings, the culprits and the settle time. It returns the snapshot the
 // verdict was taken on.
 //
@@ -52,13 +52,26 @@ func (r *Runner) tolerances() []matchers.Option {
 // in one settle for the heap. A target that serves the goroutineleak
 // profile is asked it while goroutines are over (a GC each: at most one
 // per quarter of the settle), and a leak it proves ends the settle as
-// soon as the connections are back. When the target cannot be snapshotted at the deadline,
-// the fault could not be judged: the error wraps ErrCouldNotRun.
-func (r *Runner) settle(ctx context.Context, fr *FaultResult) (*snapshot.Snapshot, error) {
-	opts := r.tolerances()
-	base := r.base
+// soon as the connections are back.
+//
+// A replica whose process restarted since its baseline (caught by any
+// capture, the hold's too, or by the platform's record) is not compared
+// with it: the settle ends at once with the restart as its finding. One
+// that does not answer at the deadline stopped answering: that is its
+// finding.
+func (r *Runner) settle(ctx context.Context, rep *replica, fr *FaultResult) (*snapshot.Snapshot, error) {
+	opts := r.tolerances(rep)
+	base := rep.base
 	start := time.Now()
 	deadline := start.Add(r.settleTime())
+	if x := r.restart(ctx, rep); x != nil || base == nil {
+		if x == nil {
+			fault, phase := r.stand()
+			x = &matchers.Restart{Replica: rep.Name, Fault: fault, Phase: phase, At: start, Gone: true,
+				Why: "no baseline of the process that serves it now could be taken after it restarted"}
+		}
+		return nil, r.restarted(fr, rep, x, start)
+	}
 	var (
 		lastDump    = start // the last debug=2 dump, or the start
 		dumpCost    time.Duration
@@ -78,18 +91,29 @@ func (r *Runner) settle(ctx context.Context, fr *FaultResult) (*snapshot.Snapsho
 		if err != nil {
 			return nil, fmt.Errorf("verify: %w", err)
 		}
+		if f.Restart != nil && len(rep.watch.since(rep.judged)) == 0 {
+			x := *f.Restart
+			x.Fault, x.Phase = r.stand()
+			rep.watch.add(x)
+		}
+		f.Replica = rep.Name
 		return f, nil
 	}
+	// restarted ends the settle when a capture caught a restart.
+	restarted := func() bool { return len(rep.watch.since(rep.judged)) > 0 }
 	pass := func(now *snapshot.Snapshot, f *matchers.Findings) (*snapshot.Snapshot, error) {
 		fr.Returned, fr.Settle, fr.Findings, fr.ProvedAfter = true, time.Since(start), f, 0
 		return now, nil
 	}
 	for {
 		cctx, cancel := captureCtx()
-		light, err := r.capture(cctx, "light")
+		light, err := r.capture(cctx, rep, "light")
 		cancel()
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		if restarted() {
+			return nil, r.restarted(fr, rep, r.restart(ctx, rep), start)
 		}
 		wait := r.cfg.pollFloor
 		if err != nil {
@@ -105,10 +129,10 @@ func (r *Runner) settle(ctx context.Context, fr *FaultResult) (*snapshot.Snapsho
 			// quarter of the settle). A group with more goroutines proved
 			// leaked than its tolerance can never return: the goroutines
 			// are judged, and the settle waits only for the connections.
-			if proved == nil && r.leakBase != nil && !lf.OK(matchers.Goroutines) && time.Since(lastLeak) >= r.settleTime()/4 {
+			if proved == nil && rep.leakBase != nil && !lf.OK(matchers.Goroutines) && time.Since(lastLeak) >= r.settleTime()/4 {
 				lastLeak = time.Now()
 				cctx, cancel := captureCtx()
-				p, err := r.provedLeaks(cctx)
+				p, err := r.provedLeaks(cctx, rep)
 				cancel()
 				if lf.MarkProved(p); err == nil && lf.Proved() {
 					proved = p
@@ -141,11 +165,13 @@ func (r *Runner) settle(ctx context.Context, fr *FaultResult) (*snapshot.Snapsho
 				dump = since >= max(snapshot.Pace(dumpCost, 0, r.settleBudget()), r.settleTime()/4)
 			}
 			if dump {
-				now, f, forced, err := r.judgeFull(captureCtx, judge, false)
+				now, f, forced, err := r.judgeFull(captureCtx, rep, judge, false)
 				collected += forced
 				switch {
 				case ctx.Err() != nil:
 					return nil, ctx.Err()
+				case restarted():
+					return nil, r.restarted(fr, rep, r.restart(ctx, rep), start)
 				case err != nil:
 					lastErr = err
 				case f.OK():
@@ -167,23 +193,29 @@ func (r *Runner) settle(ctx context.Context, fr *FaultResult) (*snapshot.Snapsho
 	}
 	// The deadline: the verdict on a full snapshot, heap collected.
 	fr.Settle = time.Since(start)
-	now, f, _, err := r.judgeFull(captureCtx, judge, true)
+	now, f, _, err := r.judgeFull(captureCtx, rep, judge, true)
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
+	if x := r.restart(ctx, rep); x != nil {
+		return nil, r.restarted(fr, rep, x, start)
+	}
 	if err != nil {
-		fr.Error = fmt.Sprintf("could not snapshot the target at the settle deadline: %v", err)
+		// It answered at the baseline: a service that stops answering
+		// under a fault is a finding, never a pass.
+		why := fmt.Sprintf("no snapshot at the settle deadline: %v", err)
 		if lastErr != nil && lastErr.Error() != err.Error() {
-			fr.Error += fmt.Sprintf(" (and earlier in the settle: %v)", lastErr)
+			why += fmt.Sprintf(" (and earlier in the settle: %v)", lastErr)
 		}
-		return nil, couldNotRun("fault %s: %s", fr.Name, fr.Error)
+		fault, phase := r.stand()
+		return nil, r.restarted(fr, rep, &matchers.Restart{Replica: rep.Name, Fault: fault, Phase: phase, At: time.Now(), Why: why, Gone: true}, start)
 	}
 	if !f.OK(matchers.Goroutines, matchers.Connections) {
 		// What one reading caught must hold in the next to count: a
 		// goroutine writing a response, a connection closing, at the
 		// moment of the dump is not a leak.
 		cctx, cancel := captureCtx()
-		again, err := r.capture(cctx, "light")
+		again, err := r.capture(cctx, rep, "light")
 		cancel()
 		if err == nil {
 			if af, err := judge(again); err == nil {
@@ -196,9 +228,9 @@ func (r *Runner) settle(ctx context.Context, fr *FaultResult) (*snapshot.Snapsho
 	}
 	// The dump's own "(leaked)" marks may prove the groups already: no
 	// goroutineleak read (a forced GC) is needed then.
-	if proved == nil && r.leakBase != nil && !f.OK(matchers.Goroutines) && !f.Proved() {
+	if proved == nil && rep.leakBase != nil && !f.OK(matchers.Goroutines) && !f.Proved() {
 		cctx, cancel := captureCtx()
-		proved, err = r.provedLeaks(cctx)
+		proved, err = r.provedLeaks(cctx, rep)
 		cancel()
 		if err != nil {
 			r.warnf("fault %s: reading the goroutineleak profile for the verdict: %v", fr.Name, err)
@@ -218,12 +250,12 @@ const maxProgress = 200
 // the light part of their group key, the goroutines the runtime proves
 // leaked beyond the baseline's (leaked goroutines are never freed: the
 // baseline's stay).
-func (r *Runner) provedLeaks(ctx context.Context) (map[snapshot.GroupKey]int, error) {
-	now, err := r.leaked(ctx)
+func (r *Runner) provedLeaks(ctx context.Context, rep *replica) (map[snapshot.GroupKey]int, error) {
+	now, err := r.leaked(ctx, rep)
 	if err != nil {
 		return nil, err
 	}
-	for c, n := range r.leakBase {
+	for c, n := range rep.leakBase {
 		now[c] -= n
 	}
 	return now, nil
@@ -231,8 +263,8 @@ func (r *Runner) provedLeaks(ctx context.Context) (map[snapshot.GroupKey]int, er
 
 // leaked counts the goroutines of the goroutineleak profile by the light
 // part of their group key.
-func (r *Runner) leaked(ctx context.Context) (map[snapshot.GroupKey]int, error) {
-	s, err := r.client.CaptureLeaked(ctx)
+func (r *Runner) leaked(ctx context.Context, rep *replica) (map[snapshot.GroupKey]int, error) {
+	s, err := rep.client.CaptureLeaked(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -253,11 +285,11 @@ func (r *Runner) settleBudget() float64 { return min(5*r.cfg.budget, 1) }
 // on it; when they are back, or for the final verdict, it forces one GC
 // for the heap and judges everything. It returns how many GCs it forced;
 // the findings are nil only with an error.
-func (r *Runner) judgeFull(captureCtx func() (context.Context, context.CancelFunc),
+func (r *Runner) judgeFull(captureCtx func() (context.Context, context.CancelFunc), rep *replica,
 	judge func(*snapshot.Snapshot) (*matchers.Findings, error), final bool) (*snapshot.Snapshot, *matchers.Findings, int, error) {
 	cctx, cancel := captureCtx()
 	defer cancel()
-	now, err := r.capture(cctx, "goroutines")
+	now, err := r.capture(cctx, rep, "goroutines")
 	if err != nil {
 		return nil, nil, 0, err
 	}
@@ -265,16 +297,27 @@ func (r *Runner) judgeFull(captureCtx func() (context.Context, context.CancelFun
 	if err != nil {
 		return now, nil, 0, err
 	}
-	if !final && !f.OK(matchers.Goroutines, matchers.Connections) {
+	if (!final && !f.OK(matchers.Goroutines, matchers.Connections)) || f.Restart != nil {
 		return now, f, 0, nil
 	}
-	if err := r.client.CollectHeap(cctx, now); err != nil {
+	if err := rep.client.CollectHeap(cctx, now); err != nil {
 		// The heap stays judged on the uncollected figure, an upper bound.
 		r.warnf("forcing a GC for the heap verdict: %v", err)
 		return now, f, 1, nil
 	}
 	f, err = judge(now)
 	return now, f, 1, err
+}
+
+// restarted ends a replica's settle on a restart (or a process that
+// stopped answering): its finding is the restart, and nothing of the
+// process is compared with the baseline.
+func (r *Runner) restarted(fr *FaultResult, rep *replica, x *matchers.Restart, start time.Time) error {
+	fr.Returned, fr.Settle, fr.ProvedAfter = false, time.Since(start), 0
+	fr.Findings = &matchers.Findings{Tolerances: matchers.Tolerances{}, Replica: rep.Name, Restart: x}
+	fr.Culprits = fr.Findings.Culprits()
+	r.progressf("%s", x)
+	return nil
 }
 
 func later(a, b time.Time) time.Time {

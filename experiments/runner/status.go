@@ -55,7 +55,7 @@ func (r *Runner) reportStatus() {
 	if r.phase != nil {
 		st.Phase, st.Fault, st.PhaseStart = r.phase.Phase, r.phase.Fault, r.phase.Start
 	}
-	if b := r.curBase; b != nil {
+	if b := r.firstBase(); b != nil {
 		st.Baseline, st.BaseGoroutines = true, b.Goroutines
 		for _, n := range b.Connections {
 			st.BaseConns += n
@@ -82,7 +82,18 @@ func (s *series) latest() (Sample, bool) {
 }
 
 // sampled records a capture in the timeline and reports the new figures.
-func (r *Runner) sampled(snap *snapshot.Snapshot, kind string) {
-	r.series.observe(snap, kind)
+// It also follows the process that answered (replica.watch): a
+// restart is caught by whichever capture comes first after it.
+func (r *Runner) sampled(rep *replica, snap *snapshot.Snapshot, kind string) {
+	rep.watch.see(snap.Process(), snap.Time, r.stand)
+	r.series.observe(rep.Name, snap, kind)
 	r.reportStatus()
+}
+
+// firstBase is the first replica's current baseline (r.mu held).
+func (r *Runner) firstBase() *Baseline {
+	if len(r.reps) == 0 {
+		return nil
+	}
+	return r.reps[0].curBase
 }

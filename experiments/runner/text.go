@@ -41,7 +41,9 @@ func WriteText(w io.Writer, r *Result) {
 		case f.Findings == nil:
 			fmt.Fprintf(w, "    not judged: %s\n", cmp.Or(f.Error, "the fault did not run to its settle"))
 		default:
-			if f.ProvedAfter > 0 {
+			if len(f.Findings.Restarts()) > 0 {
+				fmt.Fprintf(w, "    a process of the target was replaced (or stopped answering) during the fault: it is not compared with the baseline; culprits:\n")
+			} else if f.ProvedAfter > 0 {
 				fmt.Fprintf(w, "    %s %s into the settle, which ended there (no deadline could change the verdict; the other resources were judged then); culprits:\n",
 					matchers.ProvedText, f.ProvedAfter.Round(time.Millisecond))
 			} else {
