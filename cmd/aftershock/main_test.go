@@ -59,6 +59,20 @@ func startStackWith(t *testing.T, leaks, fixes []string, shopArgs ...string) *st
 	return st
 }
 
+// startStackWithProxy is startStackWith for a shop that calls payments
+// at proxyAddr: a second replica behind the first one's fault proxy.
+func startStackWithProxy(t *testing.T, proxyAddr string, leaks, fixes []string, shopArgs ...string) *stack.Stack {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := stack.Start(ctx, stack.Config{Shop: []string{shopBin}, Leaks: leaks, Fixes: fixes, ShopArgs: shopArgs, ProxyAddr: proxyAddr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Stop() })
+	return st
+}
+
 // aftershock runs the binary to its end with env added and returns the exit
 // code, stdout and stderr.
 func aftershock(t *testing.T, env map[string]string, args ...string) (int, string, string) {
