@@ -299,3 +299,19 @@ func (k *Cluster) allowed(ctx context.Context, attrs *authorizationv1.ResourceAt
 	}
 	return false, cmp.Or(r.Status.Reason, "no rule allows it"), nil
 }
+
+// GetPod reads one pod, within the call timeout; ok is false when the
+// API server no longer has it.
+func (k *Cluster) GetPod(ctx context.Context, namespace, name string) (_ Pod, ok bool, _ error) {
+	var o corev1.Pod
+	err := k.call(ctx, func(ctx context.Context) error {
+		return k.c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &o)
+	})
+	switch {
+	case apierrors.IsNotFound(err):
+		return Pod{}, false, nil
+	case err != nil:
+		return Pod{}, false, fmt.Errorf("target pods: get pod %s/%s from %s: %w", namespace, name, k.name(), err)
+	}
+	return podOf(&o), true, nil
+}
