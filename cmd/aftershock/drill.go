@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,7 +29,8 @@ func newDrillCommand(g *globalOptions) *cobra.Command {
 	var allowHosts []string
 	var settle time.Duration
 	var cycles int
-	var kubeContext, junit string
+	var kubeContext, junit, terminationLog, metricsPush string
+	var perRun bool
 	cmd := &cobra.Command{
 		Use:   "drill FILE...",
 		Short: "Run drills; exit 0 pass, 1 verdict failed, 2 bad input, 3 could not run, 130 interrupted",
@@ -50,7 +53,8 @@ carries a lease so that it clears itself if this process dies.`,
 			}
 			ctx, stop := signalContext(cmd.Context(), cmd.ErrOrStderr())
 			defer stop()
-			return runDrills(ctx, g, drills, runFlags{allowHosts: allowHosts, settle: settle, cycles: cycles, context: kubeContext, junit: junit}, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return runDrills(ctx, g, drills, runFlags{allowHosts: allowHosts, settle: settle, cycles: cycles, context: kubeContext, junit: junit,
+				perRun: perRun, terminationLog: terminationLog, metricsPush: metricsPush}, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	addDrillOutputFlags(cmd, g)
@@ -59,6 +63,9 @@ carries a lease so that it clears itself if this process dies.`,
 	cmd.Flags().IntVar(&cycles, "cycles", 0, "hold each fault this many times, judging the heap's growth in each cycle (overrides verify.cycles)")
 	cmd.Flags().StringVar(&junit, "junit", "", "write the verdicts as JUnit XML to this file: one test case per fault and resource, and per declared SLO")
 	cmd.Flags().StringVar(&kubeContext, "context", "", `the kube context of the cluster for faults on engine chaos-mesh ("in-cluster" in a pod); must match the drill's spec.cluster.context if it names one`)
+	cmd.Flags().BoolVar(&perRun, "per-run", false, "with --artifacts DIR: write each run to DIR/<drill>/<UTC time>-<run ID>/, never over an earlier run (aftershock report DIR reads them back as history)")
+	cmd.Flags().StringVar(&terminationLog, "termination-log", "", "write a short verdict (drill, verdict, first culprits; at most 4 KiB) to this file, e.g. /dev/termination-log in a pod")
+	cmd.Flags().StringVar(&metricsPush, "metrics-push", "", "push each drill's results to the Prometheus Pushgateway at this URL (job aftershock, grouped by drill)")
 	return cmd
 }
 
@@ -102,6 +109,12 @@ type runFlags struct {
 	cycles     int
 	context    string
 	junit      string // JUnit XML file, "" for none
+	// perRun gives each run an artifacts directory of its own.
+	perRun bool
+	// terminationLog is where the short verdict goes, "" for nowhere.
+	terminationLog string
+	// metricsPush is a Pushgateway URL, "" for none.
+	metricsPush string
 }
 
 // clusterContext is the kube context a drill's Chaos Mesh faults go to:
@@ -198,15 +211,35 @@ func runDrills(ctx context.Context, g *globalOptions, drills []*experiments.Dril
 			io.WriteString(log, progress)
 			opts = append(opts, runner.WithCluster(cluster))
 		}
+		var cluster *chaosmesh.Cluster
+		if name, ok := contexts[d]; ok {
+			cluster = clusters[name]
+		}
 		if g.artifacts != "" {
 			dir := g.artifacts
-			if len(drills) > 1 {
+			switch {
+			case f.perRun:
+				dir = filepath.Join(dir, d.Metadata.Name, runDir(time.Now(), cluster))
+			case len(drills) > 1:
 				dir = filepath.Join(dir, d.Metadata.Name)
 			}
 			opts = append(opts, runner.WithArtifacts(dir), report.Charts())
 		}
 		res, err := runner.Run(ctx, d, opts...)
 		results = append(results, res)
+		if cluster != nil && res != nil {
+			// The verdict where the cluster's own tools look: an Event
+			// on the drill's namespace. Not being able to record it
+			// changes no verdict: a warning.
+			ns := d.Metadata.Namespace
+			if ns == "" {
+				ns = "default"
+			}
+			if eerr := cluster.Event(ctx, ns, d.Metadata.Name, err == nil && res.Verdict == runner.Pass,
+				report.Short([]*runner.Result{res}, 1024)); eerr != nil {
+				fmt.Fprintf(log, "[%s] warning: %v\n", d.Metadata.Name, eerr)
+			}
+		}
 		c := exitPass
 		switch {
 		case err == nil && res.Verdict == runner.Pass:
@@ -234,6 +267,21 @@ func runDrills(ctx context.Context, g *globalOptions, drills []*experiments.Dril
 	}
 	if err := printResults(stdout, g.output, results); err != nil {
 		return err
+	}
+	if f.terminationLog != "" {
+		if err := os.WriteFile(f.terminationLog, []byte(report.Short(results, report.TerminationLimit)), 0o644); err != nil {
+			errs = append(errs, fmt.Errorf("--termination-log: %w", err))
+			code = worse(code, exitCouldNotRun)
+		}
+	}
+	if f.metricsPush != "" && len(results) > 0 {
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		err := report.Push(pctx, f.metricsPush, results)
+		cancel()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--metrics-push: %w", err))
+			code = worse(code, exitCouldNotRun)
+		}
 	}
 	for _, out := range []struct {
 		flag, file string
@@ -265,6 +313,22 @@ func runDrills(ctx context.Context, g *globalOptions, drills []*experiments.Dril
 		errs = append(errs, errors.New("verdict: fail"))
 	}
 	return withCode(code, errors.Join(errs...))
+}
+
+// runDir names one run's artifacts directory: its UTC start time (so that
+// a listing sorts by time) and its run ID, the cluster engine's when it
+// has one (the ID its Chaos Mesh objects are labelled with), else a fresh
+// one.
+func runDir(start time.Time, cluster *chaosmesh.Cluster) string {
+	id := ""
+	if cluster != nil {
+		id = cluster.RunID()
+	} else {
+		var b [4]byte
+		rand.Read(b[:])
+		id = hex.EncodeToString(b[:])
+	}
+	return start.UTC().Format("20060102T150405Z") + "-" + id
 }
 
 func isProblems(err error) bool {
