@@ -26,6 +26,9 @@ type Restart struct {
 	// Gone: the process stopped answering and no other one answered
 	// before the verdict.
 	Gone bool `json:"gone,omitempty"`
+	// Platform: told by the platform's record of the process (a pod's
+	// status), not by a capture.
+	Platform bool `json:"platform,omitempty"`
 	// LastSeen is the phase in which the old process last answered, when
 	// it is not Phase: the restart came between the two (captures are
 	// paced to spare the target, so the one that catches a restart may

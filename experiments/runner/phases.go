@@ -128,17 +128,17 @@ func (r *Runner) preflight(ctx context.Context) error {
 		}
 		return couldNotRun("%w", err)
 	}
-	if d.Spec.Target.Pods != nil {
-		// The runner judges one process per drill until replicas land.
-		return couldNotRun("%s: target pods: this runner cannot read pods yet", d.Where("spec.target.pods"))
-	}
 	if r.cfg.cluster != nil && d.HasClusterFaults() {
 		if err := r.cfg.cluster.Check(ctx, cmp.Or(d.Metadata.Namespace, "default")); err != nil {
 			return couldNotRun("%w", err)
 		}
 	}
 	find := r.cfg.replicas
-	if find == nil {
+	switch {
+	case find != nil:
+	case d.Spec.Target.Pods != nil:
+		find = r.podReplicas
+	default:
 		find = drillReplicas
 	}
 	reps, err := find(ctx, d)
@@ -340,6 +340,7 @@ func (r *Runner) Fault(ctx context.Context, name string) (*FaultResult, error) {
 			name, r.d.Metadata.Name, ep.Name(), ep.Name(), ep.Name()))
 	}
 	fr, now, err := r.drillEpisode(ctx, ep)
+	r.newPods(ctx, name)
 	r.mu.Lock()
 	r.res.Faults = append(r.res.Faults, *fr)
 	r.mu.Unlock()

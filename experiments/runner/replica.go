@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -47,6 +48,9 @@ type ProcessRecord struct {
 	// Detail says what the platform knows of the change, for the
 	// finding: "restartCount 0 → 1, last state OOMKilled (exit 137)".
 	Detail string
+	// Gone: no process serves the replica any more (a pod deleted,
+	// evicted, scaled down): what it held cannot be judged.
+	Gone bool
 }
 
 // WithReplicas has the runner judge the replicas find returns at the
@@ -203,7 +207,7 @@ func (r *Runner) restart(ctx context.Context, rep *replica) *matchers.Restart {
 		cancel()
 		if err == nil && rec.Key != rep.record.Key {
 			fault, phase := r.stand()
-			rep.watch.add(matchers.Restart{Fault: fault, Phase: phase, At: time.Now(), Why: rec.Detail})
+			rep.watch.add(matchers.Restart{Fault: fault, Phase: phase, At: time.Now(), Why: rec.Detail, Gone: rec.Gone, Platform: true})
 			rep.record = &rec
 		}
 	}
@@ -213,6 +217,13 @@ func (r *Runner) restart(ctx context.Context, rep *replica) *matchers.Restart {
 	}
 	x := rs[0]
 	x.Replica = rep.Name
+	// The platform's word (a pod's last termination: OOMKilled, exit
+	// 137) says why; a capture that caught the same restart earlier
+	// says when.
+	if i := slices.IndexFunc(rs, func(y matchers.Restart) bool { return y.Platform }); i > 0 {
+		x.Why = rs[i].Why + " (" + x.Why + ")"
+		x.Gone = x.Gone || rs[i].Gone
+	}
 	return &x
 }
 
