@@ -158,12 +158,6 @@ func runPods(t *testing.T, eng *chaosmesh.Cluster, procs []*podProc, port int, d
 	return res
 }
 
-func resultText(res *runner.Result) string {
-	var b strings.Builder
-	runner.WriteText(&b, res)
-	return b.String()
-}
-
 // TestPodsOnTheAPIServer: each pod the selector selects is a replica
 // judged on its own; a pod whose restartCount grows fails the drill with
 // the kubelet's reason; a pod that vanishes is reported, and one that
