@@ -138,9 +138,9 @@ type Runner struct {
 
 	// reps are the target's replicas, each judged on its own (one for a
 	// target of one process); fixed in the preflight.
-	reps      []*replica
+	reps []*replica
 	// pods is the target's pods (spec.target.pods), nil for another target.
-	pods *podTarget
+	pods      *podTarget
 	gen       *load.Generator
 	local     *localEngine
 	injectors map[string]injectors.Injector // by fault name, built in the preflight
