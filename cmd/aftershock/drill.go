@@ -268,10 +268,21 @@ func runDrills(ctx context.Context, g *globalOptions, drills []*experiments.Dril
 	if err := printResults(stdout, g.output, results); err != nil {
 		return err
 	}
+	// Artifacts follow one rule, the verdict wins: a failed verdict stays
+	// 1 (a pipeline must not retry it as an infrastructure flake); only a
+	// passed one becomes 3, as nothing else would say the artifact is
+	// missing.
+	artifactFailed := func(err error) {
+		if code == exitPass {
+			code = exitCouldNotRun
+			errs = append(errs, err)
+			return
+		}
+		fmt.Fprintf(stderr, "aftershock: %v (the exit code stays the verdict's)\n", err)
+	}
 	if f.terminationLog != "" {
 		if err := os.WriteFile(f.terminationLog, []byte(report.Short(results, report.TerminationLimit)), 0o644); err != nil {
-			errs = append(errs, fmt.Errorf("--termination-log: %w", err))
-			code = worse(code, exitCouldNotRun)
+			artifactFailed(fmt.Errorf("--termination-log: %w", err))
 		}
 	}
 	if f.metricsPush != "" && len(results) > 0 {
@@ -279,8 +290,7 @@ func runDrills(ctx context.Context, g *globalOptions, drills []*experiments.Dril
 		err := report.Push(pctx, f.metricsPush, results)
 		cancel()
 		if err != nil {
-			errs = append(errs, fmt.Errorf("--metrics-push: %w", err))
-			code = worse(code, exitCouldNotRun)
+			artifactFailed(fmt.Errorf("--metrics-push: %w", err))
 		}
 	}
 	for _, out := range []struct {
@@ -294,16 +304,7 @@ func runDrills(ctx context.Context, g *globalOptions, drills []*experiments.Dril
 			continue
 		}
 		if err := writeFile(out.flag, out.file, results, out.write); err != nil {
-			// The verdict wins: a failed verdict stays 1 (a pipeline
-			// must not retry it as an infrastructure flake); only a
-			// passed one becomes 3, as nothing else would say the
-			// artifact is missing.
-			if code == exitPass {
-				code = exitCouldNotRun
-				errs = append(errs, err)
-			} else {
-				fmt.Fprintf(stderr, "aftershock: %v (the exit code stays the verdict's)\n", err)
-			}
+			artifactFailed(err)
 		}
 	}
 	if code == exitPass {

@@ -258,21 +258,24 @@ func TestReportMergesJournals(t *testing.T) {
 	}
 }
 
-// TestArtifactErrorKeepsTheVerdict: a leaky service drilled with a
-// --report and a --junit that cannot be written exits 1, the verdict's
+// TestArtifactErrorKeepsTheVerdict: a leaky service drilled with artifacts
+// that cannot be written or sent (--report, --junit, --termination-log,
+// --metrics-push) exits 1, the verdict's
 // code (a pipeline must not retry a failed verdict as an infrastructure
 // flake), and says on stderr which artifact failed.
 func TestArtifactErrorKeepsTheVerdict(t *testing.T) {
 	heavy(t)
 	st := startStack(t, []string{"goroutine"}, nil)
-	code, out, errs := aftershock(t, st.Vars(), "drill", "--settle=3s", "--report", "/nonexistent/r.html", "--junit", "/nonexistent/j.xml", demoDrill("slow-upstream"))
+	code, out, errs := aftershock(t, st.Vars(), "drill", "--settle=3s", "--report", "/nonexistent/r.html", "--junit", "/nonexistent/j.xml",
+		"--termination-log", "/nonexistent/t.log", "--metrics-push", "http://127.0.0.1:1", demoDrill("slow-upstream"))
 	if code != 1 {
 		t.Fatalf("exit %d, want 1 (the verdict failed; the artifacts could not be written)\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 	}
 	if !strings.Contains(out, "drill slow-upstream: FAIL") {
 		t.Errorf("no FAIL verdict on stdout:\n%s", out)
 	}
-	for _, want := range []string{"--report: open /nonexistent/r.html", "--junit: open /nonexistent/j.xml"} {
+	for _, want := range []string{"--report: open /nonexistent/r.html", "--junit: open /nonexistent/j.xml",
+		"--termination-log: open /nonexistent/t.log", "--metrics-push: "} {
 		if !strings.Contains(errs, want) {
 			t.Errorf("stderr does not say %q:\n%s", want, errs)
 		}
