@@ -300,6 +300,7 @@ func (d *decoder) decodeMap(n *yaml.Node, t reflect.Type, path string) (any, boo
 type fieldSet struct {
 	byName map[string]reflect.Type
 	names  []string
+	fields []structField // in declaration order, the first of each name
 }
 
 func jsonFields(t reflect.Type) fieldSet {
@@ -328,11 +329,15 @@ func jsonFields(t reflect.Type) fieldSet {
 			}
 			if _, dup := fs.byName[name]; !dup {
 				fs.names = append(fs.names, name)
+				fs.fields = append(fs.fields, structField{name: name, goName: f.Name, owner: t})
 			}
 			fs.byName[name] = f.Type
 		}
 	}
 	walk(t)
+	for i := range fs.fields {
+		fs.fields[i].typ = fs.byName[fs.fields[i].name]
+	}
 	return fs
 }
 

@@ -1,7 +1,6 @@
 package experiments
 
 import (
-	"cmp"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -211,39 +210,9 @@ type structField struct {
 }
 
 // structFields lists t's fields in declaration order, embedded structs
-// inlined, by the rules of jsonFields (which the decoder uses).
+// inlined, as the decoder reads them (jsonFields).
 func structFields(t reflect.Type) []structField {
-	known := jsonFields(t)
-	var out []structField
-	seen := map[string]bool{}
-	var walk func(reflect.Type)
-	walk = func(t reflect.Type) {
-		for i := range t.NumField() {
-			f := t.Field(i)
-			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-			if name == "-" || (!f.IsExported() && !f.Anonymous) {
-				continue
-			}
-			if f.Anonymous && name == "" {
-				ft := f.Type
-				if ft.Kind() == reflect.Pointer {
-					ft = ft.Elem()
-				}
-				if ft.Kind() == reflect.Struct {
-					walk(ft)
-					continue
-				}
-			}
-			name = cmp.Or(name, f.Name)
-			if seen[name] || known.byName[name] == nil {
-				continue
-			}
-			seen[name] = true
-			out = append(out, structField{name: name, goName: f.Name, owner: t, typ: known.byName[name]})
-		}
-	}
-	walk(t)
-	return out
+	return jsonFields(t).fields
 }
 
 // ReferenceRow is one field of the Drill file reference.
