@@ -354,7 +354,15 @@ func (c *config) judge(base, now *snapshot.Snapshot) (*Findings, error) {
 	if base == nil || now == nil {
 		return nil, fmt.Errorf("judge: nil snapshot")
 	}
-	if why, replaced := base.Process().Replaced(now.Process()); replaced {
+	// The counters are compared in the order the two were read: a
+	// library user may judge an earlier snapshot against a later one
+	// (how a baseline taken too soon differs from a quiesced one), and
+	// counters that grew between them are no restart.
+	first, second := base.Process(), now.Process()
+	if second.Before(first) || (!first.Before(second) && now.Time.Before(base.Time)) {
+		first, second = second, first
+	}
+	if why, replaced := first.Replaced(second); replaced {
 		// Another process answered: what it holds says nothing about
 		// what the baseline's did.
 		return &Findings{Tolerances: c.tolerances(), Restart: &Restart{At: now.Time, Why: why}}, nil
