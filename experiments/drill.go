@@ -497,9 +497,9 @@ type Verify struct {
 	// Heap is always written out: a zero growth, written, allows none.
 	Heap HeapTolerance `json:"heap"`
 	// Cycles is how many times each fault is held, one cycle after the
-	// other, each judged against where the last left the heap (0: once,
-	// and once more, automatically, when the heap grew above its noise
-	// floor but within tolerance). A slow leak grows in every cycle in
+	// other, each judged against where the last left the heap (0 or 1:
+	// once; a heap above its noise floor but within tolerance is then
+	// reported, not held again). A slow leak grows in every cycle in
 	// proportion to the requests the fault failed; a cache that fills
 	// once grows in the first only. At most MaxCycles.
 	Cycles int `json:"cycles,omitempty"`

@@ -64,7 +64,7 @@ func drillSlowleak(t *testing.T, env []string, args ...string) *runner.Result {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = svc.Stop() })
-	res, err := runner.Run(context.Background(), defaultDrill(t, svc, proxy, pay.Addr()))
+	res, err := runner.Run(context.Background(), defaultDrill(t, svc, proxy, pay.Addr()), runner.WithCycles(2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,8 +79,9 @@ func resultText(res *runner.Result) string {
 
 // TestSlowLeaksFailADefaultDrill: a service that keeps ~150 bytes per
 // failed request in a global map, or a 64-byte record in a global slice,
-// fails a default drill — far under the heap tolerance — with the growth
-// per failed request; its fixed twin passes.
+// fails a default drill held for two cycles (verify.cycles: 2) — far
+// under the heap tolerance — with the growth per failed request; its
+// fixed twin passes.
 func TestSlowLeaksFailADefaultDrill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("drills real processes for about a minute")
