@@ -142,7 +142,7 @@ func connLine(class snapshot.ConnClass) string {
 
 // heapSiteLine matches a grown allocation site of a failure message.
 func heapSiteLine(fn, file string) string {
-	return `\+[0-9.]+ [KMG]iB\s+` + regexp.QuoteMeta(fn) + ` at \S+/` + regexp.QuoteMeta(file) + `:\d+`
+	return `\+[0-9.]+ [KMG]iB\s+(?:[+-]?[0-9]+ objects\s+)?` + regexp.QuoteMeta(fn) + ` at \S+/` + regexp.QuoteMeta(file) + `:\d+`
 }
 
 // goroutinesGrown counts the goroutines gained by the groups whose culprit
