@@ -2,12 +2,10 @@ package main_test
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/aftershock/aftershock/fixtures/launch"
 	"github.com/aftershock/aftershock/fixtures/stack"
 	"github.com/aftershock/aftershock/snapshot"
 )
@@ -66,32 +64,5 @@ func TestDrillsWithAncestry(t *testing.T) {
 // exactly, with the default heap sampling.
 func TestAncestryNamesTheStreamOpener(t *testing.T) {
 	heavy(t)
-	bin, err := launch.Build(launch.GRPCShopPackage)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	st, err := stack.StartGRPC(ctx, stack.Config{Shop: []string{bin}, Leaks: []string{"stream"}, Env: []string{ancestry}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Stop() })
-	res := drillResult(t, st.Vars(), filepath.Join("..", "..", "experiments", "drills", "grpc", "slow-inventory.yaml"))
-	fr := res.Faults[0]
-	found := false
-	for fn, a := range origins(fr) {
-		if !strings.HasPrefix(fn, "google.golang.org/grpc.") {
-			continue
-		}
-		names := siteNames(a)
-		t.Logf("%s: %q", fn, names)
-		if !a.Exact() || len(names) == 0 || !strings.HasPrefix(names[0], "github.com/aftershock/aftershock/fixtures/grpcshop.(*Server).reserve server.go") {
-			t.Errorf("group in %s: call sites %q (%s), want grpcshop.(*Server).reserve, exact", fn, names, a.Basis)
-		}
-		found = true
-	}
-	if !found {
-		t.Fatalf("no group of gRPC's stream goroutines over tolerance; culprits:\n%s", strings.Join(fr.Culprits, "\n"))
-	}
+	streamOpenerNamed(t, ancestry, true)
 }
