@@ -9,10 +9,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -39,7 +37,11 @@ every fault inject, hold under load, clear, recover and settle, and the
 verdict. Progress goes to stderr, the verdict and each culprit to stdout.
 
 Every fault is cleared on every exit path (error, SIGINT, SIGTERM), and each
-carries a lease so that it clears itself if this process dies.`,
+carries a lease so that it clears itself if this process dies. A second
+signal exits at once (130): local faults end with this process, and each
+cluster is asked to delete the Chaos Mesh objects this process still
+holds there (not waiting for Chaos Mesh to recover them); stderr says
+what was asked, and the aftershock cleanup command that removes the rest.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, files []string) error {
 			// All files are loaded (and every problem reported) before
@@ -67,37 +69,6 @@ carries a lease so that it clears itself if this process dies.`,
 	cmd.Flags().StringVar(&terminationLog, "termination-log", "", "write a short verdict (drill, verdict, first culprits; at most 4 KiB) to this file, e.g. /dev/termination-log in a pod")
 	cmd.Flags().StringVar(&metricsPush, "metrics-push", "", "push each drill's results to the Prometheus Pushgateway at this URL (job aftershock, grouped by drill)")
 	return cmd
-}
-
-// signalContext is cancelled by the first SIGINT or SIGTERM, which makes
-// the runner clear every fault and return; a second signal exits at once.
-func signalContext(parent context.Context, stderr io.Writer) (context.Context, func()) {
-	if parent == nil {
-		parent = context.Background()
-	}
-	ctx, cancel := context.WithCancel(parent)
-	ch := make(chan os.Signal, 2)
-	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() {
-		select {
-		case s := <-ch:
-			fmt.Fprintf(stderr, "aftershock: %v: clearing faults (again to quit at once)\n", s)
-			cancel()
-		case <-done:
-			return
-		}
-		select {
-		case <-ch:
-			os.Exit(exitInterrupted)
-		case <-done:
-		}
-	}()
-	return ctx, func() {
-		signal.Stop(ch)
-		close(done)
-		cancel()
-	}
 }
 
 // runDrills runs the drills in order and maps the outcome to an exit code:
@@ -153,6 +124,8 @@ func connect(clusters map[string]*chaosmesh.Cluster, name string, d *experiments
 			return nil, err
 		}
 		clusters[name] = k
+		// What a second signal asks to delete before it exits.
+		leftovers.add(name, k)
 	}
 	if c := d.Spec.Cluster; c != nil && c.Server != "" && strings.TrimSuffix(c.Server, "/") != strings.TrimSuffix(k.Server, "/") {
 		return nil, withCode(exitBadInput, fmt.Errorf("%s: spec.cluster.server is %s, and kube context %q points at %s", d.Where("spec.cluster.server"), c.Server, name, k.Server))

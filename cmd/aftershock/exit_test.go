@@ -16,11 +16,14 @@ import (
 	"github.com/onsi/gomega/gbytes"
 	"github.com/onsi/gomega/gexec"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/aftershock/aftershock/fixtures/kubetest"
 	"github.com/aftershock/aftershock/fixtures/ports"
 	"github.com/aftershock/aftershock/injectors/chaosmesh"
+	"github.com/aftershock/aftershock/injectors/chaosmesh/chaosmeshtest"
 	"github.com/aftershock/aftershock/snapshot"
 )
 
@@ -338,5 +341,121 @@ spec:
 	code, out, errs := aftershock(t, env, "cleanup", "--context", "staging")
 	if code != 0 || !strings.Contains(out, "deleted NetworkChaos/shop/dead") {
 		t.Errorf("cleanup: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+}
+
+// TestSecondSignalAbandonsTheClusterFaults: a second SIGINT while the
+// first one's clear waits on Chaos Mesh exits 130 at once, having asked
+// the API server to delete every object the run still holds — also those
+// the clear has not reached — and stderr names them and the aftershock
+// cleanup command of the run. Against a real API server and a stand-in
+// Chaos Mesh that holds a deleted object for an hour: the clear of the
+// first fault certainly waits when the second signal comes.
+func TestSecondSignalAbandonsTheClusterFaults(t *testing.T) {
+	heavy(t)
+	k := kubetest.Start(t)
+	ctx := context.Background()
+	if err := k.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}); err != nil {
+		t.Fatal(err)
+	}
+	standIn, err := chaosmeshtest.Start(k.Config, k.Scheme, chaosmeshtest.Options{RecoverDelay: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(standIn.Stop)
+	dir := t.TempDir()
+	st := startStack(t, nil, []string{"all"})
+	file := filepath.Join(dir, "drill.yaml")
+	selector := "mode: all, selector: {namespaces: [shop], labelSelectors: {app: payments}}"
+	drill := `apiVersion: aftershock.dev/v1alpha1
+kind: Drill
+metadata: {name: interrupted-twice, namespace: shop}
+spec:
+  cluster: {context: staging}
+  target: {url: "${SHOP_URL}", pprof: "${SHOP_PPROF}"}
+  upstreams: [{name: payments, engine: chaos-mesh}]
+  faults:
+    - {name: cut, upstream: payments, duration: 10m, networkChaos: {action: partition, ` + selector + `}}
+    - {name: slow, upstream: payments, duration: 10m, overlap: {with: cut}, networkChaos: {action: delay, delay: {latency: 100ms}, ` + selector + `}}
+  verify: {quiesce: 500ms}
+`
+	if err := os.WriteFile(file, []byte(drill), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(aftershockBin, "drill", file)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubetest.Kubeconfig(t, dir, "staging", k.Config), "HOME="+dir, "KUBERNETES_SERVICE_HOST=")
+	for k, v := range st.Vars() {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	sess, err := gexec.Start(cmd, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Kill()
+	// objects reads the run's objects by fault; done says when to stop.
+	objects := func(what string, done func(map[string]v1alpha1.NetworkChaos) bool) map[string]v1alpha1.NetworkChaos {
+		t.Helper()
+		deadline := time.Now().Add(time.Minute)
+		for {
+			var l v1alpha1.NetworkChaosList
+			if err := k.Client.List(ctx, &l, client.InNamespace("shop")); err != nil {
+				t.Fatal(err)
+			}
+			by := map[string]v1alpha1.NetworkChaos{}
+			for _, o := range l.Items {
+				by[o.Labels[chaosmesh.LabelFault]] = o
+			}
+			if done(by) {
+				return by
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within a minute: %d objects\nstderr:\n%s", what, len(by), sess.Err.Contents())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	injected := func(o v1alpha1.NetworkChaos) bool {
+		return len(o.Status.Experiment.Records) > 0 && o.Status.Experiment.Records[0].Phase == v1alpha1.Injected
+	}
+	objects("both faults in effect", func(by map[string]v1alpha1.NetworkChaos) bool {
+		return injected(by["cut"]) && injected(by["slow"])
+	})
+	if err := waitSay(sess.Err, "] inject slow", 30*time.Second); err != nil {
+		t.Fatalf("%v\nstderr:\n%s", err, sess.Err.Contents())
+	}
+	sess.Signal(syscall.SIGINT)
+	// The clear has begun, and waits on Chaos Mesh for cut.
+	before := objects("cut being deleted", func(by map[string]v1alpha1.NetworkChaos) bool { return by["cut"].DeletionTimestamp != nil })
+	if before["slow"].DeletionTimestamp != nil {
+		t.Fatalf("the clear deleted slow before the second signal: this test cannot tell who asked")
+	}
+	sess.Signal(syscall.SIGINT)
+	select {
+	case <-sess.Exited:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("still running 20s after the second SIGINT\nstderr:\n%s", sess.Err.Contents())
+	}
+	errs := string(sess.Err.Contents())
+	if code := sess.ExitCode(); code != 130 {
+		t.Errorf("exit %d, want 130\nstderr:\n%s", code, errs)
+	}
+	run := regexp.MustCompile(`aftershock cleanup --context staging --run ([0-9a-f]+) removes its objects`).FindStringSubmatch(errs)
+	if run == nil {
+		t.Fatalf("no run ID in the progress:\n%s", errs)
+	}
+	for _, want := range []string{
+		"aftershock: interrupt again: exiting without waiting for the clear; local faults (fault proxies, stalled clients, netns test hosts) end with this process\n",
+		"aftershock: context staging, run " + run[1] + ": asked the API server to delete NetworkChaos/shop/" + before["cut"].Name + ", NetworkChaos/shop/" + before["slow"].Name + ";",
+		"aftershock cleanup --context staging --run " + run[1] + " deletes anything of the run still there\n",
+	} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errs)
+		}
+	}
+	var slow v1alpha1.NetworkChaos
+	if err := k.Client.Get(ctx, client.ObjectKey{Namespace: "shop", Name: before["slow"].Name}, &slow); err != nil && !apierrors.IsNotFound(err) {
+		t.Fatal(err)
+	} else if err == nil && slow.DeletionTimestamp == nil {
+		t.Errorf("the process exited and slow was never asked to go: it stays until its 10m lease runs out")
 	}
 }

@@ -165,12 +165,20 @@ func TestResourceTimeline(t *testing.T) {
 				}
 			})
 			// A hold of 3 s, and a budget that lets the sampler read the
-			// target a few times in it on a busy machine.
+			// target a few times in it on a busy machine. The sampler
+			// spaces its reads by their cost, and under the race detector
+			// the target (this test binary) takes several times longer to
+			// write its goroutine profile: a larger budget keeps the reads
+			// as frequent.
+			budget := 0.2
+			if raceEnabled {
+				budget = 0.6
+			}
 			d, err := experiments.Parse("stalled.yaml", bytes.Replace(stalledYAML(target, "3s"), []byte("duration: 1s"), []byte("duration: 3s"), 1))
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := runner.Run(context.Background(), d, runner.WithProgress(progress), runner.WithBudget(0.2),
+			res, err := runner.Run(context.Background(), d, runner.WithProgress(progress), runner.WithBudget(budget),
 				// One hold: the window this test reads is the first cycle's,
 				// whatever the heap's noise floor makes of a few KiB.
 				runner.WithCycles(1))

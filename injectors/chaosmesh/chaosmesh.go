@@ -81,6 +81,9 @@ type Cluster struct {
 	// reach is how the target's pods are reached (see Reach).
 	reach Reach
 	proxy *proxyHTTP
+	// held is what this process submitted and has not seen go, shared
+	// by every copy of the Cluster (With...): what Abandon deletes.
+	held *held
 	// Name says which cluster it is: the kube context (or "in-cluster")
 	// and the server; Server is the API server's URL.
 	Name, Server string
@@ -113,7 +116,7 @@ func New(c client.Client, poll time.Duration) *Cluster {
 	}
 	var b [4]byte
 	_, _ = rand.Read(b[:])
-	return &Cluster{c: c, poll: poll, wait: DefaultWait, run: hex.EncodeToString(b[:]), callTimeout: CallTimeout, proxy: &proxyHTTP{}}
+	return &Cluster{c: c, poll: poll, wait: DefaultWait, run: hex.EncodeToString(b[:]), callTimeout: CallTimeout, proxy: &proxyHTTP{}, held: &held{}}
 }
 
 // ForConfig connects to the cluster of cfg, reaching its pods through the
@@ -255,9 +258,13 @@ type injector struct {
 }
 
 func (i *injector) String() string {
+	return fmt.Sprintf("%s %s/%s", i.kind(), i.obj.GetNamespace(), i.obj.GetName())
+}
+
+// kind is the object's kind: NetworkChaos, HTTPChaos.
+func (i *injector) kind() string {
 	kind := fmt.Sprintf("%T", i.obj)
-	kind = kind[strings.LastIndex(kind, ".")+1:]
-	return fmt.Sprintf("%s %s/%s", kind, i.obj.GetNamespace(), i.obj.GetName())
+	return kind[strings.LastIndex(kind, ".")+1:]
 }
 
 // Inject submits the object and waits until the fault is in effect: Chaos
@@ -298,6 +305,7 @@ func (i *injector) Inject(ctx context.Context, lease time.Duration) error {
 	i.mu.Lock()
 	i.submitted, i.uid = true, obj.GetUID()
 	i.mu.Unlock()
+	i.k.held.add(i)
 	key := client.ObjectKeyFromObject(obj)
 	var last *v1alpha1.ChaosStatus
 	var unselected time.Time // since when Chaos Mesh has said Selected=False
@@ -398,7 +406,82 @@ func (i *injector) forget(uid types.UID) {
 	defer i.mu.Unlock()
 	if i.uid == uid {
 		i.submitted, i.uid = false, ""
+		i.k.held.remove(i)
 	}
+}
+
+// held is the injectors whose object is (maybe) on the cluster.
+type held struct {
+	mu  sync.Mutex
+	set map[*injector]bool
+}
+
+func (h *held) add(i *injector) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.set == nil {
+		h.set = map[*injector]bool{}
+	}
+	h.set[i] = true
+}
+
+func (h *held) remove(i *injector) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.set, i)
+}
+
+func (h *held) list() []*injector {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.SortedFunc(maps.Keys(h.set), func(a, b *injector) int { return strings.Compare(a.String(), b.String()) })
+}
+
+// Abandon asks the API server to delete every object this process
+// submitted and has not seen go, each by its UID, and does not wait for
+// Chaos Mesh to recover its targets: what a process that must exit now
+// can still do (the second SIGINT of aftershock drill). Only the verb
+// delete is needed, which a drill's identity has. It returns the objects
+// it asked to delete ("NetworkChaos/shop/cut") and an error naming each
+// it could not; those stay until their spec.duration runs out, or until
+// aftershock cleanup --run RunID removes them. Clears in flight on
+// other goroutines are left alone: a second delete of an object is
+// harmless.
+func (k *Cluster) Abandon(ctx context.Context) (asked []string, err error) {
+	var errs []error
+	for _, i := range k.held.list() {
+		i.mu.Lock()
+		submitted, uid := i.submitted, i.uid
+		i.mu.Unlock()
+		if !submitted {
+			continue
+		}
+		obj, ok := i.obj.DeepCopyObject().(Chaos)
+		if !ok {
+			errs = append(errs, fmt.Errorf("abandon %s: cannot copy the object", i))
+			continue
+		}
+		var opts []client.DeleteOption
+		if uid != "" {
+			opts = append(opts, client.Preconditions{UID: &uid})
+		}
+		err := k.call(ctx, func(ctx context.Context) error { return k.c.Delete(ctx, obj, opts...) })
+		switch {
+		case apierrors.IsNotFound(err) || apierrors.IsConflict(err):
+			i.forget(uid) // gone, or another run's object now: ours is gone
+		case err != nil:
+			errs = append(errs, fmt.Errorf("delete %s: %w", i, err))
+		default:
+			asked = append(asked, i.path())
+		}
+	}
+	return asked, errors.Join(errs...)
+}
+
+// path names the injector's object as aftershock cleanup prints it:
+// kind/namespace/name.
+func (i *injector) path() string {
+	return fmt.Sprintf("%s/%s/%s", i.kind(), i.obj.GetNamespace(), i.obj.GetName())
 }
 
 // until polls done until it reports true, fails, or ctx ends.

@@ -233,6 +233,77 @@ func TestAgainstAPIServer(t *testing.T) {
 		}
 	})
 
+	t.Run("abandon asks to delete what the run holds, with a drill's verbs, and waits for nothing", func(t *testing.T) {
+		ns := namespace(t, k, "abandon")
+		// Chaos Mesh holds a deleted object until the test ends: a
+		// clear would wait that long.
+		standIn(t, k, chaosmeshtest.Options{RecoverDelay: time.Hour})
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		// The identity a scheduled drill runs as: exactly the engine's
+		// verbs, no list.
+		role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "drill", Namespace: ns},
+			Rules: []rbacv1.PolicyRule{{APIGroups: []string{"chaos-mesh.org"}, Resources: chaosmesh.Resources, Verbs: chaosmesh.Verbs}}}
+		binding := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "drill", Namespace: ns},
+			RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "drill"},
+			Subjects: []rbacv1.Subject{{Kind: "User", Name: "abandoner", APIGroup: "rbac.authorization.k8s.io"}}}
+		for _, o := range []client.Object{role, binding} {
+			if err := k.Client.Create(ctx, o); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s, err := chaosmesh.Scheme()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := client.New(k.User(t, "abandoner"), client.Options{Scheme: s})
+		if err != nil {
+			t.Fatal(err)
+		}
+		eng := chaosmesh.New(c, 10*time.Millisecond)
+		for _, name := range []string{"cut-b", "cut-a", "gone"} {
+			if err := eng.Injector(partition(name, ns, "d")).Inject(ctx, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// One the run holds went meanwhile (Chaos Mesh let it go, or
+		// someone deleted it): nothing to ask for it.
+		if err := k.Client.Delete(ctx, partition("gone", ns, "d")); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			var nc v1alpha1.NetworkChaos
+			err := k.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "gone"}, &nc)
+			if apierrors.IsNotFound(err) {
+				break
+			}
+			if err == nil {
+				nc.Finalizers = nil
+				err = k.Client.Update(ctx, &nc)
+			}
+			if err != nil && !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
+				t.Fatal(err)
+			}
+		}
+		start := time.Now()
+		asked, err := eng.WithCallTimeout(5*time.Second).Abandon(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []string{"NetworkChaos/" + ns + "/cut-a", "NetworkChaos/" + ns + "/cut-b"}; !slices.Equal(asked, want) {
+			t.Errorf("abandon asked to delete %v, want %v", asked, want)
+		}
+		if took := time.Since(start); took > 5*time.Second {
+			t.Errorf("abandon took %s: it waited for Chaos Mesh", took)
+		}
+		for _, name := range []string{"cut-a", "cut-b"} {
+			var nc v1alpha1.NetworkChaos
+			if err := k.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &nc); err != nil || nc.DeletionTimestamp == nil {
+				t.Errorf("%s: %v, deletion %v: want it being deleted (Chaos Mesh's finalizer holds it)", name, err, nc.DeletionTimestamp)
+			}
+		}
+	})
+
 	t.Run("cleanup deletes what dead runs left, and only that", func(t *testing.T) {
 		ns := namespace(t, k, "cleanup")
 		ctx := context.Background()
