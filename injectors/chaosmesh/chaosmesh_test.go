@@ -286,7 +286,7 @@ func TestAgainstAPIServer(t *testing.T) {
 			}
 		}
 		start := time.Now()
-		asked, err := eng.WithCallTimeout(5*time.Second).Abandon(ctx)
+		asked, err := eng.WithCallTimeout(5 * time.Second).Abandon(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
