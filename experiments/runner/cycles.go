@@ -126,6 +126,7 @@ func (r *Runner) judgeHeap(ctx context.Context, rep *replica, base, now *snapsho
 	}
 	if f != nil && now != nil && now.Collected && !f.Heap.Over && grown(f) {
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		rep.gcs++ // within FaultGCs: the settle leaves it one
 		err := rep.client.CollectHeap(cctx, now)
 		cancel()
 		if err != nil {

@@ -369,7 +369,7 @@ func (r *Runner) Fault(ctx context.Context, name string) (*FaultResult, error) {
 			rep.curBase = baselineOf(o.now)
 			r.mu.Unlock()
 			if rep.leakBase != nil {
-				if leaked, err := r.leaked(ctx, rep); err == nil {
+				if leaked, err := r.leakedAfter(ctx, rep, o.now); err == nil {
 					rep.leakBase = leaked
 				} else {
 					rep.leakBase = nil

@@ -88,7 +88,10 @@ type replica struct {
 	curBase  *Baseline                 // base's figures
 	pooled   int                       // peak HTTP/1 client connections under load; -1 unmeasured
 	leakBase map[snapshot.GroupKey]int // the baseline's leaked goroutines by light group key; nil: no goroutineleak profile
-	watch    procWatch
+	// gcs counts the GCs forced on the replica for the fault held now,
+	// goroutineleak reads included: at most FaultGCs (see settle).
+	gcs   int
+	watch procWatch
 	// judged is how many of watch's restarts came before base was
 	// taken: those after it are the current fault's.
 	judged int

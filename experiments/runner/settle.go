@@ -47,12 +47,22 @@ func (r *Runner) tolerances(rep *replica) []matchers.Option {
 //     live one) is within tolerance, or once half way to the deadline, and
 //     at the deadline.
 //
-// A healthy service thus costs one dump and one forced GC; a leaking one a
-// few dumps and a forced GC at the deadline; at most three GCs are forced
-// in one settle for the heap. A target that serves the goroutineleak
-// profile is asked it while goroutines are over (a GC each: at most one
-// per quarter of the settle), and a leak it proves ends the settle as
-// soon as the connections are back.
+// A target that serves the goroutineleak profile is asked it while
+// goroutines are over (the first light poll over, then at most once per
+// quarter of the settle), and a leak it proves ends the settle as soon as
+// the connections are back, and at the latest proofGrace after the proof:
+// the verdict fails on the proof whatever the settle waits for.
+//
+// Every forced GC counts against one ceiling, FaultGCs per fault and
+// replica, enforced here: the settle's heap readings and goroutineleak
+// reads (each runs a GC) share what the verdict's GC and the drained
+// heap reading after it (judgeHeap, a target of one process) leave, and
+// readings that keep coming back and going again cannot make the settle
+// collect at every poll. Once the settle's share is spent, a dump whose
+// uncollected heap (an upper bound) is within tolerance passes without a
+// GC, and no goroutineleak profile is read. A healthy service thus costs one dump
+// and one forced GC; a leaking one a few dumps and a forced GC at the
+// deadline, or a goroutineleak read and a GC when the runtime proves it.
 //
 // A replica whose process restarted since its baseline (caught by any
 // capture, the hold's too, or by the platform's record) is not compared
@@ -63,6 +73,7 @@ func (r *Runner) settle(ctx context.Context, rep *replica, fr *FaultResult) (*sn
 	opts := r.tolerances(rep)
 	base := rep.base
 	start := time.Now()
+	rep.gcs = 0
 	deadline := start.Add(r.settleTime())
 	if x := r.restart(ctx, rep); x != nil || base == nil {
 		if x == nil {
@@ -80,6 +91,7 @@ func (r *Runner) settle(ctx context.Context, rep *replica, fr *FaultResult) (*sn
 		lastErr     error
 		lastLeak    time.Time                 // the last goroutineleak profile read
 		proved      map[snapshot.GroupKey]int // leaked goroutines by light group key, once the runtime proved some
+		provedAt    time.Time
 	)
 	// captureCtx bounds one capture: a hung pprof endpoint must not hold
 	// the verdict far past the deadline.
@@ -129,13 +141,13 @@ func (r *Runner) settle(ctx context.Context, rep *replica, fr *FaultResult) (*sn
 			// quarter of the settle). A group with more goroutines proved
 			// leaked than its tolerance can never return: the goroutines
 			// are judged, and the settle waits only for the connections.
-			if proved == nil && rep.leakBase != nil && !lf.OK(matchers.Goroutines) && time.Since(lastLeak) >= r.settleTime()/4 {
+			if proved == nil && rep.leakBase != nil && !lf.OK(matchers.Goroutines) && time.Since(lastLeak) >= r.settleTime()/4 && r.gcsLeft(rep) > 1 {
 				lastLeak = time.Now()
 				cctx, cancel := captureCtx()
 				p, err := r.provedLeaks(cctx, rep)
 				cancel()
 				if lf.MarkProved(p); err == nil && lf.Proved() {
-					proved = p
+					proved, provedAt = p, time.Now()
 					fr.ProvedAfter = time.Since(start)
 					// One bounded line, however many groups: a verdict on
 					// 50,000 goroutines may prove eighty.
@@ -143,19 +155,28 @@ func (r *Runner) settle(ctx context.Context, rep *replica, fr *FaultResult) (*sn
 					r.progressf("%s%s", head, lf.ProvedShort(max(maxProgress-len([]rune(head)), 40)))
 				}
 			}
-			if proved != nil && lf.OK(matchers.Connections) {
-				break // the verdict: the heap after a forced GC, the goroutines as proved
+			// The verdict: the heap after a forced GC, the goroutines as
+			// proved; connections still over after the grace are judged
+			// as they stand (one more reading confirms them).
+			if proved != nil && (lf.OK(matchers.Connections) || time.Since(provedAt) >= proofGrace) {
+				break
 			}
 			since := time.Since(lastDump)
 			paced := since >= snapshot.Pace(dumpCost, 0, r.settleBudget())
+			gc := r.gcsLeft(rep) > 1
 			var dump bool
 			switch {
+			case proved != nil:
+				// Only the connections are waited for, and no longer
+				// than the grace: the verdict's own dump follows.
+				wait = min(wait, time.Until(provedAt.Add(proofGrace)))
 			case heapPending:
 				// Force another GC only when the uncollected heap is
-				// within tolerance (the live heap then surely is), or
-				// once, half way to the deadline, for a heap that
-				// shrinks without a collection to show it.
-				dump = paced && (lf.OK() || (collected < 2 && time.Since(start) >= r.settleTime()/2))
+				// within tolerance (the live heap then surely is; with
+				// no GC left, that dump passes on it), or once, half
+				// way to the deadline, for a heap that shrinks without
+				// a collection to show it.
+				dump = paced && (lf.OK() || (gc && collected < 2 && time.Since(start) >= r.settleTime()/2))
 			case lf.OK(matchers.Goroutines, matchers.Connections):
 				dump = paced
 			default:
@@ -165,7 +186,7 @@ func (r *Runner) settle(ctx context.Context, rep *replica, fr *FaultResult) (*sn
 				dump = since >= max(snapshot.Pace(dumpCost, 0, r.settleBudget()), r.settleTime()/4)
 			}
 			if dump {
-				now, f, forced, err := r.judgeFull(captureCtx, rep, judge, false)
+				now, f, forced, err := r.judgeFull(captureCtx, rep, judge, false, gc)
 				collected += forced
 				switch {
 				case ctx.Err() != nil:
@@ -191,9 +212,10 @@ func (r *Runner) settle(ctx context.Context, rep *replica, fr *FaultResult) (*sn
 			return nil, err
 		}
 	}
-	// The deadline: the verdict on a full snapshot, heap collected.
+	// The deadline: the verdict on a full snapshot, heap collected (the
+	// settle left the verdict its GC).
 	fr.Settle = time.Since(start)
-	now, f, _, err := r.judgeFull(captureCtx, rep, judge, true)
+	now, f, _, err := r.judgeFull(captureCtx, rep, judge, true, r.gcsLeft(rep) > 0)
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
@@ -228,7 +250,8 @@ func (r *Runner) settle(ctx context.Context, rep *replica, fr *FaultResult) (*sn
 	}
 	// The dump's own "(leaked)" marks may prove the groups already: no
 	// goroutineleak read (a forced GC) is needed then.
-	if proved == nil && rep.leakBase != nil && !f.OK(matchers.Goroutines) && !f.Proved() {
+	// Read only when the ceiling leaves a GC for it.
+	if proved == nil && rep.leakBase != nil && !f.OK(matchers.Goroutines) && !f.Proved() && r.gcsLeft(rep) > 0 {
 		cctx, cancel := captureCtx()
 		proved, err = r.provedLeaks(cctx, rep)
 		cancel()
@@ -245,6 +268,32 @@ func (r *Runner) settle(ctx context.Context, rep *replica, fr *FaultResult) (*sn
 
 // maxProgress bounds a progress line, in characters.
 const maxProgress = 200
+
+// FaultGCs is the most GCs a drill forces on one replica of the target
+// for one fault held (each cycle of verify.cycles holds it again),
+// goroutineleak reads included (each runs a GC): the settle's heap
+// readings and proofs, the verdict's collected heap, the drained heap
+// reading after it, and the goroutineleak read that rebases a failed
+// fault's successor. The baseline's GCs are the drill's, once.
+const FaultGCs = 4
+
+// proofGrace is how long a settle whose goroutines the runtime proved
+// leaked still waits for its connections: the verdict fails on the proof,
+// and what is left to learn is whether the connections return too.
+const proofGrace = time.Second
+
+// gcsLeft is how many GCs may still be forced on rep for the fault held
+// now: FaultGCs less those forced, less, for a target of one process, the
+// drained heap reading that may follow the verdict (judgeHeap). The
+// settle forces one only when more than one is left: the last is the
+// verdict's.
+func (r *Runner) gcsLeft(rep *replica) int {
+	n := FaultGCs - rep.gcs
+	if len(r.reps) == 1 {
+		n--
+	}
+	return n
+}
 
 // provedLeaks reads the target's goroutineleak profile and counts, by
 // the light part of their group key, the goroutines the runtime proves
@@ -264,6 +313,7 @@ func (r *Runner) provedLeaks(ctx context.Context, rep *replica) (map[snapshot.Gr
 // leaked counts the goroutines of the goroutineleak profile by the light
 // part of their group key.
 func (r *Runner) leaked(ctx context.Context, rep *replica) (map[snapshot.GroupKey]int, error) {
+	rep.gcs++ // the profile runs a GC first, also when it fails later
 	s, err := rep.client.CaptureLeaked(ctx)
 	if err != nil {
 		return nil, err
@@ -271,6 +321,24 @@ func (r *Runner) leaked(ctx context.Context, rep *replica) (map[snapshot.GroupKe
 	out := map[snapshot.GroupKey]int{}
 	for _, g := range s.Summary().Groups {
 		out[g.Key().Light()] += g.Count
+	}
+	return out, nil
+}
+
+// leakedAfter is leaked, read after a fault's verdict now: from the
+// target when the fault's GCs allow one more, otherwise from the marks
+// that the verdict's dump carries of the goroutines the runtime had
+// proved leaked by then (those it proves later are credited to the next
+// fault, no further than that fault's own growth).
+func (r *Runner) leakedAfter(ctx context.Context, rep *replica, now *snapshot.Snapshot) (map[snapshot.GroupKey]int, error) {
+	if rep.gcs < FaultGCs {
+		return r.leaked(ctx, rep)
+	}
+	out := map[snapshot.GroupKey]int{}
+	for _, g := range now.Summary().Groups {
+		if g.Leaked > 0 {
+			out[g.Key().Light()] += g.Leaked
+		}
 	}
 	return out, nil
 }
@@ -283,10 +351,12 @@ func (r *Runner) settleBudget() float64 { return min(5*r.cfg.budget, 1) }
 
 // judgeFull takes the debug=2 dump and judges goroutines and connections
 // on it; when they are back, or for the final verdict, it forces one GC
-// for the heap and judges everything. It returns how many GCs it forced;
-// the findings are nil only with an error.
+// for the heap (when gc allows one: otherwise the heap is judged on the
+// uncollected figure, an upper bound of the live heap) and judges
+// everything. It returns how many GCs it forced; the findings are nil
+// only with an error.
 func (r *Runner) judgeFull(captureCtx func() (context.Context, context.CancelFunc), rep *replica,
-	judge func(*snapshot.Snapshot) (*matchers.Findings, error), final bool) (*snapshot.Snapshot, *matchers.Findings, int, error) {
+	judge func(*snapshot.Snapshot) (*matchers.Findings, error), final, gc bool) (*snapshot.Snapshot, *matchers.Findings, int, error) {
 	cctx, cancel := captureCtx()
 	defer cancel()
 	now, err := r.capture(cctx, rep, "goroutines")
@@ -297,9 +367,10 @@ func (r *Runner) judgeFull(captureCtx func() (context.Context, context.CancelFun
 	if err != nil {
 		return now, nil, 0, err
 	}
-	if (!final && !f.OK(matchers.Goroutines, matchers.Connections)) || f.Restart != nil {
+	if !gc || (!final && !f.OK(matchers.Goroutines, matchers.Connections)) || f.Restart != nil {
 		return now, f, 0, nil
 	}
+	rep.gcs++
 	if err := rep.client.CollectHeap(cctx, now); err != nil {
 		// The heap stays judged on the uncollected figure, an upper bound.
 		r.warnf("forcing a GC for the heap verdict: %v", err)
