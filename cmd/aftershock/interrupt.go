@@ -10,6 +10,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/aftershock/aftershock/fixtures/launch"
 )
 
 // signalContext is cancelled by the first SIGINT or SIGTERM, which makes
@@ -24,7 +26,7 @@ func signalContext(parent context.Context, stderr io.Writer) (context.Context, f
 	ch := make(chan os.Signal, 2)
 	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
 	done := make(chan struct{})
-	go interrupted(ch, done, cancel, &leftovers, stderr, os.Exit)
+	go interrupted(ch, done, cancel, &leftovers, launch.KillAll, stderr, os.Exit)
 	return ctx, func() {
 		signal.Stop(ch)
 		close(done)
@@ -42,12 +44,14 @@ const abandonWithin = 5 * time.Second
 // exits (exit 130) without waiting for that clear. Local faults need
 // no clear then: fault proxies and stalled clients are this process's own
 // sockets, and a netns test host's namespace, rules and veth are removed
-// by the kernel when the process ends. What can outlive it are Chaos Mesh
-// objects: each cluster is asked to delete those this process still
-// holds, within abandonWithin, and what was done or could not be done
-// goes to stderr with the aftershock cleanup command that removes the
-// rest. A third signal exits without waiting for the cluster.
-func interrupted(sigs <-chan os.Signal, done <-chan struct{}, cancel func(), left *clusters, stderr io.Writer, exit func(int)) {
+// by the kernel when the process ends. The services this process started
+// (the demo's) are killed (kill), as a signal sent to this process alone
+// would leave them running. What can outlive it are Chaos Mesh objects:
+// each cluster is asked to delete those this process still holds, within
+// abandonWithin, and what was done or could not be done goes to stderr
+// with the aftershock cleanup command that removes the rest. A third
+// signal exits without waiting for the cluster.
+func interrupted(sigs <-chan os.Signal, done <-chan struct{}, cancel func(), left *clusters, kill func() []string, stderr io.Writer, exit func(int)) {
 	select {
 	case s := <-sigs:
 		fmt.Fprintf(stderr, "aftershock: %v: clearing faults (again to quit at once)\n", s)
@@ -61,7 +65,11 @@ func interrupted(sigs <-chan os.Signal, done <-chan struct{}, cancel func(), lef
 	case <-done:
 		return
 	}
-	fmt.Fprintf(stderr, "aftershock: %v again: exiting without waiting for the clear; local faults (fault proxies, stalled clients, netns test hosts) end with this process\n", s)
+	local := "local faults (fault proxies, stalled clients, netns test hosts) end with this process"
+	if killed := kill(); len(killed) > 0 {
+		local += "; killed the services it started: " + strings.Join(killed, ", ")
+	}
+	fmt.Fprintf(stderr, "aftershock: %v again: exiting without waiting for the clear; %s\n", s, local)
 	ctx, stop := context.WithTimeout(context.Background(), abandonWithin)
 	defer stop()
 	report := make(chan string, 1)

@@ -70,7 +70,7 @@ type interruptRig struct {
 	stderr  *lockedBuilder
 }
 
-func startInterrupts(t *testing.T, left *clusters) *interruptRig {
+func startInterrupts(t *testing.T, left *clusters, children ...string) *interruptRig {
 	t.Helper()
 	r := &interruptRig{sigs: make(chan os.Signal, 2), done: make(chan struct{}), cleared: make(chan struct{}),
 		release: make(chan struct{}), exited: make(chan int, 1), stderr: &lockedBuilder{}}
@@ -85,7 +85,8 @@ func startInterrupts(t *testing.T, left *clusters) *interruptRig {
 	handled := make(chan struct{})
 	go func() {
 		defer close(handled)
-		interrupted(r.sigs, r.done, cancel, left, r.stderr, func(code int) { r.exited <- code })
+		kill := func() []string { k := children; children = nil; return k }
+		interrupted(r.sigs, r.done, cancel, left, kill, r.stderr, func(code int) { r.exited <- code })
 	}()
 	t.Cleanup(func() {
 		close(r.release)
@@ -178,6 +179,17 @@ func TestSecondSignalNamesWhatItCouldNotDelete(t *testing.T) {
 	if errs := r.stderr.String(); strings.Contains(errs, "Chaos Mesh") || !strings.HasSuffix(errs, "end with this process\n") {
 		t.Errorf("a run without a cluster: stderr\n%s", errs)
 	}
+
+	// The demo's services, started by this process, are killed: a
+	// signal sent to it alone would leave them running.
+	r = startInterrupts(t, &clusters{}, "aftershock (pid 4242)", "aftershock (pid 4243)")
+	r.sigs <- syscall.SIGTERM
+	within(t, r.cleared, "the first SIGTERM did not cancel the run")
+	r.sigs <- syscall.SIGTERM
+	within(t, r.exited, "the second SIGTERM did not exit")
+	if errs, want := r.stderr.String(), "end with this process; killed the services it started: aftershock (pid 4242), aftershock (pid 4243)\n"; !strings.HasSuffix(errs, want) {
+		t.Errorf("stderr does not end with %q:\n%s", want, errs)
+	}
 }
 
 // TestThirdSignalDoesNotWaitForTheCluster: a cluster that does not answer
@@ -224,7 +236,7 @@ func TestNoSignalNoExit(t *testing.T) {
 	handled := make(chan struct{})
 	go func() {
 		defer close(handled)
-		interrupted(sigs, done, func() { cancelled = true }, &clusters{}, &lockedBuilder{}, func(code int) { exited <- code })
+		interrupted(sigs, done, func() { cancelled = true }, &clusters{}, func() []string { t.Error("killed"); return nil }, &lockedBuilder{}, func(code int) { exited <- code })
 	}()
 	close(done)
 	within(t, handled, "the handler did not stop")
