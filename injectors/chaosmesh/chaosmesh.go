@@ -11,12 +11,15 @@
 package chaosmesh
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
+	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -50,7 +53,8 @@ const (
 // FieldOwner is the field manager of every write the engine makes.
 const FieldOwner = "aftershock"
 
-// CallTimeout bounds every call to the API server.
+// CallTimeout bounds every call to the API server (see call.go): the
+// caller has its answer or a *TimeoutError within it.
 const CallTimeout = 30 * time.Second
 
 // SelectGrace is how long Chaos Mesh may report Selected=False before
@@ -75,6 +79,9 @@ type Cluster struct {
 	run string
 	// callTimeout bounds every API call.
 	callTimeout time.Duration
+	// context is the kube context Connect connected to ("" otherwise):
+	// the errors that say what may remain name it for aftershock cleanup.
+	context string
 	// cfg is the REST config the client was made from (nil from New);
 	// the pod proxy's requests authenticate with it.
 	cfg *rest.Config
@@ -126,7 +133,12 @@ func ForConfig(cfg *rest.Config) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := client.New(cfg, client.Options{Scheme: s})
+	// Discovery's requests carry no context: the transport bounds them,
+	// so that a call given up on at its bound leaves no goroutine behind
+	// for longer than this (see call.go).
+	ccfg := rest.CopyConfig(cfg)
+	ccfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return boundTransport{rt: rt, d: CallTimeout} })
+	c, err := client.New(ccfg, client.Options{Scheme: s})
 	if err != nil {
 		return nil, fmt.Errorf("chaos mesh: client for %s: %w", cfg.Host, err)
 	}
@@ -140,7 +152,8 @@ func ForConfig(cfg *rest.Config) (*Cluster, error) {
 // `aftershock cleanup --run ID` deletes them should the process die.
 func (k *Cluster) RunID() string { return k.run }
 
-// WithCallTimeout returns k with every API call bounded by d.
+// WithCallTimeout returns k with every API call bounded by d: the call
+// returns a *TimeoutError when the server has not answered within d.
 func (k *Cluster) WithCallTimeout(d time.Duration) *Cluster {
 	c := *k
 	c.callTimeout = d
@@ -181,19 +194,13 @@ func Connect(name string) (*Cluster, error) {
 		return nil, err
 	}
 	k.Name = fmt.Sprintf("%s (%s)", name, cfg.Host)
+	k.context = name
 	if name == InCluster {
 		// Pod IPs route inside the cluster: no detour through the
 		// API server, and no pods/proxy permission needed.
 		k.reach = ReachDirect
 	}
 	return k, nil
-}
-
-// call runs one API call within the call timeout.
-func (k *Cluster) call(ctx context.Context, f func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(ctx, k.callTimeout)
-	defer cancel()
-	return f(ctx)
 }
 
 // Verbs are what the engine does with each kind it submits, in the order
@@ -203,11 +210,26 @@ var Verbs = []string{"create", "get", "delete"}
 // Resources are the Chaos Mesh resources the engine submits.
 var Resources = []string{"networkchaos", "httpchaos"}
 
-// Check asks the API server, before anything is injected, whether this
-// identity may do what a drill does with each kind it submits (Verbs) in
-// namespace (SelfSubjectAccessReview), and refuses with every denial. A
-// cluster without Chaos Mesh's kinds fails here too.
+// Check asks the API server, before anything is injected, whether it
+// serves Chaos Mesh's kinds (the discovery every later call relies on),
+// and whether this identity may do what a drill does with each kind it
+// submits (Verbs) in namespace (SelfSubjectAccessReview), and refuses
+// with every denial.
 func (k *Cluster) Check(ctx context.Context, namespace string) error {
+	for _, kind := range []string{v1alpha1.KindNetworkChaos, v1alpha1.KindHTTPChaos} {
+		gvk := v1alpha1.SchemeGroupVersion.WithKind(kind)
+		err := k.do(ctx, fmt.Sprintf("discover %s (%s)", kind, v1alpha1.SchemeGroupVersion), func(context.Context) error {
+			_, err := k.c.RESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version)
+			return err
+		})
+		var te *TimeoutError
+		switch {
+		case errors.As(err, &te) || ctx.Err() != nil:
+			return fmt.Errorf("chaos mesh: %w", err)
+		case err != nil:
+			return fmt.Errorf("chaos mesh: %s does not serve %s (is Chaos Mesh installed?): %w", k.name(), gvk, err)
+		}
+	}
 	var denied []string
 	for _, res := range Resources {
 		for _, verb := range Verbs {
@@ -226,20 +248,18 @@ func (k *Cluster) Check(ctx context.Context, namespace string) error {
 		return fmt.Errorf("chaos mesh: this identity may not, in namespace %s of %s: %s; a drill needs %s on %s (aftershock render --schedule prints the Role)",
 			namespace, k.name(), strings.Join(denied, "; "), strings.Join(Verbs, ", "), strings.Join(Resources, ", "))
 	}
-	for _, kind := range []string{v1alpha1.KindNetworkChaos, v1alpha1.KindHTTPChaos} {
-		gvk := v1alpha1.SchemeGroupVersion.WithKind(kind)
-		if _, err := k.c.RESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version); err != nil {
-			return fmt.Errorf("chaos mesh: %s does not serve %s (is Chaos Mesh installed?): %w", k.name(), gvk, err)
-		}
-	}
 	return nil
 }
 
+// name says which cluster: the kube context and its server, the server,
+// or, for a client made elsewhere (New), "the cluster".
 func (k *Cluster) name() string {
-	if k.Name != "" {
-		return k.Name
-	}
-	return "the cluster"
+	return cmp.Or(k.Name, k.Server, "the cluster")
+}
+
+// removes says how to remove what this run may have left on the cluster.
+func (k *Cluster) removes() string {
+	return fmt.Sprintf("aftershock cleanup --context %s --run %s removes it", cmp.Or(k.context, "<the kube context of "+k.name()+">"), k.run)
 }
 
 // Injector submits obj on Inject and deletes it on Clear. obj is not
@@ -294,28 +314,43 @@ func (i *injector) Inject(ctx context.Context, lease time.Duration) error {
 	}
 	labels[LabelRun] = i.k.run
 	obj.SetLabels(labels)
-	err := i.k.call(ctx, func(ctx context.Context) error { return i.k.c.Create(ctx, obj, client.FieldOwner(FieldOwner)) })
+	created, err := call(ctx, i.k, "create "+i.String(), func(ctx context.Context) (Chaos, error) {
+		return obj, i.k.c.Create(ctx, obj, client.FieldOwner(FieldOwner))
+	})
 	if err != nil {
 		if apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("inject %s: already on the cluster: another run of this drill holds it, or a dead run left it (aftershock cleanup --namespace %s removes it once its lease ran out): %w",
-				i, obj.GetNamespace(), err)
+				i, i.obj.GetNamespace(), err)
+		}
+		var status apierrors.APIStatus
+		if !errors.As(err, &status) {
+			// No answer from the server (or not the server's): the
+			// create may have been applied all the same. Clear looks
+			// for it by name, and takes it only if it is this run's.
+			i.mu.Lock()
+			i.submitted, i.uid = true, ""
+			i.mu.Unlock()
+			i.k.held.add(i)
+			return fmt.Errorf("inject %s: %w; the server may have created it all the same: clearing the fault deletes it once the server answers, else %s (or Chaos Mesh recovers it when its duration runs out)",
+				i, err, i.k.removes())
 		}
 		return fmt.Errorf("inject %s: submit to %s: %w", i, i.k.name(), err)
 	}
 	i.mu.Lock()
-	i.submitted, i.uid = true, obj.GetUID()
+	i.submitted, i.uid = true, created.GetUID()
 	i.mu.Unlock()
 	i.k.held.add(i)
-	key := client.ObjectKeyFromObject(obj)
+	key := client.ObjectKeyFromObject(i.obj)
 	var last *v1alpha1.ChaosStatus
 	var unselected time.Time // since when Chaos Mesh has said Selected=False
 	ctx, cancel := context.WithTimeout(ctx, i.k.wait)
 	defer cancel()
 	err = i.k.until(ctx, func(ctx context.Context) (bool, error) {
-		if err := i.k.call(ctx, func(ctx context.Context) error { return i.k.c.Get(ctx, key, obj) }); err != nil {
+		got, err := i.get(ctx, key)
+		if err != nil {
 			return false, err
 		}
-		last = obj.GetStatus()
+		last = got.GetStatus()
 		if conditionIs(last, v1alpha1.ConditionSelected, corev1.ConditionFalse) {
 			if unselected.IsZero() {
 				unselected = time.Now()
@@ -335,6 +370,15 @@ func (i *injector) Inject(ctx context.Context, lease time.Duration) error {
 		return fmt.Errorf("inject %s: Chaos Mesh did not report it in effect (%s): %w", i, describe(last), err)
 	}
 	return nil
+}
+
+// get reads the object of key, within the call timeout, into an object
+// of its own.
+func (i *injector) get(ctx context.Context, key client.ObjectKey) (Chaos, error) {
+	return call(ctx, i.k, "get "+i.String(), func(ctx context.Context) (Chaos, error) {
+		o := reflect.New(reflect.TypeOf(i.obj).Elem()).Interface().(Chaos)
+		return o, i.k.c.Get(ctx, key, o)
+	})
 }
 
 // ErrNothingSelected is the error of a fault whose selector matches no
@@ -358,8 +402,13 @@ func inEffect(s *v1alpha1.ChaosStatus) bool {
 // Clear deletes the object this injector submitted — only that one, by
 // its UID, never another run's of the same name — and waits until it is
 // gone: Chaos Mesh holds it with a finalizer until it has recovered every
-// pod. Before Inject, after a failed submit, or once the object is gone,
-// there is nothing to clear.
+// pod. Before Inject, after a create the server refused, or once the
+// object is gone, there is nothing to clear. After a create that got no
+// answer, Clear looks the object up by name and deletes it when this
+// run's label is on it. When the server does not answer Clear, its error
+// says what may remain and how aftershock cleanup removes it; a create
+// still in flight when Clear found nothing is left to its duration, as
+// every object is (see Cleanup).
 func (i *injector) Clear(ctx context.Context) error {
 	i.mu.Lock()
 	submitted, uid := i.submitted, i.uid
@@ -367,37 +416,71 @@ func (i *injector) Clear(ctx context.Context) error {
 	if !submitted {
 		return nil
 	}
+	key := client.ObjectKeyFromObject(i.obj)
+	if uid == "" {
+		var err error
+		if uid, err = i.lookup(ctx); err != nil || uid == "" {
+			if err != nil {
+				return fmt.Errorf("clear %s: %w; it may be on the cluster: %s", i, err, i.k.removes())
+			}
+			return nil
+		}
+	}
 	obj, ok := i.obj.DeepCopyObject().(Chaos)
 	if !ok {
 		return fmt.Errorf("clear %s: cannot copy the object", i)
 	}
-	var opts []client.DeleteOption
-	if uid != "" {
-		opts = append(opts, client.Preconditions{UID: &uid})
-	}
-	if err := i.k.call(ctx, func(ctx context.Context) error { return i.k.c.Delete(ctx, obj, opts...) }); err != nil {
+	if err := i.k.do(ctx, "delete "+i.String(), func(ctx context.Context) error {
+		return i.k.c.Delete(ctx, obj, client.Preconditions{UID: &uid})
+	}); err != nil {
 		if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
 			// Gone, or replaced by another run's object: ours is gone.
 			i.forget(uid)
 			return nil
 		}
-		return fmt.Errorf("clear %s: delete: %w", i, err)
+		return fmt.Errorf("clear %s: delete: %w; it may still be on the cluster: %s", i, err, i.k.removes())
 	}
-	key := client.ObjectKeyFromObject(obj)
 	var last *v1alpha1.ChaosStatus
 	err := i.k.until(ctx, func(ctx context.Context) (bool, error) {
-		err := i.k.call(ctx, func(ctx context.Context) error { return i.k.c.Get(ctx, key, obj) })
-		if apierrors.IsNotFound(err) || (err == nil && uid != "" && obj.GetUID() != uid) {
+		got, err := i.get(ctx, key)
+		if apierrors.IsNotFound(err) || (err == nil && got.GetUID() != uid) {
 			i.forget(uid)
 			return true, nil
 		}
-		last = obj.GetStatus()
+		if err == nil {
+			last = got.GetStatus()
+		}
 		return false, err
 	})
 	if err != nil {
-		return fmt.Errorf("clear %s: still there, Chaos Mesh may still be recovering its pods (%s): %w", i, describe(last), err)
+		return fmt.Errorf("clear %s: deleted, still there, Chaos Mesh may still be recovering its pods (%s): %w", i, describe(last), err)
 	}
 	return nil
+}
+
+// lookup finds the object of a create that got no answer: by name, and
+// only when this run's label is on it. It returns its UID, or "" when
+// there is none of this run's (then there is nothing to clear).
+func (i *injector) lookup(ctx context.Context) (types.UID, error) {
+	got, err := i.get(ctx, client.ObjectKeyFromObject(i.obj))
+	switch {
+	case apierrors.IsNotFound(err):
+		i.forget("")
+		return "", nil
+	case err != nil:
+		return "", err
+	case got.GetLabels()[LabelRun] != i.k.run:
+		// Another run's: ours was never created.
+		i.forget("")
+		return "", nil
+	}
+	uid := got.GetUID()
+	i.mu.Lock()
+	if i.submitted && i.uid == "" {
+		i.uid = uid
+	}
+	i.mu.Unlock()
+	return uid, nil
 }
 
 // forget records that the object with uid is gone.
@@ -440,8 +523,10 @@ func (h *held) list() []*injector {
 // Abandon asks the API server to delete every object this process
 // submitted and has not seen go, each by its UID, and does not wait for
 // Chaos Mesh to recover its targets: what a process that must exit now
-// can still do (the second SIGINT of aftershock drill). Only the verb
-// delete is needed, which a drill's identity has. It returns the objects
+// can still do (the second SIGINT of aftershock drill). Only the verbs
+// delete (and get, for an object whose create got no answer: it is
+// deleted only when it carries this run's label) are needed, which a
+// drill's identity has. It returns the objects
 // it asked to delete ("NetworkChaos/shop/cut") and an error naming each
 // it could not; those stay until their spec.duration runs out, or until
 // aftershock cleanup --run RunID removes them. Clears in flight on
@@ -456,16 +541,26 @@ func (k *Cluster) Abandon(ctx context.Context) (asked []string, err error) {
 		if !submitted {
 			continue
 		}
+		if uid == "" {
+			// Its create got no answer: delete it only if it is this
+			// run's (get is a drill's verb too).
+			var err error
+			if uid, err = i.lookup(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("delete %s: %w", i, err))
+				continue
+			}
+			if uid == "" {
+				continue
+			}
+		}
 		obj, ok := i.obj.DeepCopyObject().(Chaos)
 		if !ok {
 			errs = append(errs, fmt.Errorf("abandon %s: cannot copy the object", i))
 			continue
 		}
-		var opts []client.DeleteOption
-		if uid != "" {
-			opts = append(opts, client.Preconditions{UID: &uid})
-		}
-		err := k.call(ctx, func(ctx context.Context) error { return k.c.Delete(ctx, obj, opts...) })
+		err := k.do(ctx, "delete "+i.String(), func(ctx context.Context) error {
+			return k.c.Delete(ctx, obj, client.Preconditions{UID: &uid})
+		})
 		switch {
 		case apierrors.IsNotFound(err) || apierrors.IsConflict(err):
 			i.forget(uid) // gone, or another run's object now: ours is gone
@@ -559,7 +654,10 @@ func describe(s *v1alpha1.ChaosStatus) string {
 // is given, every object of that run. It returns what it deleted and what
 // it left to live runs, as kind/namespace/name. It does not wait for Chaos
 // Mesh to recover them; each delete is preconditioned on the UID it
-// listed, so an object recreated meanwhile is left alone.
+// listed, so an object recreated meanwhile is left alone. It stops at the
+// first call the server does not answer within the call timeout (a
+// server that stopped answering would otherwise cost the timeout once
+// per object), saying what it could not do.
 func (k *Cluster) Cleanup(ctx context.Context, namespace, drill, run string) (deleted, live []string, err error) {
 	var opts []client.ListOption
 	switch {
@@ -573,16 +671,31 @@ func (k *Cluster) Cleanup(ctx context.Context, namespace, drill, run string) (de
 	if namespace != "" {
 		opts = append(opts, client.InNamespace(namespace))
 	}
+	where := "in every namespace"
+	if namespace != "" {
+		where = "in namespace " + namespace
+	}
 	var errs []error
 	for _, l := range []struct {
 		kind string
-		list client.ObjectList
-	}{{v1alpha1.KindNetworkChaos, &v1alpha1.NetworkChaosList{}}, {v1alpha1.KindHTTPChaos, &v1alpha1.HTTPChaosList{}}} {
-		if err := k.call(ctx, func(ctx context.Context) error { return k.c.List(ctx, l.list, opts...) }); err != nil {
-			errs = append(errs, fmt.Errorf("list %s: %w", l.kind, err))
+		list func() client.ObjectList
+	}{
+		{v1alpha1.KindNetworkChaos, func() client.ObjectList { return &v1alpha1.NetworkChaosList{} }},
+		{v1alpha1.KindHTTPChaos, func() client.ObjectList { return &v1alpha1.HTTPChaosList{} }},
+	} {
+		list, err := call(ctx, k, fmt.Sprintf("list %s %s", l.kind, where), func(ctx context.Context) (client.ObjectList, error) {
+			list := l.list()
+			return list, k.c.List(ctx, list, opts...)
+		})
+		var te *TimeoutError
+		switch {
+		case errors.As(err, &te) || ctx.Err() != nil:
+			return deleted, live, errors.Join(append(errs, err)...)
+		case err != nil:
+			errs = append(errs, err)
 			continue
 		}
-		items, err := apimeta.ExtractList(l.list)
+		items, err := apimeta.ExtractList(list)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("list %s: %w", l.kind, err))
 			continue
@@ -601,8 +714,13 @@ func (k *Cluster) Cleanup(ctx context.Context, namespace, drill, run string) (de
 				continue
 			}
 			uid := o.GetUID()
-			err := k.call(ctx, func(ctx context.Context) error { return k.c.Delete(ctx, o, client.Preconditions{UID: &uid}) })
-			if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+			err := k.do(ctx, "delete "+name, func(ctx context.Context) error { return k.c.Delete(ctx, o, client.Preconditions{UID: &uid}) })
+			switch {
+			case errors.As(err, &te) || ctx.Err() != nil:
+				// The delete may have been applied: a run again tells.
+				errs = append(errs, fmt.Errorf("%w; it may still be there, and what follows it was not looked at: run aftershock cleanup again", err))
+				return deleted, live, errors.Join(errs...)
+			case err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err):
 				errs = append(errs, fmt.Errorf("delete %s: %w", name, err))
 				continue
 			}

@@ -30,7 +30,10 @@ func (k *Cluster) Event(ctx context.Context, namespace, drill string, passed boo
 			Namespace:    namespace,
 			Labels:       map[string]string{LabelDrill: drill, LabelRun: k.run},
 		},
-		InvolvedObject:      corev1.ObjectReference{APIVersion: "v1", Kind: "Namespace", Name: namespace},
+		// The API server refuses an Event whose involved object's
+		// namespace is not the Event's own (an empty one passes only in
+		// "default"), even for a Namespace, which has none.
+		InvolvedObject:      corev1.ObjectReference{APIVersion: "v1", Kind: "Namespace", Name: namespace, Namespace: namespace},
 		Reason:              reason,
 		Message:             message,
 		Type:                typ,
@@ -41,7 +44,7 @@ func (k *Cluster) Event(ctx context.Context, namespace, drill string, passed boo
 		ReportingController: "aftershock.dev/drill",
 		ReportingInstance:   k.run,
 	}
-	if err := k.call(ctx, func(ctx context.Context) error { return k.c.Create(ctx, ev) }); err != nil {
+	if err := k.do(ctx, "create Event in namespace "+namespace, func(ctx context.Context) error { return k.c.Create(ctx, ev) }); err != nil {
 		return fmt.Errorf("event %s on namespace %s: %w", reason, namespace, err)
 	}
 	return nil

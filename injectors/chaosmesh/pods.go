@@ -118,28 +118,31 @@ func (k *Cluster) FindPods(ctx context.Context, s *PodSelector) ([]Pod, error) {
 	if len(s.spec.Pods) > 0 {
 		for _, ns := range s.Namespaces() {
 			for _, name := range slices.Compact(slices.Sorted(slices.Values(s.spec.Pods[ns]))) {
-				var o corev1.Pod
-				err := k.call(ctx, func(ctx context.Context) error {
-					return k.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &o)
-				})
+				o, ok, err := k.getPod(ctx, ns, name)
 				switch {
-				case apierrors.IsNotFound(err):
-					continue
 				case err != nil:
-					return nil, fmt.Errorf("target pods: get pod %s/%s from %s: %w", ns, name, k.name(), err)
+					return nil, err
+				case ok:
+					out = append(out, podOf(o))
 				}
-				out = append(out, podOf(&o))
 			}
 		}
 		return out, nil
 	}
 	for _, ns := range s.Namespaces() {
-		var l corev1.PodList
 		opts := []client.ListOption{client.InNamespace(ns), client.MatchingLabelsSelector{Selector: s.labels}}
 		if !s.fields.Empty() {
 			opts = append(opts, client.MatchingFieldsSelector{Selector: s.fields})
 		}
-		if err := k.call(ctx, func(ctx context.Context) error { return k.c.List(ctx, &l, opts...) }); err != nil {
+		l, err := call(ctx, k, "list Pods in namespace "+ns, func(ctx context.Context) (*corev1.PodList, error) {
+			var l corev1.PodList
+			return &l, k.c.List(ctx, &l, opts...)
+		})
+		var te *TimeoutError
+		switch {
+		case errors.As(err, &te):
+			return nil, fmt.Errorf("target pods: %w", err)
+		case err != nil:
 			return nil, fmt.Errorf("target pods: list the pods of namespace %s on %s: %w", ns, k.name(), err)
 		}
 		for i := range l.Items {
@@ -290,8 +293,16 @@ func (k *Cluster) CheckPods(ctx context.Context, namespaces []string) error {
 
 // allowed asks a SelfSubjectAccessReview and says why not when denied.
 func (k *Cluster) allowed(ctx context.Context, attrs *authorizationv1.ResourceAttributes) (bool, string, error) {
-	r := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: attrs}}
-	if err := k.call(ctx, func(ctx context.Context) error { return k.c.Create(ctx, r) }); err != nil {
+	what := "create SelfSubjectAccessReview (" + attrs.Verb + " " + attrs.Resource
+	if attrs.Subresource != "" {
+		what += "/" + attrs.Subresource
+	}
+	what += " in namespace " + attrs.Namespace + ")"
+	r, err := call(ctx, k, what, func(ctx context.Context) (*authorizationv1.SelfSubjectAccessReview, error) {
+		r := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: attrs}}
+		return r, k.c.Create(ctx, r)
+	})
+	if err != nil {
 		return false, "", err
 	}
 	if r.Status.Allowed {
@@ -303,15 +314,28 @@ func (k *Cluster) allowed(ctx context.Context, attrs *authorizationv1.ResourceAt
 // GetPod reads one pod, within the call timeout; ok is false when the
 // API server no longer has it.
 func (k *Cluster) GetPod(ctx context.Context, namespace, name string) (_ Pod, ok bool, _ error) {
-	var o corev1.Pod
-	err := k.call(ctx, func(ctx context.Context) error {
-		return k.c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &o)
+	o, ok, err := k.getPod(ctx, namespace, name)
+	if !ok || err != nil {
+		return Pod{}, false, err
+	}
+	return podOf(o), true, nil
+}
+
+// getPod reads one pod, within the call timeout; ok is false when the API
+// server does not have it.
+func (k *Cluster) getPod(ctx context.Context, namespace, name string) (_ *corev1.Pod, ok bool, _ error) {
+	o, err := call(ctx, k, fmt.Sprintf("get Pod %s/%s", namespace, name), func(ctx context.Context) (*corev1.Pod, error) {
+		var o corev1.Pod
+		return &o, k.c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &o)
 	})
+	var te *TimeoutError
 	switch {
 	case apierrors.IsNotFound(err):
-		return Pod{}, false, nil
+		return nil, false, nil
+	case errors.As(err, &te):
+		return nil, false, fmt.Errorf("target pods: %w", err)
 	case err != nil:
-		return Pod{}, false, fmt.Errorf("target pods: get pod %s/%s from %s: %w", namespace, name, k.name(), err)
+		return nil, false, fmt.Errorf("target pods: get pod %s/%s from %s: %w", namespace, name, k.name(), err)
 	}
-	return podOf(&o), true, nil
+	return o, true, nil
 }
