@@ -312,6 +312,27 @@ func TestEveryCallIsBounded(t *testing.T) {
 		}
 	})
 
+	t.Run("a create whose answer is lost is abandoned", func(t *testing.T) {
+		// The second signal's Abandon, from a process of its own.
+		eng := s.engine(t)
+		if err := eng.Check(ctx, ns); err != nil {
+			t.Fatal(err)
+		}
+		inj := eng.Injector(partition("orphan", ns, "bounded"))
+		s.stall(t, proxy.To)
+		s.bounded(t, "create NetworkChaos "+ns+"/orphan", func(ctx context.Context) error { return inj.Inject(ctx, time.Minute) })
+		eventually(t, "the server created the object whose answer was lost", func() bool {
+			return k.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "orphan"}, &v1alpha1.NetworkChaos{}) == nil
+		})
+		// Still no answer: Abandon cannot tell whether it is this run's.
+		s.bounded(t, "get NetworkChaos "+ns+"/orphan", func(ctx context.Context) error { _, err := eng.Abandon(ctx); return err })
+		s.unstall(t)
+		asked, err := eng.Abandon(ctx)
+		if err != nil || len(asked) != 1 || asked[0] != "NetworkChaos/"+ns+"/orphan" {
+			t.Fatalf("Abandon once the server answers: asked %v, %v", asked, err)
+		}
+	})
+
 	t.Run("inject's status poll", func(t *testing.T) {
 		inj := eng.Injector(partition("poll", ns, "bounded"))
 		a := s.stallAfter(http.MethodPost, "/networkchaos", proxy.Both)
