@@ -156,9 +156,10 @@ func (r *Runner) settle(ctx context.Context, rep *replica, fr *FaultResult) (*sn
 				}
 			}
 			// The verdict: the heap after a forced GC, the goroutines as
-			// proved; connections still over after the grace are judged
-			// as they stand (one more reading confirms them).
-			if proved != nil && (lf.OK(matchers.Connections) || time.Since(provedAt) >= proofGrace) {
+			// proved; connections still over when no further poll fits in
+			// the grace are judged as they stand (one more reading
+			// confirms them).
+			if proved != nil && (lf.OK(matchers.Connections) || time.Since(provedAt)+light.Cost >= proofGrace) {
 				break
 			}
 			since := time.Since(lastDump)
@@ -169,7 +170,7 @@ func (r *Runner) settle(ctx context.Context, rep *replica, fr *FaultResult) (*sn
 			case proved != nil:
 				// Only the connections are waited for, and no longer
 				// than the grace: the verdict's own dump follows.
-				wait = min(wait, time.Until(provedAt.Add(proofGrace)))
+				wait = min(wait, time.Until(provedAt.Add(proofGrace))-light.Cost)
 			case heapPending:
 				// Force another GC only when the uncollected heap is
 				// within tolerance (the live heap then surely is; with

@@ -1,0 +1,185 @@
+package runner_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aftershock/aftershock/experiments"
+	"github.com/aftershock/aftershock/experiments/runner"
+	"github.com/aftershock/aftershock/fixtures/launch"
+	"github.com/aftershock/aftershock/fixtures/ports"
+	"github.com/aftershock/aftershock/fixtures/upstream"
+	"github.com/aftershock/aftershock/snapshot"
+)
+
+const crowdPkg = "github.com/aftershock/aftershock/fixtures/crowd"
+
+// leakEnv builds a fixture whose runtime serves the goroutineleak profile.
+var leakEnv = []string{"GOEXPERIMENT=goroutineleakprofile"}
+
+// crowd starts the crowd fixture (built with the goroutineleak profile)
+// with parked healthy goroutines behind a fault proxy to an upstream, and
+// returns it with the drill of one fault of 503s from the upstream under
+// 40 requests/s.
+func crowd(tb testing.TB, parked int, settle string, fixed bool) (*launch.Process, *experiments.Drill) {
+	tb.Helper()
+	bin, err := launch.BuildWithEnv(launch.CrowdPackage, leakEnv)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	pay, err := upstream.Start()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = pay.Close() })
+	proxy, err := ports.FreeAddr()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	args := []string{"--upstream", "http://" + proxy, "--parked", fmt.Sprint(parked), "--fixed=" + fmt.Sprint(fixed)}
+	svc, err := launch.Start(context.Background(), bin, args, nil,
+		launch.WithReadyTimeout(time.Minute))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = svc.Stop() })
+	d, err := experiments.Parse("crowd.yaml", fmt.Appendf(nil, `apiVersion: aftershock.dev/v1alpha1
+kind: Drill
+metadata: {name: crowd}
+spec:
+  target: {url: %q, pprof: %q}
+  upstreams:
+    - {name: payments, listen: %q, forward: %q, protocol: http}
+  load:
+    rate: 40
+    requests: [{method: GET, path: /work}]
+  warmup: 1s
+  faults:
+    - name: payments-503
+      upstream: payments
+      duration: 3s
+      httpChaos: {target: Response, replace: {code: 503}}
+  verify: {settle: %s, quiesce: 500ms}
+`, svc.URL, svc.Pprof, proxy, pay.Addr(), settle))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return svc, d
+}
+
+// forcedGCsOf reads the target's NumForcedGC on a connection of its own,
+// closed at once: the target keeps none of the test's connections.
+func forcedGCsOf(tb testing.TB, pprof string) uint64 {
+	tb.Helper()
+	c, err := snapshot.NewClient(pprof)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer c.Close()
+	return forcedGCs(tb, c)
+}
+
+// crowdLeaks are the fixture's leak patterns, by the function where
+// their goroutines wait.
+var crowdLeaks = []string{"deliver", "awaitReply", "watch", "heartbeat", "collect"}
+
+// TestLeaksAtScale drills a service of 50,000 healthy parked goroutines
+// whose failed upstream calls leak goroutines in five real patterns
+// (fixtures/crowd), the runtime serving its goroutineleak profile: the
+// first proof is read at most 2 s into the settle and ends it within a
+// second; the fault forces at most FaultGCs GCs on the target, its
+// goroutineleak reads included (counted on the target, NumForcedGC, from
+// the hold to the drill's end); every group over its tolerance is named at
+// the frame where it waits, and each of the five patterns is found; no
+// progress line of the settle and verdict is longer than 200 characters.
+// The fixed twin, drilled the same way, passes within the same ceiling.
+func TestLeaksAtScale(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: builds the fixture with GOEXPERIMENT=goroutineleakprofile (the standard library rebuilt once, minutes on a cold cache) and drills 50,000 goroutines")
+	}
+	t.Parallel()
+	for _, fixed := range []bool{false, true} {
+		t.Run(map[bool]string{false: "leaky", true: "fixed"}[fixed], func(t *testing.T) {
+			t.Parallel()
+			svc, d := crowd(t, 50000, "20s", fixed)
+			var (
+				mu      sync.Mutex
+				lines   []string
+				settled bool
+				atHold  uint64
+			)
+			progress := progressFunc(func(line string) {
+				mu.Lock()
+				defer mu.Unlock()
+				if settled = settled || strings.Contains(line, "] settle payments-503"); settled {
+					lines = append(lines, line)
+				}
+				if strings.Contains(line, "] hold payments-503") {
+					atHold = forcedGCsOf(t, svc.Pprof)
+				}
+			})
+			res, err := runner.Run(context.Background(), d, runner.WithProgress(progress))
+			if err != nil {
+				t.Fatal(err)
+			}
+			forced := forcedGCsOf(t, svc.Pprof)
+			mu.Lock()
+			defer mu.Unlock()
+			if len(res.Faults) != 1 || res.Faults[0].Findings == nil {
+				t.Fatalf("no verdict on the fault:\n%s", resultText(res))
+			}
+			fr := res.Faults[0]
+			t.Logf("verdict %s; proved after %s, settle %s; %d GCs forced from the hold on; captures %v",
+				res.Verdict, fr.ProvedAfter, fr.Settle, forced-atHold, res.Cost.Captures)
+			if atHold == 0 || forced-atHold > runner.FaultGCs {
+				t.Errorf("the fault forced %d GCs on the target (from %d at the hold), over the ceiling of %d", forced-atHold, atHold, runner.FaultGCs)
+			}
+			if len(lines) == 0 {
+				t.Error("no settle in the progress")
+			}
+			for _, l := range lines {
+				if n := len([]rune(l)); n > 200 {
+					t.Errorf("a progress line of %d characters: %.300s…", n, l)
+				}
+			}
+			if fixed {
+				if res.Verdict != runner.Pass {
+					t.Errorf("the fixed crowd: verdict %s, want pass:\n%s", res.Verdict, resultText(res))
+				}
+				return
+			}
+			if res.Verdict != runner.Fail || fr.Returned {
+				t.Fatalf("verdict %s, want fail:\n%s", res.Verdict, resultText(res))
+			}
+			if !res.LeakProfile {
+				t.Errorf("the drill did not see the goroutineleak profile")
+			}
+			if fr.ProvedAfter <= 0 || fr.ProvedAfter > 2*time.Second {
+				t.Errorf("proved after %s into the settle, want a proof read within 2s", fr.ProvedAfter)
+			}
+			if fr.Settle-fr.ProvedAfter > time.Second {
+				t.Errorf("the settle ended %s after the proof (at %s), want within 1s", fr.Settle-fr.ProvedAfter, fr.Settle)
+			}
+			found := map[string]bool{}
+			for _, g := range fr.Findings.Goroutines.Over {
+				fn := g.Culprit.Function
+				name := fn[strings.LastIndex(fn, ".")+1:]
+				if !strings.HasPrefix(fn, crowdPkg+".") || !slices.Contains(crowdLeaks, name) {
+					t.Errorf("+%d goroutines named at %s, not at the frame where a leak of the fixture waits", g.Extra(), fn)
+					continue
+				}
+				found[name] = true
+			}
+			for _, name := range crowdLeaks {
+				if !found[name] {
+					t.Errorf("leak pattern %s not found over tolerance:\n%s", name, resultText(res))
+				}
+			}
+		})
+	}
+}
