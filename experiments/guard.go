@@ -83,9 +83,12 @@ func (d *Drill) CheckBlastRadius(extra ...string) error {
 		}
 		return host, true
 	}
+	// Each replica is read by its own pprof URL, and refused as the
+	// target's is when the URL does not parse.
 	for i, x := range t.Replicas {
-		if u, err := url.Parse(x.Pprof); err == nil && u.Hostname() != "" {
-			check(index("spec.target.replicas", i)+".pprof", u.Hostname())
+		p := index("spec.target.replicas", i) + ".pprof"
+		if h, ok := urlHost(p, x.Pprof); ok {
+			check(p, h)
 		}
 	}
 	for i, u := range d.Spec.Upstreams {

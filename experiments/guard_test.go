@@ -157,6 +157,17 @@ func TestBlastRadiusEveryAddress(t *testing.T) {
 			`guard.yaml:6:61: spec.upstreams[0].forward: refusing "db.internal": it is not host:port`},
 		{"a listen address that is not host:port", func(d *Drill) { d.Spec.Upstreams[0].Listen = "127.0.0.1" },
 			`guard.yaml:6:34: spec.upstreams[0].listen: refusing "127.0.0.1": it is not host:port`},
+		// Replicas are read by their own pprof URLs: each is contacted,
+		// so each is checked, and one that does not parse is refused
+		// like the target's (a drill built in code skips the loader).
+		{"a remote replica", func(d *Drill) {
+			d.Spec.Target.Replicas = []Replica{{Name: "a", Pprof: "http://127.0.0.1:6060"}, {Name: "b", Pprof: "http://10.9.9.8:6060"}}
+		},
+			`spec.target.replicas[1].pprof: refusing host "10.9.9.8"`},
+		{"a replica's pprof URL that does not parse", func(d *Drill) { d.Spec.Target.Replicas = []Replica{{Name: "a", Pprof: "http://[::1"}} },
+			`spec.target.replicas[0].pprof: refusing "http://[::1": it does not parse as a URL`},
+		{"a replica's pprof URL without a host", func(d *Drill) { d.Spec.Target.Replicas = []Replica{{Name: "a", Pprof: "/debug/pprof"}} },
+			`spec.target.replicas[0].pprof: refusing "/debug/pprof": it names no host`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			d := guarded(t, "http://127.0.0.1:8080", "127.0.0.1:9100", "127.0.0.1:9200", "")
