@@ -235,3 +235,33 @@ func TestCulpritPastDependencies(t *testing.T) {
 		}
 	}
 }
+
+// TestCulpritWithoutBuildInfo: a target whose binary cannot be read here
+// (a container, another machine) is told apart by the standard library's
+// package list and module-cache paths alone, and a module path without a
+// dot is still the service's own: named at the frame where it waits, and
+// at its own frame above a dependency's.
+func TestCulpritWithoutBuildInfo(t *testing.T) {
+	const mod = "/home/u/go/pkg/mod/example.com/queue@v1.2.0/queue.go"
+	for _, code := range []*snapshot.Code{nil, snapshot.NewCode("", "/usr/local/go", "", nil, "goroot only")} {
+		for _, c := range []struct {
+			frames [][2]string // function, file
+			want   string
+		}{
+			{[][2]string{{"runtime.gopark", "/usr/local/go/src/runtime/proc.go"}, {"runtime.chansend1", "/usr/local/go/src/runtime/chan.go"},
+				{"shop/compactor.(*Compactor).run", "/src/shop/compactor/c.go"}, {"shop/compactor.(*Compactor).Start.func1", "/src/shop/compactor/c.go"}}, "shop/compactor.(*Compactor).run"},
+			{[][2]string{{"runtime.gopark", "/usr/local/go/src/runtime/proc.go"}, {"runtime.selectgo", "/usr/local/go/src/runtime/select.go"},
+				{"example.com/queue.Consume", mod}, {"shop/worker.Start.func1", "/src/shop/worker/w.go"}}, "shop/worker.Start.func1"},
+			{[][2]string{{"runtime.gopark", "/usr/local/go/src/runtime/proc.go"}, {"sync.(*Cond).Wait", "/usr/local/go/src/sync/cond.go"},
+				{"log/slog.wait", "/src/log/slog/w.go"}, {"example.com/queue.Consume", mod}}, "example.com/queue.Consume"},
+		} {
+			g := snapshot.Goroutine{}
+			for _, f := range c.frames {
+				g.Frames = append(g.Frames, snapshot.Frame{Function: f[0], File: f[1]})
+			}
+			if got := g.Culprit(code).Function; got != c.want {
+				t.Errorf("%s: %v: culprit %s, want %s", code, c.frames, got, c.want)
+			}
+		}
+	}
+}
