@@ -3,13 +3,16 @@ package runner
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/aftershock/aftershock/experiments"
 	"github.com/aftershock/aftershock/injectors"
+	"github.com/aftershock/aftershock/matchers"
 )
 
 // fakeInj is an injector that records what is held.
@@ -135,5 +138,37 @@ func TestHold(t *testing.T) {
 				t.Errorf("still held after the error: %v, want only %q", names, c.left)
 			}
 		})
+	}
+}
+
+// TestJoinShort: a FAILED line beside a restart names as many culprits as
+// fit in maxProgress, then how many more, however many there are.
+func TestJoinShort(t *testing.T) {
+	var eighty []string
+	for i := range 80 {
+		eighty = append(eighty, fmt.Sprintf("+%d goroutines [chan send] in shop/worker%02d.(*Pool).run (/src/shop/worker%02d/pool.go:42)", 300+i, i, i))
+	}
+	for _, tc := range []struct {
+		items []string
+		max   int
+		want  string
+	}{
+		{nil, 50, ""},
+		{[]string{"a", "b"}, 50, "a; b"},
+		{[]string{"aaaa", "bbbb", "cccc"}, 20, "aaaa; … and 2 more"},
+		{[]string{"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "b"}, 20, "aaaaa…; … and 1 more"},
+		{[]string{"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}, 20, "aaaaaaaaaaaaaaaaaaa…"},
+	} {
+		if got := joinShort(tc.items, tc.max); got != tc.want || len([]rune(got)) > tc.max {
+			t.Errorf("joinShort(%q, %d) = %q, want %q", tc.items, tc.max, got, tc.want)
+		}
+	}
+	var out strings.Builder
+	r := New(&experiments.Drill{Metadata: experiments.Metadata{Name: "payments-drill"}}, WithProgress(&out))
+	r.settledText("payments-slow", &FaultResult{Culprits: append([]string{"replica shop-1 restarted: OOMKilled"}, eighty...),
+		Findings: &matchers.Findings{Restart: &matchers.Restart{Replica: "shop-1", Why: "OOMKilled"}}})
+	line := strings.TrimSuffix(out.String(), "\n")
+	if n := len([]rune(line)); n > maxProgress || !strings.Contains(line, "FAILED: replica shop-1 restarted") || !strings.Contains(line, "more") {
+		t.Errorf("a line of %d characters (at most %d): %s", n, maxProgress, line)
 	}
 }

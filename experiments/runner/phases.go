@@ -429,7 +429,10 @@ func (r *Runner) settledText(lead string, fr *FaultResult) {
 	switch {
 	case fr.Findings == nil:
 	case len(fr.Findings.Restarts()) > 0:
-		r.progressf("%s: FAILED: %s", lead, strings.Join(fr.Culprits, "; "))
+		// One bounded line: beside a restart, the other replicas'
+		// culprits may be eighty groups.
+		head := fmt.Sprintf("[%s] %s: FAILED: ", r.d.Metadata.Name, lead)
+		r.progressf("%s: FAILED: %s", lead, joinShort(fr.Culprits, maxProgress-len([]rune(head))))
 	case fr.Returned:
 		r.progressf("%s: back to baseline after %s", lead, fr.Settle.Round(time.Millisecond))
 	default:

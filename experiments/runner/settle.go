@@ -270,6 +270,33 @@ func (r *Runner) settle(ctx context.Context, rep *replica, fr *FaultResult) (*sn
 // maxProgress bounds a progress line, in characters.
 const maxProgress = 200
 
+// joinShort joins items with "; " in at most limit characters: the items
+// that fit whole, then how many more there are ("; … and 78 more").
+func joinShort(items []string, limit int) string {
+	out := ""
+	for i, it := range items {
+		next := it
+		if i > 0 {
+			next = out + "; " + it
+		}
+		more := ""
+		if rest := len(items) - i - 1; rest > 0 {
+			more = fmt.Sprintf("; … and %d more", rest)
+		}
+		if len([]rune(next+more)) <= limit {
+			out = next
+			continue
+		}
+		if i > 0 {
+			// It fitted with this tail when item i-1 was taken.
+			return out + fmt.Sprintf("; … and %d more", len(items)-i)
+		}
+		r := []rune(it)
+		return string(r[:max(0, min(len(r), limit-len([]rune(more))-1))]) + "…" + more
+	}
+	return out
+}
+
 // FaultGCs is the most GCs a drill forces on one replica of the target
 // for one fault held (each cycle of verify.cycles holds it again),
 // goroutineleak reads included (each runs a GC): the settle's heap
