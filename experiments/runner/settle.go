@@ -63,6 +63,9 @@ func (r *Runner) tolerances(rep *replica) []matchers.Option {
 // GC, and no goroutineleak profile is read. A healthy service thus costs one dump
 // and one forced GC; a leaking one a few dumps and a forced GC at the
 // deadline, or a goroutineleak read and a GC when the runtime proves it.
+// At 50,000 goroutines (BenchmarkSettleAtScale, docs/performance.md) the
+// proof is read 0.2-0.3 s into the settle, the settle ends within a
+// second of it, and the fault forces four GCs, the ceiling.
 //
 // A replica whose process restarted since its baseline (caught by any
 // capture, the hold's too, or by the platform's record) is not compared
