@@ -60,9 +60,10 @@ func (r *Runner) tolerances(rep *replica) []matchers.Option {
 // readings that keep coming back and going again cannot make the settle
 // collect at every poll. Once the settle's share is spent, a dump whose
 // uncollected heap (an upper bound) is within tolerance passes without a
-// GC, and no goroutineleak profile is read. A healthy service thus costs one dump
-// and one forced GC; a leaking one a few dumps and a forced GC at the
-// deadline, or a goroutineleak read and a GC when the runtime proves it.
+// GC, and no goroutineleak profile is read. A healthy service thus costs
+// one dump and one forced GC; a leaking one a few dumps and a forced GC
+// at the deadline, or a goroutineleak read and a GC when the runtime
+// proves it.
 // At 50,000 goroutines (BenchmarkSettleAtScale, docs/performance.md) the
 // proof is read 0.2-0.3 s into the settle, the settle ends within a
 // second of it, and the fault forces four GCs, the ceiling.
