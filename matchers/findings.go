@@ -126,6 +126,10 @@ type GoroutineFindings struct {
 type GroupFinding struct {
 	snapshot.GroupDelta
 	Tolerance int `json:"tolerance"`
+	// Shared is, for a group split by call site (its ancestry), the
+	// growth of all its call sites together, which the tolerance judges;
+	// 0 when the group is not split.
+	Shared int `json:"sharedExtra,omitempty"`
 	// Proved is how many of its goroutines the Go runtime proved leaked
 	// (the goroutineleak profile, beyond the baseline's): blocked on
 	// something no running goroutine can reach, they can never run again.
@@ -203,15 +207,25 @@ func (f *Findings) MarkProved(leaked map[snapshot.GroupKey]int) int {
 }
 
 // Proved tells whether the runtime proved more goroutines of a group
-// leaked than the group's tolerance allows: that group can never return,
-// whatever the settle waits for.
+// (its call sites together) leaked than the group's tolerance allows:
+// that group can never return, whatever the settle waits for.
 func (f *Findings) Proved() bool {
+	proved := map[snapshot.GroupKey]int{}
 	for _, g := range f.Goroutines.Over {
-		if g.Proved > g.Tolerance {
+		k := allowanceKey(g.Group)
+		if proved[k] += g.Proved; proved[k] > g.Tolerance {
 			return true
 		}
 	}
 	return false
+}
+
+// allowanceKey is the part of a group's key its tolerance is judged on:
+// all of it but the call site.
+func allowanceKey(g snapshot.Group) snapshot.GroupKey {
+	k := g.Key()
+	k.CallSite = snapshot.Frame{}
+	return k
 }
 
 // ConnectionFindings are the connections' part of a verdict.
@@ -378,9 +392,22 @@ func (c *config) judge(base, now *snapshot.Snapshot) (*Findings, error) {
 	t := c.tolerances()
 	f := &Findings{Tolerances: t, diff: diff}
 	f.Goroutines = GoroutineFindings{Before: diff.GoroutinesBefore, After: diff.GoroutinesAfter, Light: diff.Light}
+	// A group's allowance is judged on it as it is without its call
+	// site: the ancestry that splits it by call site
+	// (GODEBUG=tracebackancestors) is attribution, and must not multiply
+	// what the group may grow. Each call site's part of a group over its
+	// allowance is reported, with the growth they share (Shared).
+	shared := map[snapshot.GroupKey]int{}
 	for _, g := range diff.Groups {
-		if tol := t.GroupAllowance(g.Group); g.Extra() > tol {
-			f.Goroutines.Over = append(f.Goroutines.Over, GroupFinding{GroupDelta: g, Tolerance: tol, Proved: g.ProvedInDump()})
+		shared[allowanceKey(g.Group)] += g.Extra()
+	}
+	for _, g := range diff.Groups {
+		if tol, n := t.GroupAllowance(g.Group), shared[allowanceKey(g.Group)]; n > tol {
+			gf := GroupFinding{GroupDelta: g, Tolerance: tol, Proved: g.ProvedInDump()}
+			if n != g.Extra() {
+				gf.Shared = n
+			}
+			f.Goroutines.Over = append(f.Goroutines.Over, gf)
 		}
 	}
 	for _, cd := range diff.Connections {

@@ -197,7 +197,11 @@ func writeGroups(b *strings.Builder, groups []GroupFinding) {
 			fmt.Fprintf(b, "  ... and %d more group(s)\n", len(groups)-i)
 			break
 		}
-		fmt.Fprintf(b, "  %+d goroutines [%s]: %d → %d (tolerance %+d)\n", g.Extra(), cmp.Or(g.State, "state unknown"), g.Before, g.Count, g.Tolerance)
+		tol := fmt.Sprintf("tolerance %+d", g.Tolerance)
+		if g.Shared != 0 {
+			tol += fmt.Sprintf(" for %+d across its call sites", g.Shared)
+		}
+		fmt.Fprintf(b, "  %+d goroutines [%s]: %d → %d (%s)\n", g.Extra(), cmp.Or(g.State, "state unknown"), g.Before, g.Count, tol)
 		fmt.Fprintf(b, "      culprit:    %s\n", frameText(g.Culprit))
 		if g.Creator.Function != "" {
 			fmt.Fprintf(b, "      created by: %s\n", frameText(g.Creator))
