@@ -238,13 +238,11 @@ func runDrills(ctx context.Context, g *globalOptions, drills []*experiments.Dril
 	if sl != nil {
 		sl.Close() // before the verdicts reach the same screen
 	}
-	if err := printResults(stdout, g.output, results); err != nil {
-		return err
-	}
 	// Artifacts follow one rule, the verdict wins: a failed verdict stays
 	// 1 (a pipeline must not retry it as an infrastructure flake); only a
 	// passed one becomes 3, as nothing else would say the artifact is
-	// missing.
+	// missing. The verdict printed to stdout is one of them: a write that
+	// fails there is neither bad input nor a reason to skip the others.
 	artifactFailed := func(err error) {
 		if code == exitPass {
 			code = exitCouldNotRun
@@ -252,6 +250,9 @@ func runDrills(ctx context.Context, g *globalOptions, drills []*experiments.Dril
 			return
 		}
 		fmt.Fprintf(stderr, "aftershock: %v (the exit code stays the verdict's)\n", err)
+	}
+	if err := printResults(stdout, g.output, results); err != nil {
+		artifactFailed(fmt.Errorf("writing the results to stdout: %w", err))
 	}
 	if f.terminationLog != "" {
 		if err := os.WriteFile(f.terminationLog, []byte(report.Short(results, report.TerminationLimit)), 0o644); err != nil {
