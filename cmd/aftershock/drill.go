@@ -62,7 +62,7 @@ what was asked, and the aftershock cleanup command that removes the rest.`,
 	addDrillOutputFlags(cmd, g)
 	cmd.Flags().StringSliceVar(&allowHosts, "allow-host", nil, "let drills reach this non-loopback host (repeatable)")
 	cmd.Flags().DurationVar(&settle, "settle", 0, "override every drill's settle deadline")
-	cmd.Flags().IntVar(&cycles, "cycles", 0, "hold each fault this many times, judging the heap's growth in each cycle (overrides verify.cycles)")
+	cmd.Flags().IntVar(&cycles, "cycles", 0, "hold each fault this many times, the later ones three times as long, judging the heap's growth in each cycle (overrides verify.cycles; default: once, and confirmed when the heap grew)")
 	cmd.Flags().StringVar(&junit, "junit", "", "write the verdicts as JUnit XML to this file: one test case per fault and resource, and per declared SLO")
 	cmd.Flags().StringVar(&kubeContext, "context", "", `the kube context of the cluster for faults on engine chaos-mesh ("in-cluster" in a pod); must match the drill's spec.cluster.context if it names one`)
 	cmd.Flags().BoolVar(&perRun, "per-run", false, "with --artifacts DIR: write each run to DIR/<drill>/<UTC time>-<run ID>/, never over an earlier run (aftershock report DIR reads them back as history)")
