@@ -233,8 +233,8 @@ func (r *Runner) confirm(ctx context.Context, rep *replica, ep experiments.Episo
 	longer := stretched(ep)
 	cycles := []matchers.HeapCycle{c1}
 	if fr.Findings.Heap.Suspect {
-		r.progressf("%s: %s, above the noise floor %s and within tolerance: holding the fault again to see whether it grows in proportion",
-			lead.Name, fr.Findings.Heap.PerRequestText(), fr.Findings.Tolerances.HeapFloor)
+		r.progressf("%s: heap %s, over its noise floor %s: a suspect; confirming it with the fault held %s",
+			lead.Name, c1, fr.Findings.Tolerances.HeapFloor, longer.End())
 	}
 	base, now := rep.base, first
 	// The fault's window, load and effect stay the first cycle's: the
@@ -256,7 +256,7 @@ func (r *Runner) confirm(ctx context.Context, rep *replica, ep experiments.Episo
 	for k := 2; k <= want; k++ {
 		prev := now
 		rep.base = prev
-		r.progressf("%s: cycle %d of %d, held %s", lead.Name, k, want, longer.End())
+		r.progressf("%s: cycle %d of %d", lead.Name, k, want)
 		got, err := r.cycle(ctx, longer, fr)
 		now = nil
 		if len(got) > 0 {
@@ -285,7 +285,7 @@ func (r *Runner) confirm(ctx context.Context, rep *replica, ep experiments.Episo
 		// rarely comes twice, a leak's growth comes every time.
 		if why := unclear(c, fr.Findings.Tolerances.HeapFloor); auto && k == 2 && want == 2 && why != "" {
 			want = 3
-			r.progressf("%s: heap %s, %s: holding the fault once more", lead.Name, c, why)
+			r.progressf("%s: heap %s: %s; holding the fault once more", lead.Name, c, why)
 		}
 	}
 	fr.Findings.JudgeCycles(cycles)
@@ -296,6 +296,14 @@ func (r *Runner) confirm(ctx context.Context, rep *replica, ep experiments.Episo
 	if !fr.Returned {
 		fr.Culprits = fr.Findings.Culprits()
 	}
-	r.progressf("%s: heap %s", lead.Name, fr.Findings.Heap.Repeat)
+	// The progress line is short (the result carries the whole
+	// judgement, Heap.Repeat): the verdict and the last cycle.
+	last := cycles[len(cycles)-1]
+	bytes, objects := matchers.RepeatBar(fr.Findings.Tolerances.HeapFloor, last.Faulted)
+	verdict := "no slow leak, it did not grow again in proportion"
+	if fr.Findings.Heap.Slow {
+		verdict = "a slow leak, it grew again in proportion"
+	}
+	r.progressf("%s: heap: %s (%s; its bar %+d objects or %s)", lead.Name, verdict, last, objects, matchers.BytesText(bytes))
 	return now, nil
 }
