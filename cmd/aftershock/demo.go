@@ -128,9 +128,19 @@ func runDemo(ctx context.Context, g *globalOptions, o demoOptions, stdout, stder
 			return withCode(exitCouldNotRun, fmt.Errorf("%s shop: %w", s.name, s.err))
 		}
 	}
+	// The demo makes its point when aftershock tells the two shops apart:
+	// that is its verdict, and its artifacts follow the drill's rule.
+	out := &outcome{stderr: stderr}
+	for i, r := range sides[0].results {
+		if r.Verdict != runner.Fail || sides[1].results[i].Verdict != runner.Pass {
+			out.code = exitFailed
+			out.errs = []error{errors.New("the demo did not tell the leaky shop from the fixed one")}
+			break
+		}
+	}
 	if g.output == "json" {
 		if err := printResults(stdout, "json", append(sides[0].results, sides[1].results...)); err != nil {
-			return err
+			out.artifactFailed(fmt.Errorf("writing the results to stdout: %w", err))
 		}
 	} else {
 		printDemo(stdout, sides[0], sides[1], o.grpc)
@@ -146,16 +156,10 @@ func runDemo(ctx context.Context, g *globalOptions, o demoOptions, stdout, stder
 			}
 		}
 		if err := writeFile("--report", g.report, all, htmlReport); err != nil {
-			return withCode(exitCouldNotRun, err)
+			out.artifactFailed(err)
 		}
 	}
-	// The demo makes its point when aftershock tells the two shops apart.
-	for i, r := range sides[0].results {
-		if r.Verdict != runner.Fail || sides[1].results[i].Verdict != runner.Pass {
-			return withCode(exitFailed, errors.New("the demo did not tell the leaky shop from the fixed one"))
-		}
-	}
-	return nil
+	return out.err()
 }
 
 // run drills the side's shop, then its gRPC shop.

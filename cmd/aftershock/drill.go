@@ -72,7 +72,7 @@ what was asked, and the aftershock cleanup command that removes the rest.`,
 }
 
 // runDrills runs the drills in order and maps the outcome to an exit code:
-// the worst of all drills wins (interrupted, could not run, failed).
+// the worst of all drills wins (interrupted, bad input, failed, could not run).
 // runFlags are the drill command's flags that shape every run.
 type runFlags struct {
 	allowHosts []string
@@ -238,25 +238,13 @@ func runDrills(ctx context.Context, g *globalOptions, drills []*experiments.Dril
 	if sl != nil {
 		sl.Close() // before the verdicts reach the same screen
 	}
-	// Artifacts follow one rule, the verdict wins: a failed verdict stays
-	// 1 (a pipeline must not retry it as an infrastructure flake); only a
-	// passed one becomes 3, as nothing else would say the artifact is
-	// missing. The verdict printed to stdout is one of them: a write that
-	// fails there is neither bad input nor a reason to skip the others.
-	artifactFailed := func(err error) {
-		if code == exitPass {
-			code = exitCouldNotRun
-			errs = append(errs, err)
-			return
-		}
-		fmt.Fprintf(stderr, "aftershock: %v (the exit code stays the verdict's)\n", err)
-	}
+	out := &outcome{code: code, errs: errs, stderr: stderr}
 	if err := printResults(stdout, g.output, results); err != nil {
-		artifactFailed(fmt.Errorf("writing the results to stdout: %w", err))
+		out.artifactFailed(fmt.Errorf("writing the results to stdout: %w", err))
 	}
 	if f.terminationLog != "" {
 		if err := os.WriteFile(f.terminationLog, []byte(report.Short(results, report.TerminationLimit)), 0o644); err != nil {
-			artifactFailed(fmt.Errorf("--termination-log: %w", err))
+			out.artifactFailed(fmt.Errorf("--termination-log: %w", err))
 		}
 	}
 	if f.metricsPush != "" && len(results) > 0 {
@@ -264,30 +252,55 @@ func runDrills(ctx context.Context, g *globalOptions, drills []*experiments.Dril
 		err := report.Push(pctx, f.metricsPush, results)
 		cancel()
 		if err != nil {
-			artifactFailed(fmt.Errorf("--metrics-push: %w", err))
+			out.artifactFailed(fmt.Errorf("--metrics-push: %w", err))
 		}
 	}
-	for _, out := range []struct {
+	for _, a := range []struct {
 		flag, file string
 		write      func(io.Writer, []*runner.Result) error
 	}{
 		{"--report", g.report, htmlReport},
 		{"--junit", f.junit, report.WriteJUnit},
 	} {
-		if out.file == "" {
+		if a.file == "" {
 			continue
 		}
-		if err := writeFile(out.flag, out.file, results, out.write); err != nil {
-			artifactFailed(err)
+		if err := writeFile(a.flag, a.file, results, a.write); err != nil {
+			out.artifactFailed(err)
 		}
 	}
-	if code == exitPass {
+	return out.err()
+}
+
+// outcome is a command's exit code and its errors while its artifacts are
+// written. Artifacts follow one rule, the verdict wins: a failed verdict
+// stays 1 (a pipeline must not retry it as an infrastructure flake); only
+// a passed one becomes 3, as nothing else would say the artifact is
+// missing. The verdict printed to stdout is one of them: a write that
+// fails there is neither bad input nor a reason to skip the others.
+type outcome struct {
+	code   int
+	errs   []error
+	stderr io.Writer
+}
+
+func (o *outcome) artifactFailed(err error) {
+	if o.code == exitPass {
+		o.code = exitCouldNotRun
+		o.errs = append(o.errs, err)
+		return
+	}
+	fmt.Fprintf(o.stderr, "aftershock: %v (the exit code stays the verdict's)\n", err)
+}
+
+func (o *outcome) err() error {
+	if o.code == exitPass {
 		return nil
 	}
-	if len(errs) == 0 {
-		errs = append(errs, errors.New("verdict: fail"))
+	if len(o.errs) == 0 {
+		o.errs = append(o.errs, errors.New("verdict: fail"))
 	}
-	return withCode(code, errors.Join(errs...))
+	return withCode(o.code, errors.Join(o.errs...))
 }
 
 // runDir names one run's artifacts directory: its UTC start time (so that
@@ -311,9 +324,11 @@ func isProblems(err error) bool {
 	return ok
 }
 
-// worse orders exit codes by how bad they are.
+// worse orders exit codes by how bad they are: a failed verdict outranks
+// a drill that could not run, which a pipeline may retry as an
+// infrastructure flake; the verdict wins.
 func worse(a, b int) int {
-	rank := map[int]int{exitPass: 0, exitFailed: 1, exitCouldNotRun: 2, exitBadInput: 3, exitInterrupted: 4}
+	rank := map[int]int{exitPass: 0, exitCouldNotRun: 1, exitFailed: 2, exitBadInput: 3, exitInterrupted: 4}
 	if rank[b] > rank[a] {
 		return b
 	}

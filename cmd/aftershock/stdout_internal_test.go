@@ -40,3 +40,47 @@ spec:
 		}
 	}
 }
+
+// TestTheVerdictOutranksCouldNotRun: of several drills, one that failed
+// its verdict and one that could not run exit 1, not 3 — a pipeline may
+// retry 3 as an infrastructure flake, and the leak found must not read as
+// one. Interrupted and bad input still come first.
+func TestTheVerdictOutranksCouldNotRun(t *testing.T) {
+	for _, tc := range []struct{ a, b, want int }{
+		{exitFailed, exitCouldNotRun, exitFailed},
+		{exitCouldNotRun, exitFailed, exitFailed},
+		{exitPass, exitCouldNotRun, exitCouldNotRun},
+		{exitFailed, exitBadInput, exitBadInput},
+		{exitBadInput, exitInterrupted, exitInterrupted},
+		{exitInterrupted, exitFailed, exitInterrupted},
+		{exitPass, exitPass, exitPass},
+	} {
+		if got := worse(tc.a, tc.b); got != tc.want {
+			t.Errorf("worse(%d, %d) = %d, want %d", tc.a, tc.b, got, tc.want)
+		}
+	}
+}
+
+// TestArtifactsFollowTheVerdict: the one rule every command (drill, demo)
+// writes its artifacts under: a failed verdict keeps 1 and the artifact's
+// error goes to stderr; a passed one becomes 3 with the error.
+func TestArtifactsFollowTheVerdict(t *testing.T) {
+	var stderr strings.Builder
+	failed := &outcome{code: exitFailed, errs: []error{errors.New("the demo did not tell the leaky shop from the fixed one")}, stderr: &stderr}
+	failed.artifactFailed(errors.New("--report: open /nonexistent/r.html: no such file or directory"))
+	var e *exitError
+	if err := failed.err(); !errors.As(err, &e) || e.code != exitFailed {
+		t.Errorf("failed verdict with an artifact error: %v, want exit %d", err, exitFailed)
+	}
+	if !strings.Contains(stderr.String(), "/nonexistent/r.html") {
+		t.Errorf("stderr does not name the artifact: %q", stderr.String())
+	}
+	passed := &outcome{stderr: &stderr}
+	if err := passed.err(); err != nil {
+		t.Errorf("passed verdict, no artifact error: %v", err)
+	}
+	passed.artifactFailed(errors.New("--junit: permission denied"))
+	if err := passed.err(); !errors.As(err, &e) || e.code != exitCouldNotRun || !strings.Contains(err.Error(), "--junit") {
+		t.Errorf("passed verdict with an artifact error: %v, want exit %d naming --junit", err, exitCouldNotRun)
+	}
+}
