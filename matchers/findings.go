@@ -298,14 +298,24 @@ type HeapFindings struct {
 	Sites []snapshot.HeapSite `json:"sites,omitempty"`
 }
 
-// IgnoredGroup is a goroutine group an ignore rule left out of the verdict.
+// IgnoredGroup is a goroutine group an ignore rule left out of the
+// verdict: a group as the verdict knows it (snapshot.Group, see Key).
 type IgnoredGroup struct {
-	Culprit snapshot.Frame `json:"culprit"`
-	Creator snapshot.Frame `json:"creator,omitzero"`
-	Before  int            `json:"before"`
-	After   int            `json:"after"`
+	Culprit snapshot.Frame     `json:"culprit"`
+	Creator snapshot.Frame     `json:"creator,omitzero"`
+	Conn    snapshot.ConnClass `json:"conn,omitempty"`
+	// CallSite is the service's call site the goroutines came from, when
+	// the dump carries their ancestry.
+	CallSite snapshot.Frame `json:"callSite,omitzero"`
+	Before   int            `json:"before"`
+	After    int            `json:"after"`
 	// Rule is the ignore rule that matched.
 	Rule string `json:"rule"`
+}
+
+// Key is the group's identity, the verdict's groups' (snapshot.GroupKey).
+func (ig IgnoredGroup) Key() snapshot.GroupKey {
+	return snapshot.Group{Culprit: ig.Culprit, Creator: ig.Creator, Conn: ig.Conn, CallSite: ig.CallSite}.Key()
 }
 
 // OK tells whether every resource of rs (all when none is given) is within

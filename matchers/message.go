@@ -234,7 +234,11 @@ func writeIgnored(b *strings.Builder, ignored []IgnoredGroup) {
 	}
 	b.WriteString("  not counted (ignore rules):\n")
 	for _, ig := range ignored {
-		fmt.Fprintf(b, "    %+d goroutines in %s (%d → %d): ignored by %s\n", ig.After-ig.Before, ig.Culprit.Function, ig.Before, ig.After, ig.Rule)
+		from := ""
+		if ig.CallSite.Function != "" {
+			from = " from " + frameText(ig.CallSite)
+		}
+		fmt.Fprintf(b, "    %+d goroutines in %s%s (%d → %d): ignored by %s\n", ig.After-ig.Before, ig.Culprit.Function, from, ig.Before, ig.After, ig.Rule)
 	}
 }
 

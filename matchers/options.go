@@ -189,49 +189,43 @@ func (r *recorder) ignore() func(*snapshot.Goroutine) bool {
 	return func(g *snapshot.Goroutine) bool { return r.match(g) >= 0 }
 }
 
-// grown lists the ignored groups that grew from base to now, the rules
-// applied to each snapshot's own goroutines (snapshots with a dump only:
-// a light one has too little to say which rule left out what).
+// grown lists the ignored groups that grew from base to now, with the
+// rule that left each out. They are the verdict's own groups
+// (snapshot.CompareGroups: one identity, snapshot.GroupKey, with call
+// sites and borrowed stacks as the verdict has them) of the goroutines
+// each rule, the first that matches, leaves out. Snapshots with a dump
+// only: a light one has too little to say which rule left out what.
 func (r *recorder) grown(base, now *snapshot.Snapshot) []IgnoredGroup {
 	if len(r.rules) == 0 || base.Light || now.Light {
 		return nil
 	}
-	type key struct {
-		culprit string
-		creator snapshot.Frame
-		rule    int
+	// Each rule is asked once per goroutine, however many rules there
+	// are; only the rules that leave out something now can have grown.
+	matched := map[*snapshot.Goroutine]int{}
+	match := func(g *snapshot.Goroutine) int {
+		i, ok := matched[g]
+		if !ok {
+			i = r.match(g)
+			matched[g] = i
+		}
+		return i
 	}
-	counts := map[key]*IgnoredGroup{}
-	var order []key
-	count := func(s *snapshot.Snapshot, after bool) {
-		code, gs := s.Code(), s.Goroutines
-		for i := range gs {
-			g := &gs[i]
-			rule := r.match(g)
-			if rule < 0 {
-				continue
-			}
-			c := g.Culprit(code)
-			k := key{c.Function, g.Creator, rule}
-			ig := counts[k]
-			if ig == nil {
-				ig = &IgnoredGroup{Culprit: c, Creator: g.Creator, Rule: r.rules[rule].desc}
-				counts[k] = ig
-				order = append(order, k)
-			}
-			if after {
-				ig.After++
-			} else {
-				ig.Before++
-			}
+	used := make([]bool, len(r.rules))
+	for i := range now.Goroutines {
+		if j := match(&now.Goroutines[i]); j >= 0 {
+			used[j] = true
 		}
 	}
-	count(base, false)
-	count(now, true)
 	var out []IgnoredGroup
-	for _, k := range order {
-		if ig := counts[k]; ig.After > ig.Before {
-			out = append(out, *ig)
+	for j, rule := range r.rules {
+		if !used[j] {
+			continue
+		}
+		for _, g := range snapshot.CompareGroups(base, now, func(g *snapshot.Goroutine) bool { return match(g) != j }) {
+			out = append(out, IgnoredGroup{
+				Culprit: g.Culprit, Creator: g.Creator, Conn: g.Conn, CallSite: g.CallSite,
+				Before: g.Before, After: g.Count, Rule: rule.desc,
+			})
 		}
 	}
 	return out

@@ -90,39 +90,15 @@ func Compare(base, now *Snapshot, ignore func(*Goroutine) bool) (*Diff, error) {
 	if base == nil || now == nil {
 		return nil, fmt.Errorf("compare snapshots: nil snapshot")
 	}
-	full := base.hasDump() && now.hasDump()
-	if !full && ignore != nil {
-		// A light snapshot's goroutines have frames only: the rules see
-		// no more of the other side's, or a rule on wait states or
-		// creators would leave out goroutines on one side only.
-		ignore = lightView(ignore)
-	}
-	// The baseline may have caught some goroutines running, with no stack
-	// to group them by: counted under no signature, they would make their
-	// own group look grown in every later snapshot. They borrow the stack
-	// the same goroutine has now.
-	bgs := base.Goroutines
-	if gs, ok := borrowStacks(base.Goroutines, now.Goroutines); ok {
-		bgs = gs
-	}
-	b, n := summarizeFor(base, bgs, ignore, full), summarizeFor(now, now.Goroutines, ignore, full)
+	b, n, full := summarizePair(base, now, ignore)
 	d := &Diff{
 		GoroutinesBefore: b.Goroutines, GoroutinesAfter: n.Goroutines,
+		Groups:     grownGroups(b, n),
 		HeapBefore: b.HeapAlloc, HeapAfter: n.HeapAlloc,
 		ObjectsBefore: b.HeapObjects, ObjectsAfter: n.HeapObjects,
 		Light:     !full,
 		Collected: now.Collected,
 	}
-	before := make(map[GroupKey]Group, len(b.Groups))
-	for _, g := range b.Groups {
-		before[g.Key()] = g
-	}
-	for _, g := range n.Groups {
-		if was := before[g.Key()]; g.Count > was.Count {
-			d.Groups = append(d.Groups, GroupDelta{Group: g, Before: was.Count, LeakedBefore: was.Leaked})
-		}
-	}
-	slices.SortStableFunc(d.Groups, func(x, y GroupDelta) int { return cmp.Compare(y.Extra(), x.Extra()) })
 	for _, class := range ConnClasses {
 		if after, was := n.Connections[class], b.Connections[class]; after.Count > was.Count {
 			d.Connections = append(d.Connections, ConnDelta{Class: class, Before: was.Count, After: after.Count, Example: after.Example})
@@ -140,6 +116,58 @@ func Compare(base, now *Snapshot, ignore func(*Goroutine) bool) (*Diff, error) {
 		d.SampleRate = now.HeapProfile.Period
 	}
 	return d, nil
+}
+
+// CompareGroups is the goroutine part of Compare alone: the groups that
+// grew from base to now, of the goroutines ignore does not leave out
+// (nil leaves out none), grouped, keyed and sorted as Compare's are. It
+// is how a count of some of the goroutines (those an ignore rule left
+// out of a verdict) names the very groups the verdict would.
+func CompareGroups(base, now *Snapshot, ignore func(*Goroutine) bool) []GroupDelta {
+	if base == nil || now == nil {
+		return nil
+	}
+	b, n, _ := summarizePair(base, now, ignore)
+	return grownGroups(b, n)
+}
+
+// summarizePair summarises base and now for a comparison: by culprit,
+// creator, connection and call site when both have a debug=2 dump
+// (full), by culprit and connection otherwise.
+func summarizePair(base, now *Snapshot, ignore func(*Goroutine) bool) (b, n *Summary, full bool) {
+	full = base.hasDump() && now.hasDump()
+	if !full && ignore != nil {
+		// A light snapshot's goroutines have frames only: the rules see
+		// no more of the other side's, or a rule on wait states or
+		// creators would leave out goroutines on one side only.
+		ignore = lightView(ignore)
+	}
+	// The baseline may have caught some goroutines running, with no stack
+	// to group them by: counted under no signature, they would make their
+	// own group look grown in every later snapshot. They borrow the stack
+	// the same goroutine has now.
+	bgs := base.Goroutines
+	if gs, ok := borrowStacks(base.Goroutines, now.Goroutines); ok {
+		bgs = gs
+	}
+	return summarizeFor(base, bgs, ignore, full), summarizeFor(now, now.Goroutines, ignore, full), full
+}
+
+// grownGroups are the groups of n that hold more goroutines than in b,
+// largest growth first.
+func grownGroups(b, n *Summary) []GroupDelta {
+	before := make(map[GroupKey]Group, len(b.Groups))
+	for _, g := range b.Groups {
+		before[g.Key()] = g
+	}
+	var out []GroupDelta
+	for _, g := range n.Groups {
+		if was := before[g.Key()]; g.Count > was.Count {
+			out = append(out, GroupDelta{Group: g, Before: was.Count, LeakedBefore: was.Leaked})
+		}
+	}
+	slices.SortStableFunc(out, func(x, y GroupDelta) int { return cmp.Compare(y.Extra(), x.Extra()) })
+	return out
 }
 
 // lightView applies ignore to what a light snapshot knows of a goroutine:
