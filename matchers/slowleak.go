@@ -109,16 +109,17 @@ func (f *Findings) SetFaulted(n int, kind string) {
 //
 // What a healthy service moves by in a later cycle does not grow with the
 // requests: redialled connections, pooled buffers and retry state stayed
-// under 80 objects and 23 KiB in cycles of 300 to 600 faulted requests of
-// the demo shop with every fix on (partition, stalled clients, slow
-// upstream, 503s), the fixed slowleak twins and a cache that fills once
-// (docs/slow-leaks.md has the table); the 400 MiB service moved by up to
-// 110 KiB, within twice its floor's heap share. A leak of a record per
-// failed request grows with every one of them: 580-660 objects and 50-120
-// KiB over 600. The first cycle cannot be the measure of the later ones:
-// it also holds what any service keeps after its first fault (connections
-// redialled, error paths warmed), tens of KiB and up to 2.7 objects per
-// request on healthy services.
+// at or under 114 objects and 37 KiB (net of connections) in 150 later
+// cycles of 236 to 600 faulted requests of the demo shop with every fix
+// on (partition, stalled clients, slow upstream, 503s), the fixed fanout
+// overlap, the fixed slowleak twins and a cache that fills once: under
+// 0.57 of the bar; the 400 MiB service moved by up to 138 KiB, a third of
+// twice its floor's heap share. A leak of a record per failed request
+// grows with every one of them: 528 to 663 objects over 600, 1.76 to 2.2
+// times the bar (docs/slow-leaks.md has the table). The first cycle
+// cannot be the measure of the later ones: it also holds what any service
+// keeps after its first fault (connections redialled, error paths
+// warmed), up to 3.75 objects per request on healthy services.
 const (
 	repeatObjects           = 128
 	repeatObjectsPerRequest = 0.25
