@@ -185,3 +185,27 @@ func TestFaultFamily(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeFaults: the faults of a drill as written, before its ${VAR}s
+// have values; what does not decode is reported and left out, and the
+// rest of the fault, its block included, stays.
+func TestDecodeFaults(t *testing.T) {
+	faults, err := DecodeFaults("d.yaml", []byte(`apiVersion: aftershock.dev/v1alpha1
+kind: Drill
+metadata: {name: d}
+spec:
+  target: {url: "${URL}"}
+  faults:
+    - {name: cut, upstream: "${UP}", duration: "${D}", networkChaos: {action: partition}}
+    - {name: idle, duration: 1s, stalledClients: {mode: idle, count: "${N}"}}
+`))
+	if len(faults) != 2 || faults[0].Upstream != "${UP}" || faults[0].Family() != FamilyPartition || faults[1].Family() != FamilyStall {
+		t.Fatalf("faults = %+v", faults)
+	}
+	if err == nil || !strings.Contains(err.Error(), `d.yaml:7:`) || !strings.Contains(err.Error(), "spec.faults[0].duration") {
+		t.Errorf("the duration that does not decode is not reported: %v", err)
+	}
+	if faults, err := DecodeFaults("bad.yaml", []byte("spec: [")); len(faults) != 0 || err == nil || !strings.Contains(err.Error(), "bad.yaml:") {
+		t.Errorf("not YAML: %v, %v", faults, err)
+	}
+}

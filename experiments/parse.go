@@ -183,23 +183,9 @@ func Parse(name string, data []byte, opts ...Option) (*Drill, error) {
 	o := newOptions(opts)
 	pos := positions{}
 	r := newReporter(name, pos)
-	if len(data) > MaxFileSize {
-		r.addAt(Pos{}, "", nil, "file is larger than %d bytes; a drill is a few kilobytes", MaxFileSize)
+	d := decodeDrill(name, data, pos, r)
+	if d == nil {
 		return nil, r.problems.err()
-	}
-	root, ok := parseYAML(data, r)
-	if !ok {
-		return nil, r.problems.err()
-	}
-	dec := &decoder{r: r, budget: maxNodes, active: map[*yaml.Node]bool{}}
-	tree, _ := dec.decode(root, reflect.TypeFor[Drill](), "")
-	d := &Drill{File: name, pos: pos}
-	// The tree holds only what decoded cleanly, so it always fits Drill;
-	// what did not is already reported.
-	if raw, err := json.Marshal(tree); err != nil {
-		r.addAt(Pos{}, "", nil, "internal error re-encoding the drill: %v", err)
-	} else if err := json.Unmarshal(raw, d); err != nil {
-		r.addAt(Pos{}, "", nil, "internal error decoding the drill: %v", err)
 	}
 	var held map[string]bool
 	if o.placeholders {
@@ -220,6 +206,48 @@ func Parse(name string, data []byte, opts ...Option) (*Drill, error) {
 		return nil, err
 	}
 	return d, nil
+}
+
+// DecodeFaults reads the faults of a Drill file as Parse decodes them,
+// before anything needs a value: its ${VAR}s stay as written, and nothing
+// is defaulted or checked. It is what can be known of a drill before its
+// target exists, such as the family of each fault (Fault.Family), which
+// the suites label a drill by. A fault field that does not decode is left
+// out and reported in the error (Problems), beside the faults returned;
+// a file that is not YAML returns none.
+func DecodeFaults(name string, data []byte) ([]Fault, error) {
+	pos := positions{}
+	r := newReporter(name, pos)
+	var faults []Fault
+	if d := decodeDrill(name, data, pos, r); d != nil {
+		faults = d.Spec.Faults
+	}
+	return faults, r.problems.err()
+}
+
+// decodeDrill decodes data into a Drill as written, recording where each
+// field was (pos) and what did not decode (r); nil when data is too large
+// or not one YAML document.
+func decodeDrill(name string, data []byte, pos positions, r *reporter) *Drill {
+	if len(data) > MaxFileSize {
+		r.addAt(Pos{}, "", nil, "file is larger than %d bytes; a drill is a few kilobytes", MaxFileSize)
+		return nil
+	}
+	root, ok := parseYAML(data, r)
+	if !ok {
+		return nil
+	}
+	dec := &decoder{r: r, budget: maxNodes, active: map[*yaml.Node]bool{}}
+	tree, _ := dec.decode(root, reflect.TypeFor[Drill](), "")
+	d := &Drill{File: name, pos: pos}
+	// The tree holds only what decoded cleanly, so it always fits Drill;
+	// what did not is already reported.
+	if raw, err := json.Marshal(tree); err != nil {
+		r.addAt(Pos{}, "", nil, "internal error re-encoding the drill: %v", err)
+	} else if err := json.Unmarshal(raw, d); err != nil {
+		r.addAt(Pos{}, "", nil, "internal error decoding the drill: %v", err)
+	}
+	return d
 }
 
 // parseYAML reads exactly one YAML document.

@@ -9,9 +9,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/chaos-mesh/chaos-mesh/api/v1alpha1"
-	"sigs.k8s.io/yaml"
-
 	"github.com/aftershock/aftershock/experiments"
 	"github.com/aftershock/aftershock/experiments/runner"
 )
@@ -22,9 +19,8 @@ import (
 type DrillFile struct {
 	// Name is the file name; Path is where problems say it is.
 	Name, Path string
-	// Labels are the fault families its faults belong to, as the suites
-	// label them (experiments.Family: slow-upstream, partition, http-faults,
-	// grpc, stalled-clients).
+	// Labels are the fault families its faults belong to, each as its
+	// fault names it (experiments.Fault.Family).
 	Labels []string
 
 	fsys fs.FS // nil: read Path from disk
@@ -103,45 +99,17 @@ func (f DrillFile) read() ([]byte, error) {
 	return data, nil
 }
 
-// faultFamilies reads which fault families a drill holds, for labels,
-// from the raw YAML: no ${VAR} needs a value for that. Each fault becomes
-// the loader's experiments.Fault with the block it holds (of a
-// networkChaos block, its action), and names its own family
-// (experiments.Fault.Family): the suites decide no family themselves. A
-// file that does not parse gets no labels; its spec reports the problems
-// when it runs.
+// faultFamilies names the fault families a drill holds, for labels: the
+// family each of its faults names itself (experiments.Fault.Family), as
+// the loader decodes them before any ${VAR} has a value
+// (experiments.DecodeFaults). The suites know no fault block nor family
+// of their own. What does not decode gets no label; the drill's spec
+// reports its problems when it runs.
 func faultFamilies(data []byte) []string {
-	var doc struct {
-		Spec struct {
-			Faults []struct {
-				NetworkChaos *struct {
-					Action v1alpha1.NetworkChaosAction `json:"action"`
-				} `json:"networkChaos"`
-				HTTPChaos      any `json:"httpChaos"`
-				GRPCChaos      any `json:"grpcChaos"`
-				StalledClients any `json:"stalledClients"`
-			} `json:"faults"`
-		} `json:"spec"`
-	}
-	if yaml.Unmarshal(data, &doc) != nil {
-		return nil
-	}
+	faults, _ := experiments.DecodeFaults("", data)
 	var labels []string
-	for _, raw := range doc.Spec.Faults {
-		var f experiments.Fault
-		if raw.NetworkChaos != nil {
-			f.NetworkChaos = &v1alpha1.NetworkChaosSpec{Action: raw.NetworkChaos.Action}
-		}
-		if raw.HTTPChaos != nil {
-			f.HTTPChaos = &v1alpha1.HTTPChaosSpec{}
-		}
-		if raw.GRPCChaos != nil {
-			f.GRPCChaos = &experiments.GRPCChaos{}
-		}
-		if raw.StalledClients != nil {
-			f.StalledClients = &experiments.StalledClients{}
-		}
-		if l := string(f.Family()); l != "" && !slices.Contains(labels, l) {
+	for i := range faults {
+		if l := string(faults[i].Family()); l != "" && !slices.Contains(labels, l) {
 			labels = append(labels, l)
 		}
 	}

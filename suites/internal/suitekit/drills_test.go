@@ -1,9 +1,11 @@
 package suitekit
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -170,17 +172,49 @@ load:
 	}
 }
 
-// TestFaultFamiliesOfEveryKind: every fault block labels its drill with
-// its family as the parsed fault names it (experiments.Fault.Family),
-// gRPC faults too; ${VAR} values are not needed for that.
+// TestFaultFamiliesOfEveryKind: every fault labels its drill with the
+// family the loaded fault names (experiments.Fault.Family), and the
+// suites read it before any ${VAR} has a value: a drill of each family,
+// as a team writes it, gets the label the fully loaded drill's fault
+// names, gRPC faults too.
 func TestFaultFamiliesOfEveryKind(t *testing.T) {
-	drill := `apiVersion: aftershock.dev/v1alpha1
+	const head = `apiVersion: aftershock.dev/v1alpha1
 kind: Drill
-metadata: {name: every-family}
+metadata: {name: %s}
 spec:
   target: {url: "${URL}"}
+  upstreams:
+    - {name: inv, listen: "${LISTEN}", forward: "${FORWARD}", protocol: grpc}
   faults:
-    - {name: a, upstream: inv, duration: "${D}", grpcChaos: {abort: {code: Unavailable}}}
+`
+	vars := map[string]string{"URL": "http://127.0.0.1:8080", "LISTEN": "127.0.0.1:9100", "FORWARD": "127.0.0.1:9200"}
+	for _, c := range []struct {
+		fault string
+		want  experiments.Family
+	}{
+		{`{name: cut, upstream: inv, duration: 2s, networkChaos: {action: partition}}`, experiments.FamilyPartition},
+		{`{name: late, upstream: inv, duration: 1s, networkChaos: {action: delay, delay: {latency: 1s}}}`, experiments.FamilySlowUpstream},
+		{`{name: narrow, upstream: inv, duration: 1s, networkChaos: {action: bandwidth, bandwidth: {rate: 1mbps, limit: 20971520, buffer: 10000}}}`, experiments.FamilySlowUpstream},
+		{`{name: storm, upstream: inv, duration: 1s, httpChaos: {target: Response, abort: true}}`, experiments.FamilyHTTP},
+		{`{name: unavailable, upstream: inv, duration: 2s, grpcChaos: {abort: {code: Unavailable}}}`, experiments.FamilyGRPC},
+		{`{name: idle, duration: 1s, stalledClients: {mode: idle, count: 3}}`, experiments.FamilyStall},
+	} {
+		data := []byte(fmt.Sprintf(head, "one-family") + "    - " + c.fault + "\n")
+		d, err := experiments.Parse("drill.yaml", data, experiments.WithVars(vars))
+		if err != nil {
+			t.Fatalf("%s: %v", c.fault, err)
+		}
+		if got := d.Spec.Faults[0].Family(); got != c.want {
+			t.Fatalf("%s: the loaded fault's family %q, want %q", c.fault, got, c.want)
+		}
+		if got := faultFamilies(data); !slices.Equal(got, []string{string(c.want)}) {
+			t.Errorf("%s: labels %q, want [%s]", c.fault, got, c.want)
+		}
+	}
+	// One label per family, in the order of their first fault; a value
+	// that does not decode (a ${VAR} in a duration or a count) leaves its
+	// block's family known.
+	every := fmt.Sprintf(head, "every-family") + `    - {name: a, upstream: inv, duration: "${D}", grpcChaos: {abort: {code: Unavailable}}}
     - {name: b, upstream: inv, duration: 1s, networkChaos: {action: partition}}
     - {name: c, upstream: inv, duration: 1s, networkChaos: {action: delay, delay: {latency: 1s}}}
     - {name: d, upstream: inv, duration: 1s, networkChaos: {action: loss, loss: {loss: "30"}}}
@@ -188,7 +222,7 @@ spec:
     - {name: f, duration: 1s, stalledClients: {mode: idle, count: "${N}"}}
 `
 	want := []string{"grpc", "partition", "slow-upstream", "http-faults", "stalled-clients"}
-	if got := faultFamilies([]byte(drill)); !slices.Equal(got, want) {
+	if got := faultFamilies([]byte(every)); !slices.Equal(got, want) {
 		t.Errorf("labels %q, want %q", got, want)
 	}
 	for _, name := range []string{"inventory-unavailable.yaml", "slow-inventory.yaml"} {
@@ -199,5 +233,39 @@ spec:
 		if got := faultFamilies(data); !slices.Equal(got, []string{"grpc"}) {
 			t.Errorf("the gRPC demo drill %s: labels %q, want [grpc]", name, got)
 		}
+	}
+}
+
+// TestFaultFamiliesNeedNoListOfTheirOwn: every fault block experiments.Fault
+// holds (a field that makes Fault.Kind name a kind) labels its drill with
+// the family Fault.Family names for it, found here by reflection, not by
+// a list: a block or a family added to the experiments package (the
+// field, Kind, Family) labels the suites' drills with no edit here.
+func TestFaultFamiliesNeedNoListOfTheirOwn(t *testing.T) {
+	ft := reflect.TypeFor[experiments.Fault]()
+	blocks := 0
+	for i := range ft.NumField() {
+		field := ft.Field(i)
+		if field.Type.Kind() != reflect.Pointer || field.Type.Elem().Kind() != reflect.Struct {
+			continue
+		}
+		var f experiments.Fault
+		reflect.ValueOf(&f).Elem().Field(i).Set(reflect.New(field.Type.Elem()))
+		if f.Kind() == "" {
+			continue // not a fault block (overlap)
+		}
+		blocks++
+		tag, _, _ := strings.Cut(field.Tag.Get("json"), ",")
+		if f.Family() == "" {
+			t.Errorf("fault block %s (%s) has no family: name it in experiments.Fault.Family", tag, f.Kind())
+			continue
+		}
+		drill := fmt.Sprintf("apiVersion: aftershock.dev/v1alpha1\nkind: Drill\nmetadata: {name: x}\nspec:\n  faults:\n    - {name: x, duration: 1s, %s: {}}\n", tag)
+		if got := faultFamilies([]byte(drill)); !slices.Equal(got, []string{string(f.Family())}) {
+			t.Errorf("a drill of one %s fault: labels %q, want [%s] (Fault.Family)", tag, got, f.Family())
+		}
+	}
+	if blocks < 4 {
+		t.Errorf("found %d fault blocks in experiments.Fault, want every one (networkChaos, httpChaos, grpcChaos, stalledClients at least)", blocks)
 	}
 }
