@@ -499,11 +499,12 @@ type Verify struct {
 	// Cycles is how many times each fault is held, one cycle after the
 	// other, each judged against where the last left the heap; every
 	// cycle after the first is held three times as long (at most 30 s
-	// longer). 0: once, and, when the heap grew above its noise floor but
-	// within tolerance, once more (twice when that cycle is unclear) to
-	// confirm it; 1: once, never confirmed. A slow leak grows in every
-	// cycle in proportion to the requests the fault failed; a cache that
-	// fills once grows in the first only. At most MaxCycles.
+	// longer). 0: once, and, when the heap grew above its noise floor
+	// but within tolerance, once more to confirm it, and a third time
+	// when that cycle grew again; 1: once, never confirmed. A slow leak
+	// grows in every cycle in proportion to the requests the fault
+	// failed; a cache that fills once grows in the first only. At most
+	// MaxCycles.
 	Cycles int `json:"cycles,omitempty"`
 	// Ignore lists goroutine functions never counted as leaks, gleak
 	// style: "pkg.Func", "pkg.Func..." (prefix), "pkg.Func [chan receive]".

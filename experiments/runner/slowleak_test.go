@@ -88,10 +88,10 @@ func resultText(res *runner.Result) string {
 // failed request in a global map, or a 64-byte record in a global slice,
 // fails a default drill — far under the heap tolerance — with the growth
 // per failed request: its first cycle makes the heap a suspect, and the
-// confirmation cycle the runner holds on its own, three times as long,
-// grows again in proportion. The fixed twins and a cache that fills once
-// pass; the cache's first cycle is a suspect too, so it passes on its
-// confirmation cycle.
+// two confirmation cycles the runner holds on its own, each three times
+// as long, grow again in proportion. The fixed twins and caches pass: one
+// of 64 entries that the first cycle fills, and one of 500 that the first
+// two fill (its first cycle, and maybe its second, grow like a leak's).
 func TestSlowLeaksFailADefaultDrill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("drills real processes for about a minute")
@@ -111,6 +111,7 @@ func TestSlowLeaksFailADefaultDrill(t *testing.T) {
 		{"slice", []string{"--mode", "slice"}, true, true},
 		{"slice fixed", []string{"--mode", "slice", "--fixed"}, false, false},
 		{"cache that fills once", []string{"--mode", "cache"}, false, true},
+		{"cache that two cycles fill", []string{"--mode", "cache", "--cache", "500"}, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -136,8 +137,8 @@ func TestSlowLeaksFailADefaultDrill(t *testing.T) {
 			if res.Verdict != runner.Fail {
 				t.Fatalf("the slow leak passed:\n%s", text)
 			}
-			if !h.Slow || h.Growth > h.Tolerance {
-				t.Errorf("want a slow leak confirmed over cycles, under the tolerance: %+v\n%s", h, text)
+			if !h.Slow || h.Growth > h.Tolerance || len(h.Cycles) != 3 {
+				t.Errorf("want a slow leak confirmed over three cycles, under the tolerance: %+v\n%s", h, text)
 			}
 			if !strings.Contains(strings.Join(fr.Culprits, "\n"), "per failed request") {
 				t.Errorf("the culprits do not give the growth per failed request: %q", fr.Culprits)
