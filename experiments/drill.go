@@ -302,6 +302,42 @@ func (e Episode) End() time.Duration {
 	return end
 }
 
+// A confirmation cycle (see Verify.Cycles) holds an episode
+// ConfirmStretch times as long as the first cycle, and at most
+// MaxStretchExtra longer: what a healthy service moves by in a cycle
+// (redialled connections, pooled buffers, retry state) does not grow with
+// the hold, where a leak grows with every request the fault fails, so
+// the longer hold tells the two apart by more (docs/slow-leaks.md).
+const (
+	ConfirmStretch  = 3
+	MaxStretchExtra = 30 * time.Second
+)
+
+// Stretched is the episode as a confirmation cycle holds it: its faults'
+// durations, overlap offsets and offsets scaled by ConfirmStretch,
+// bounded by MaxStretchExtra. The faults are copies.
+func (e Episode) Stretched() Episode {
+	end := e.End()
+	if end <= 0 {
+		return e
+	}
+	k := min(float64(ConfirmStretch), float64(end+MaxStretchExtra)/float64(end))
+	scale := func(d time.Duration) time.Duration { return time.Duration(float64(d) * k) }
+	out := Episode{Offsets: make([]time.Duration, len(e.Offsets))}
+	for i, f := range e.Faults {
+		g := *f
+		g.Duration.Duration = scale(f.Duration.Duration)
+		if f.Overlap != nil {
+			o := *f.Overlap
+			o.After.Duration = scale(o.After.Duration)
+			g.Overlap = &o
+		}
+		out.Faults = append(out.Faults, &g)
+		out.Offsets[i] = scale(e.Offsets[i])
+	}
+	return out
+}
+
 // Episodes groups the drill's faults into episodes, in the order of their
 // first faults: a fault without overlap starts one, a fault with one joins
 // its With fault's. The drill must be valid (every With names an earlier

@@ -102,20 +102,22 @@ const (
 func DrillPath(name string) string { return DrillDir + "/" + name + ".yaml" }
 
 // PlannedTime is how long the drill is planned to take: its warmup, and
-// per episode its faults' holds and the settle deadline. Quiesce, baseline
-// and captures come on top (a margin covers them).
+// per episode its faults' holds and the settle deadline, and those of its
+// later cycles, stretched (verify.cycles; without it, the two that confirm
+// a heap that grew, at most). Quiesce, baseline and captures come on top
+// (a margin covers them).
 func (d *Drill) PlannedTime() time.Duration {
 	settle := DefaultSettle
 	if d.Spec.Verify.Settle.Duration > 0 {
 		settle = d.Spec.Verify.Settle.Duration
 	}
+	later := time.Duration(2)
+	if c := d.Spec.Verify.Cycles; c > 0 {
+		later = time.Duration(c - 1)
+	}
 	t := d.Spec.Warmup.Duration
 	for _, e := range d.Episodes() {
-		var hold time.Duration
-		for i, f := range e.Faults {
-			hold = max(hold, e.Offsets[i]+f.Duration.Duration)
-		}
-		t += hold + settle
+		t += e.End() + settle + later*(e.Stretched().End()+settle)
 	}
 	return t
 }

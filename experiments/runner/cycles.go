@@ -36,42 +36,6 @@ func (r *Runner) cycles() int {
 	return r.d.Spec.Verify.Cycles
 }
 
-// A confirmation cycle holds the episode confirmStretch times as long as
-// the first (its faults' durations and offsets stretched alike), and at
-// most maxStretchExtra longer: what a healthy service moves by in a cycle
-// (redialled connections, pooled buffers, retry state) does not grow with
-// the hold, where a leak grows with every request the fault fails, so the
-// longer hold tells the two apart by more.
-const (
-	confirmStretch  = 3
-	maxStretchExtra = 30 * time.Second
-)
-
-// stretched is the episode held for a confirmation cycle: its timing
-// scaled by confirmStretch, bounded (see maxStretchExtra). The faults are
-// copies; the injectors are the episode's own (they are found by name).
-func stretched(ep experiments.Episode) experiments.Episode {
-	end := ep.End()
-	if end <= 0 {
-		return ep
-	}
-	k := min(float64(confirmStretch), float64(end+maxStretchExtra)/float64(end))
-	scale := func(d time.Duration) time.Duration { return time.Duration(float64(d) * k) }
-	out := experiments.Episode{Offsets: make([]time.Duration, len(ep.Offsets))}
-	for i, f := range ep.Faults {
-		g := *f
-		g.Duration.Duration = scale(f.Duration.Duration)
-		if f.Overlap != nil {
-			o := *f.Overlap
-			o.After.Duration = scale(o.After.Duration)
-			g.Overlap = &o
-		}
-		out.Faults = append(out.Faults, &g)
-		out.Offsets[i] = scale(ep.Offsets[i])
-	}
-	return out
-}
-
 // heapFigures are post-GC HeapAlloc and HeapObjects.
 type heapFigures struct{ bytes, objects int64 }
 
@@ -207,7 +171,7 @@ func (r *Runner) confirm(ctx context.Context, rep *replica, ep experiments.Episo
 		return first, nil
 	}
 	lead := ep.Faults[0]
-	longer := stretched(ep)
+	longer := ep.Stretched()
 	cycles := []matchers.HeapCycle{c1}
 	if fr.Findings.Heap.Suspect {
 		r.progressf("%s: heap %s, over its noise floor %s: a suspect; confirming it with the fault held %s",
