@@ -246,6 +246,6 @@ func (r *Runner) confirm(ctx context.Context, rep *replica, ep experiments.Episo
 	if fr.Findings.Heap.Slow {
 		verdict = "a slow leak, it grew again in proportion"
 	}
-	r.progressf("%s: heap: %s (%s; its bar %+d objects or %s)", lead.Name, verdict, last, objects, matchers.BytesText(bytes))
+	r.progressf("%s: heap: %s (%s; its bar %+d objects or +%s)", lead.Name, verdict, last, objects, matchers.BytesText(bytes))
 	return now, nil
 }
