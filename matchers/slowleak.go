@@ -174,6 +174,7 @@ func (f *Findings) JudgeCycles(cycles []HeapCycle) {
 	grew := fo > floor.Objects || fb > floor.Bytes
 	var steps []string
 	slow := grew
+	filled := first.Cycle // the last cycle of the run of growth from the first
 	for _, c := range cycles {
 		steps = append(steps, c.String())
 		if c.Cycle == first.Cycle {
@@ -181,7 +182,13 @@ func (f *Findings) JudgeCycles(cycles []HeapCycle) {
 		}
 		if o, b := c.Repeats(floor); !o && !b {
 			slow = false
+		} else if slow {
+			filled = c.Cycle
 		}
+	}
+	grewIn := fmt.Sprintf("cycle %d", first.Cycle)
+	if filled != first.Cycle {
+		grewIn = fmt.Sprintf("cycles %d to %d", first.Cycle, filled)
 	}
 	last := cycles[len(cycles)-1]
 	bb, ob := RepeatBar(floor, last.Faulted)
@@ -194,8 +201,8 @@ func (f *Findings) JudgeCycles(cycles []HeapCycle) {
 	case slow:
 		h.Repeat = fmt.Sprintf("grew in each of %d cycles in proportion to the fault (%s; %s): a slow leak", len(cycles), strings.Join(steps, "; "), bar)
 	case grew:
-		h.Repeat = fmt.Sprintf("grew in cycle %d and not again in proportion (%s; noise floor %s; %s): a cache or pool that fills once, not a leak",
-			first.Cycle, strings.Join(steps, "; "), floor, bar)
+		h.Repeat = fmt.Sprintf("grew in %s and not again in proportion (%s; noise floor %s; %s): a cache or pool that fills, not a leak",
+			grewIn, strings.Join(steps, "; "), floor, bar)
 	default:
 		h.Repeat = fmt.Sprintf("did not grow over the noise floor %s (%s)", floor, strings.Join(steps, "; "))
 	}

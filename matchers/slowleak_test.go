@@ -98,6 +98,7 @@ func TestCyclesTellALeakFromACacheThatFillsOnce(t *testing.T) {
 		{"cache fills once", []matchers.HeapCycle{{Cycle: 1, Growth: 51 << 10, Objects: 203, Faulted: 200, Conns: 2}, {Cycle: 2, Growth: -1 << 10, Objects: -2, Faulted: 600}}, false},
 		{"an idle connection more", []matchers.HeapCycle{{Cycle: 1, Growth: 27 << 10, Objects: 93, Faulted: 201}, {Cycle: 2, Growth: 30 << 10, Objects: 110, Faulted: 600, Conns: 1}}, false},
 		{"pool", []matchers.HeapCycle{{Cycle: 1, Growth: 40 << 10, Objects: 124, Faulted: 200}, {Cycle: 2, Growth: -3 << 10, Objects: -6, Faulted: 600}}, false},
+		{"a cache two cycles fill", []matchers.HeapCycle{{Cycle: 1, Growth: 55 << 10, Objects: 286, Faulted: 200, Conns: 1}, {Cycle: 2, Growth: 69 << 10, Objects: 319, Faulted: 600}, {Cycle: 3, Growth: 1 << 10, Objects: 0, Faulted: 600}}, false},
 		{"a leak that stops", []matchers.HeapCycle{{Cycle: 1, Growth: 40 << 10, Objects: 250, Faulted: 200}, {Cycle: 2, Growth: 90 << 10, Objects: 610, Faulted: 600}, {Cycle: 3, Growth: 1 << 10, Objects: 3, Faulted: 600}}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -107,6 +108,9 @@ func TestCyclesTellALeakFromACacheThatFillsOnce(t *testing.T) {
 				t.Fatalf("slow %v, heap ok %v, %d cycles; want slow %v:\n%s", h.Slow, f.OK(matchers.Heap), len(h.Cycles), tc.slow, f.Message(matchers.Heap))
 			}
 			msg := f.Message(matchers.Heap)
+			if tc.name == "a cache two cycles fill" && !strings.Contains(h.Repeat, "grew in cycles 1 to 2 and not again") {
+				t.Errorf("the judgement does not say which cycles grew: %s", h.Repeat)
+			}
 			for _, c := range tc.cycles {
 				if !strings.Contains(msg, c.String()) {
 					t.Errorf("the message does not draw %s:\n%s", c, msg)
