@@ -14,8 +14,8 @@ var ErrNotQuiet = errors.New("goroutine count still changing")
 // Quiesce polls the goroutine profile until the target's goroutine count
 // has held still for window, and returns the last snapshot (light, without
 // MemStats). Polls are `every` apart, or further when the target is large
-// enough that each costs it more than DefaultBudget of a core (see Pace);
-// they force no GC. A
+// enough that each costs it more than DefaultBudget of a core (see Pace),
+// but at most window apart; they force no GC. A
 // baseline taken while a service still winds down (workers idling out,
 // pooled connections closing, requests finishing) would hide leaks of the
 // same kind, so take the baseline after Quiesce.
@@ -44,7 +44,13 @@ func (c *Client) Quiesce(ctx context.Context, window, every time.Duration) (*Sna
 		} else if time.Since(since) >= window {
 			return s, nil
 		}
-		t := time.NewTimer(Pace(s.Cost, every, DefaultBudget))
+		// Paced by cost, but never further apart than the window: a
+		// count read once and not again before ctx ends confirms
+		// nothing (a capture slowed by a busy machine would otherwise
+		// space the polls past the deadline and report a quiet target as
+		// still changing). Quiesce lasts a few windows; at 100,000
+		// goroutines a count costs the target about 5% of a core then.
+		t := time.NewTimer(min(Pace(s.Cost, every, DefaultBudget), max(window, every)))
 		select {
 		case <-t.C:
 		case <-ctx.Done():

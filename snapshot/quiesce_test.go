@@ -3,6 +3,10 @@ package snapshot_test
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"testing"
 	"time"
 
@@ -58,5 +62,30 @@ func TestQuiesceGivesUpWithErrNotQuiet(t *testing.T) {
 	s, err := c.Quiesce(ctx, 10*time.Second, 50*time.Millisecond)
 	if !errors.Is(err, snapshot.ErrNotQuiet) || s == nil {
 		t.Fatalf("Quiesce = %v, %v; want the last snapshot and ErrNotQuiet", s, err)
+	}
+}
+
+// TestQuiesceConfirmsASlowTarget: a target whose every count takes 100 ms
+// (a busy machine, a large service) would have its polls paced 10 s apart
+// by their cost, past a 4 s deadline, and a target that was quiet all
+// along reported as still changing. Polls are at most a window apart.
+func TestQuiesceConfirmsASlowTarget(t *testing.T) {
+	t.Parallel()
+	target := snapshottest.Start(t)
+	u, err := url.Parse(target.PprofURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: u.Scheme, Host: u.Host})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(100 * time.Millisecond) // the capture's cost, as the client sees it
+		rp.ServeHTTP(w, r)
+	}))
+	defer slow.Close()
+	c := newClient(t, slow.URL+u.Path)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+	defer cancel()
+	if _, err := c.Quiesce(ctx, 500*time.Millisecond, 50*time.Millisecond); err != nil {
+		t.Fatalf("a quiet target behind 100 ms captures: %v", err)
 	}
 }
