@@ -109,13 +109,13 @@ func (f *Findings) SetFaulted(n int, kind string) {
 //
 // What a healthy service moves by in a later cycle does not grow with the
 // requests: redialled connections, pooled buffers and retry state stayed
-// at or under 114 objects and 37 KiB (net of connections) in 150 later
+// at or under 129 objects and 37 KiB (net of connections) in 181 later
 // cycles of 236 to 600 faulted requests of the demo shop with every fix
 // on (partition, stalled clients, slow upstream, 503s), the fixed fanout
-// overlap, the fixed slowleak twins and a cache that fills once: under
-// 0.57 of the bar; the 400 MiB service moved by up to 138 KiB, a third of
-// twice its floor's heap share. A leak of a record per failed request
-// grows with every one of them: 528 to 663 objects over 600, 1.76 to 2.2
+// overlap, the fixed slowleak twins and a cache that fills once: at most
+// 0.57 of the bar; the 400 MiB service moved by up to 182 KiB, under half
+// of twice its floor's heap share. A leak of a record per failed request
+// grows with every one of them: 524 to 663 objects over 600, 1.75 to 2.2
 // times the bar (docs/slow-leaks.md has the table). The first cycle
 // cannot be the measure of the later ones: it also holds what any service
 // keeps after its first fault (connections redialled, error paths
