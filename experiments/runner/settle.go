@@ -311,8 +311,11 @@ const FaultGCs = 4
 
 // proofGrace is how long a settle whose goroutines the runtime proved
 // leaked still waits for its connections: the verdict fails on the proof,
-// and what is left to learn is whether the connections return too.
-const proofGrace = time.Second
+// and what is left to learn is whether the connections return too. Half
+// a second, so that the settle ends within a second of the proof with the
+// last light poll and a slow machine's scheduling on top (under the race
+// detector, at 50,000 goroutines, a full second of grace ended 1.04 s after).
+const proofGrace = 500 * time.Millisecond
 
 // gcsLeft is how many GCs may still be forced on rep for the fault held
 // now: FaultGCs less those forced, less, for a target of one process, the
