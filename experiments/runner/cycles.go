@@ -178,8 +178,11 @@ func (r *Runner) confirm(ctx context.Context, rep *replica, ep experiments.Episo
 			lead.Name, c1, fr.Findings.Tolerances.HeapFloor, longer.End())
 	}
 	base, now := rep.base, first
-	// The fault's window, load and effect stay the first cycle's: the
-	// timeline and the report shade it; the later cycles are told by
+	// The fault's window, load, effect and SLO checks stay the first
+	// cycle's: the timeline and the report shade it, and a drill's SLO
+	// is judged on the fault as written, whether or not its heap called
+	// for confirmation (a stretched cycle's checks would be appended to
+	// the first's, twice the same names); the later cycles are told by
 	// the heap's cycles.
 	window := struct {
 		inEffect, cleared time.Time
@@ -188,16 +191,20 @@ func (r *Runner) confirm(ctx context.Context, rep *replica, ep experiments.Episo
 		with              []HeldWith
 		effect            any
 		during, recovery  *load.PhaseStats
-	}{fr.InEffect, fr.Cleared, fr.windows, fr.breakerWindow, slices.Clone(fr.With), fr.Effect, fr.DuringFault, fr.Recovery}
+		slos              []SLOCheck
+	}{fr.InEffect, fr.Cleared, fr.windows, fr.breakerWindow, slices.Clone(fr.With), fr.Effect, fr.DuringFault, fr.Recovery, slices.Clone(fr.SLOs)}
 	defer func() {
 		rep.base = base
 		fr.InEffect, fr.Cleared, fr.windows, fr.breakerWindow = window.inEffect, window.cleared, window.windows, window.breaker
 		fr.With, fr.Effect, fr.DuringFault, fr.Recovery = window.with, window.effect, window.during, window.recovery
+		fr.SLOs = window.slos
 	}()
 	for k := 2; k <= want; k++ {
 		prev := now
 		rep.base = prev
 		r.progressf("%s: cycle %d of %d", lead.Name, k, want)
+		// The replicas' verdicts are the last cycle's, as the findings are.
+		fr.Replicas = nil
 		got, err := r.cycle(ctx, longer, fr)
 		now = nil
 		if len(got) > 0 {

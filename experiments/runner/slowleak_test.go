@@ -24,7 +24,8 @@ const raceSkip = "judges heap growth of ~150 bytes per request, which the race d
 
 // defaultDrill is the drill a new user writes: one 5 s fault of 503s on
 // the upstream under 40 requests/s, every tolerance left at its default.
-func defaultDrill(t *testing.T, svc *launch.Process, proxy, forward string) *experiments.Drill {
+// A verify block, when given, is appended to it.
+func defaultDrill(t *testing.T, svc *launch.Process, proxy, forward, verify string) *experiments.Drill {
 	t.Helper()
 	d, err := experiments.Parse("default.yaml", fmt.Appendf(nil, `apiVersion: aftershock.dev/v1alpha1
 kind: Drill
@@ -42,7 +43,7 @@ spec:
       upstream: payments
       duration: 5s
       httpChaos: {target: Response, replace: {code: 503}}
-`, svc.URL, svc.Pprof, proxy, forward))
+%s`, svc.URL, svc.Pprof, proxy, forward, verify))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,6 +53,12 @@ spec:
 // drillSlowleak starts the slowleak fixture (args, env) behind a fault
 // proxy to an upstream and runs the default drill on it.
 func drillSlowleak(t *testing.T, env []string, args ...string) *runner.Result {
+	t.Helper()
+	return drillSlowleakWith(t, "", env, args...)
+}
+
+// drillSlowleakWith is drillSlowleak with a verify block in the drill.
+func drillSlowleakWith(t *testing.T, verify string, env []string, args ...string) *runner.Result {
 	t.Helper()
 	bin, err := launch.Build(slowleakPackage)
 	if err != nil {
@@ -71,7 +78,7 @@ func drillSlowleak(t *testing.T, env []string, args ...string) *runner.Result {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = svc.Stop() })
-	res, err := runner.Run(context.Background(), defaultDrill(t, svc, proxy, pay.Addr()))
+	res, err := runner.Run(context.Background(), defaultDrill(t, svc, proxy, pay.Addr(), verify))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,5 +175,38 @@ func TestSlowLeakNamedWithMemProfileRate(t *testing.T) {
 	const site = "slowleak.(*Service).recordFailure"
 	if !strings.Contains(strings.Join(res.Faults[0].Culprits, "\n"), site) {
 		t.Errorf("the culprits do not name %s: %q\n%s", site, res.Faults[0].Culprits, text)
+	}
+}
+
+// TestCyclesKeepTheFirstCyclesSLOChecks: a fault held again to confirm its
+// heap keeps the SLO checks of the fault as written, once: the stretched
+// cycle's were appended to them, so a drill's SLO list depended on whether
+// its heap called for confirmation (the CLI and the suite disagreed on the
+// same fixed shop).
+func TestCyclesKeepTheFirstCyclesSLOChecks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drills a real process for about 30 s")
+	}
+	if raceEnabled {
+		t.Skip(raceSkip)
+	}
+	t.Parallel()
+	res := drillSlowleakWith(t, "  verify:\n    cycles: 2\n    slo:\n      duringFault: {errorRate: 100%}\n", nil, "--mode", "map", "--fixed")
+	if len(res.Faults) != 1 {
+		t.Fatalf("%d faults:\n%s", len(res.Faults), resultText(res))
+	}
+	fr := res.Faults[0]
+	if fr.Findings == nil || len(fr.Findings.Heap.Cycles) != 2 {
+		t.Fatalf("the fault was not held twice:\n%s", resultText(res))
+	}
+	seen := map[string]int{}
+	for _, c := range fr.SLOs {
+		seen[fmt.Sprint(c.Kind, " ", c.Name)]++
+	}
+	if len(fr.SLOs) == 0 || len(seen) != len(fr.SLOs) {
+		t.Errorf("SLO checks %v: want each once, the first cycle's", seen)
+	}
+	if len(fr.Replicas) > 1 {
+		t.Errorf("%d replica verdicts for a target of one process", len(fr.Replicas))
 	}
 }
