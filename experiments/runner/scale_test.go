@@ -12,8 +12,6 @@ import (
 	"github.com/aftershock/aftershock/experiments"
 	"github.com/aftershock/aftershock/experiments/runner"
 	"github.com/aftershock/aftershock/fixtures/launch"
-	"github.com/aftershock/aftershock/fixtures/ports"
-	"github.com/aftershock/aftershock/fixtures/upstream"
 	"github.com/aftershock/aftershock/snapshot"
 )
 
@@ -32,22 +30,8 @@ func crowd(tb testing.TB, parked int, settle string, fixed bool) (*launch.Proces
 	if err != nil {
 		tb.Fatal(err)
 	}
-	pay, err := upstream.Start()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = pay.Close() })
-	proxy, err := ports.FreeAddr()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	args := []string{"--upstream", "http://" + proxy, "--parked", fmt.Sprint(parked), "--fixed=" + fmt.Sprint(fixed)}
-	svc, err := launch.Start(context.Background(), bin, args, nil,
+	svc, proxy, pay := startBehindProxy(tb, bin, []string{"--parked", fmt.Sprint(parked), "--fixed=" + fmt.Sprint(fixed)}, nil,
 		launch.WithReadyTimeout(time.Minute))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = svc.Stop() })
 	d, err := experiments.Parse("crowd.yaml", fmt.Appendf(nil, `apiVersion: aftershock.dev/v1alpha1
 kind: Drill
 metadata: {name: crowd}
@@ -65,7 +49,7 @@ spec:
       duration: 3s
       httpChaos: {target: Response, replace: {code: 503}}
   verify: {settle: %s, quiesce: 500ms}
-`, svc.URL, svc.Pprof, proxy, pay.Addr(), settle))
+`, svc.URL, svc.Pprof, proxy, pay, settle))
 	if err != nil {
 		tb.Fatal(err)
 	}

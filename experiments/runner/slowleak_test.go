@@ -64,25 +64,35 @@ func drillSlowleakWith(t *testing.T, verify string, env []string, args ...string
 	if err != nil {
 		t.Fatal(err)
 	}
-	pay, err := upstream.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pay.Close() })
-	proxy, err := ports.FreeAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := launch.Start(context.Background(), bin, append([]string{"--upstream", "http://" + proxy}, args...), env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = svc.Stop() })
-	res, err := runner.Run(context.Background(), defaultDrill(t, svc, proxy, pay.Addr(), verify))
+	svc, proxy, pay := startBehindProxy(t, bin, args, env)
+	res, err := runner.Run(context.Background(), defaultDrill(t, svc, proxy, pay, verify))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return res
+}
+
+// startBehindProxy starts the fixture bin (args, env) with its upstream
+// at a free address where a drill's fault proxy will listen, and an
+// upstream for the proxy to forward to; both stop with the test. It
+// returns the service, the proxy's address and the upstream's.
+func startBehindProxy(tb testing.TB, bin string, args, env []string, opts ...launch.Option) (*launch.Process, string, string) {
+	tb.Helper()
+	pay, err := upstream.Start()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = pay.Close() })
+	proxy, err := ports.FreeAddr()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	svc, err := launch.Start(context.Background(), bin, append([]string{"--upstream", "http://" + proxy}, args...), env, opts...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = svc.Stop() })
+	return svc, proxy, pay.Addr()
 }
 
 func resultText(res *runner.Result) string {
