@@ -3,9 +3,12 @@ package runner_test
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -171,5 +174,71 @@ func TestLeaksAtScale(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestProofEndsTheSettleWhateverACaptureCosts: once the runtime proved
+// goroutines leaked, the settle waits for the connections no longer than
+// proofGrace, even when a light poll would take far longer (a capture at
+// 100,000 goroutines, or under the race detector, on a loaded machine):
+// the target's pprof is served through a proxy that holds every
+// goroutine profile for 3 s once a goroutineleak profile was read in the
+// settle, and ten idle connections to the service, opened as the settle
+// starts, keep the connections over. Before the poll after a proof was
+// bounded by the grace, the settle ended 6.3 s after the proof.
+func TestProofEndsTheSettleWhateverACaptureCosts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: builds the fixture with GOEXPERIMENT=goroutineleakprofile (the standard library rebuilt once, minutes on a cold cache)")
+	}
+	t.Parallel()
+	svc, d := crowd(t, 100, "20s", false)
+	var settling, leakRead atomic.Bool
+	d.Spec.Target.Pprof = pprofProxy(t, svc.Pprof, func(r *http.Request) bool {
+		if strings.HasSuffix(r.URL.Path, "/goroutine") && leakRead.Load() {
+			select {
+			case <-time.After(3 * time.Second):
+			case <-r.Context().Done():
+				return false
+			}
+		}
+		return true
+	}, func(r *http.Request, body []byte) []byte {
+		if strings.HasSuffix(r.URL.Path, "/goroutineleak") && settling.Load() {
+			leakRead.Store(true)
+		}
+		return body
+	})
+	res, err := runner.Run(context.Background(), d, runner.WithProgress(progressFunc(func(line string) {
+		if strings.Contains(line, "] settle payments-503") && !settling.Swap(true) {
+			holdConns(t, svc.URL, 10)
+		}
+	})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Faults) != 1 || res.Faults[0].Findings == nil {
+		t.Fatalf("no verdict on the fault:\n%s", resultText(res))
+	}
+	fr := res.Faults[0]
+	t.Logf("verdict %s; proved after %s, settle %s", res.Verdict, fr.ProvedAfter, fr.Settle)
+	if res.Verdict != runner.Fail || fr.ProvedAfter <= 0 {
+		t.Fatalf("verdict %s, proved after %s: want a failure the runtime proved:\n%s", res.Verdict, fr.ProvedAfter, resultText(res))
+	}
+	if fr.Settle-fr.ProvedAfter > time.Second {
+		t.Errorf("the settle ended %s after the proof, want within 1s whatever a light poll costs", fr.Settle-fr.ProvedAfter)
+	}
+}
+
+// holdConns opens n idle connections to the service at url, closed with
+// the test.
+func holdConns(tb testing.TB, url string, n int) {
+	tb.Helper()
+	for range n {
+		c, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+		if err != nil {
+			tb.Error(err)
+			return
+		}
+		tb.Cleanup(func() { _ = c.Close() })
 	}
 }

@@ -123,6 +123,15 @@ func (r *Runner) settle(ctx context.Context, rep *replica, fr *FaultResult) (*sn
 	}
 	for {
 		cctx, cancel := captureCtx()
+		if proved != nil {
+			// After a proof only the connections are waited for, and
+			// no longer than the grace: a light poll that would run
+			// past it (a slow capture at 50,000 goroutines, or under
+			// the race detector) is cut off, and the connections are
+			// judged on the verdict's own dump.
+			cancel()
+			cctx, cancel = context.WithDeadline(ctx, provedAt.Add(proofGrace))
+		}
 		light, err := r.capture(cctx, rep, "light")
 		cancel()
 		if ctx.Err() != nil {
@@ -132,6 +141,9 @@ func (r *Runner) settle(ctx context.Context, rep *replica, fr *FaultResult) (*sn
 			return nil, r.restarted(fr, rep, r.restart(ctx, rep), start)
 		}
 		wait := r.cfg.pollFloor
+		if proved != nil && !time.Now().Before(provedAt.Add(proofGrace)) {
+			break
+		}
 		if err != nil {
 			lastErr = err
 		} else {
@@ -311,10 +323,11 @@ const FaultGCs = 4
 
 // proofGrace is how long a settle whose goroutines the runtime proved
 // leaked still waits for its connections: the verdict fails on the proof,
-// and what is left to learn is whether the connections return too. Half
-// a second, so that the settle ends within a second of the proof with the
-// last light poll and a slow machine's scheduling on top (under the race
-// detector, at 50,000 goroutines, a full second of grace ended 1.04 s after).
+// and what is left to learn is whether the connections return too. A
+// light poll after the proof is cut off at the grace, however slow the
+// capture (under the race detector at 50,000 goroutines, a poll that
+// started within the grace ended the settle 1.23 s after the proof), so
+// the settle ends half a second after the proof, plus scheduling.
 const proofGrace = 500 * time.Millisecond
 
 // gcsLeft is how many GCs may still be forced on rep for the fault held

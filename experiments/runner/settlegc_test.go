@@ -38,36 +38,13 @@ func TestSettleGCCeiling(t *testing.T) {
 	target := snapshottest.Start(t)
 	var lowered atomic.Int64
 	heapAlloc := regexp.MustCompile(`(?m)^# HeapAlloc = \d+$`)
-	// One connection to the target, whoever asks: the one that serves
-	// each dump, which leaves it out as its own, so the proxy adds no
-	// connection to what the target holds.
-	hc := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1}}
-	defer hc.CloseIdleConnections()
-	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, target.PprofURL+strings.TrimPrefix(r.URL.Path, "/debug/pprof")+"?"+r.URL.RawQuery, nil)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		resp, err := hc.Do(req)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
+	proxy := pprofProxy(t, target.PprofURL, nil, func(r *http.Request, body []byte) []byte {
 		if q := r.URL.Query(); strings.HasSuffix(r.URL.Path, "/heap") && q.Get("debug") == "1" && q.Get("gc") == "" {
-			body = heapAlloc.ReplaceAll(body, []byte("# HeapAlloc = 1"))
 			lowered.Add(1)
+			return heapAlloc.ReplaceAll(body, []byte("# HeapAlloc = 1"))
 		}
-		w.WriteHeader(resp.StatusCode)
-		_, _ = w.Write(body)
-	}))
-	defer proxy.Close()
+		return body
+	})
 	d, err := experiments.Parse("stalled.yaml", fmt.Appendf(nil, `apiVersion: aftershock.dev/v1alpha1
 kind: Drill
 metadata: {name: stalled}
@@ -76,13 +53,13 @@ spec:
   faults:
     - {name: crowd, duration: 1s, stalledClients: {mode: idle, count: 3}}
   verify: {settle: 6s, quiesce: 500ms}
-`, target.URL, proxy.URL+"/debug/pprof"))
+`, target.URL, proxy))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Counted through the proxy too: a connection of the test's own to
 	// the target would be one the baseline did not have.
-	c, err := snapshot.NewClient(proxy.URL + "/debug/pprof")
+	c, err := snapshot.NewClient(proxy)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,4 +95,47 @@ spec:
 	if forced > runner.FaultGCs {
 		t.Errorf("the settle and verdict forced %d GCs on the target, over the ceiling of %d per fault", forced, runner.FaultGCs)
 	}
+}
+
+// pprofProxy serves a target's pprof endpoints (pprof, its base URL) at
+// the URL it returns, closed with the test. before, when given, runs
+// first and may end the request (returning false); edit, when given, may
+// change each body the target served. The proxy keeps one connection to
+// the target, whoever asks: the one that serves each dump, which leaves
+// it out as its own, so the proxy adds no connection to what the target
+// holds.
+func pprofProxy(tb testing.TB, pprof string, before func(r *http.Request) bool, edit func(r *http.Request, body []byte) []byte) string {
+	tb.Helper()
+	hc := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1}}
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if before != nil && !before(r) {
+			return
+		}
+		req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, pprof+strings.TrimPrefix(r.URL.Path, "/debug/pprof")+"?"+r.URL.RawQuery, nil)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		if edit != nil && resp.StatusCode == http.StatusOK {
+			body = edit(r, body)
+		}
+		w.WriteHeader(resp.StatusCode)
+		_, _ = w.Write(body)
+	}))
+	tb.Cleanup(func() {
+		proxy.Close()
+		hc.CloseIdleConnections()
+	})
+	return proxy.URL + "/debug/pprof"
 }
