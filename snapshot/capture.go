@@ -199,9 +199,12 @@ var ErrNoLeakProfile = errors.New("the target serves no goroutineleak profile (b
 // nothing.
 //
 // The snapshot it returns is light and holds only the leaked goroutines
-// (in GoroutineProfile; Summary groups them by culprit). It is tallied as
-// "leaked" with a forced GC, and not shown to the observer: it is not a
-// picture of the target's resources.
+// (in GoroutineProfile; Summary groups them by culprit), and the MemStats
+// figures read right after, without a GC of their own: the heap as the
+// profile's GC left it (plus what the target allocated since, writing the
+// profile), which spares a caller that wants a collected reading a
+// second forced GC. It is tallied as "leaked" with a forced GC, and not
+// shown to the observer: it is not a picture of the target's resources.
 func (c *Client) CaptureLeaked(ctx context.Context) (*Snapshot, error) {
 	s := &Snapshot{URL: c.BaseURL(), Time: time.Now(), Light: true}
 	var err error
@@ -211,6 +214,9 @@ func (c *Client) CaptureLeaked(ctx context.Context) (*Snapshot, error) {
 		if errors.As(err, &se) && se.Code == http.StatusNotFound {
 			return nil, fmt.Errorf("%s: %w", c.BaseURL(), ErrNoLeakProfile)
 		}
+		return nil, err
+	}
+	if s.MemStats, err = c.memStats(ctx, false, &s.Cost); err != nil {
 		return nil, err
 	}
 	c.tally.add("leaked", s.Cost, true)

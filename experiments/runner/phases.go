@@ -60,9 +60,11 @@ func (r *Runner) Prepare(ctx context.Context) error {
 	return nil
 }
 
-// baseline takes rep's baseline: a full snapshot (one forced GC, and a
-// second for the drained heap), and the goroutineleak profile's proof,
-// where the target serves it.
+// baseline takes rep's baseline: the goroutineleak profile's proof, where
+// the target serves it, and a full snapshot. Its heap is read drained,
+// after two GCs (see drainBaseline): the goroutineleak profile's GC is
+// the first, read as it left the heap, so that the baseline of such a
+// target forces two GCs in all, not three.
 func (r *Runner) baseline(ctx context.Context, rep *replica) error {
 	if n := rep.watch.count(); n > 0 {
 		r.warnf("%s: the baseline is of the process that answers now", rep.restarts()[n-1])
@@ -74,11 +76,23 @@ func (r *Runner) baseline(ctx context.Context, rep *replica) error {
 		}
 		rep.record = &rec
 	}
+	leaked, once, err := r.leaked(ctx, rep)
+	switch {
+	case err == nil:
+		rep.leakBase = leaked
+		r.mu.Lock()
+		r.res.LeakProfile = true
+		r.mu.Unlock()
+	case errors.Is(err, snapshot.ErrNoLeakProfile):
+		// The usual case today: judged on counts, as always.
+	default:
+		r.warnf("the goroutineleak profile%s: %v", rep.label(), err)
+	}
 	base, err := r.capture(ctx, rep, "full")
 	if err != nil {
 		return couldNotRun("baseline snapshot of %s: %w", rep.client.BaseURL(), err)
 	}
-	r.drainBaseline(ctx, rep, base)
+	r.drainBaseline(ctx, rep, base, once)
 	rep.judged = rep.watch.count()
 	rep.base = base
 	r.save(base, "baseline"+rep.fileTag())
@@ -91,17 +105,8 @@ func (r *Runner) baseline(ctx context.Context, rep *replica) error {
 	rep.curBase, rep.first = b, b
 	r.mu.Unlock()
 	r.progressf("baseline%s: %d goroutines, heap %s", rep.label(), sum.Goroutines, matchers.BytesText(int64(sum.HeapAlloc)))
-	switch leaked, err := r.leaked(ctx, rep); {
-	case err == nil:
-		rep.leakBase = leaked
-		r.mu.Lock()
-		r.res.LeakProfile = true
-		r.mu.Unlock()
+	if rep.leakBase != nil {
 		r.progressf("the target%s serves the goroutineleak profile: leaks the Go runtime can prove will be marked proved", rep.label())
-	case errors.Is(err, snapshot.ErrNoLeakProfile):
-		// The usual case today: judged on counts, as always.
-	default:
-		r.warnf("the goroutineleak profile%s: %v", rep.label(), err)
 	}
 	return nil
 }
@@ -368,13 +373,10 @@ func (r *Runner) Fault(ctx context.Context, name string) (*FaultResult, error) {
 			r.mu.Lock()
 			rep.curBase = baselineOf(o.now)
 			r.mu.Unlock()
+			// The goroutines it leaked are read again (a GC) only when
+			// another fault follows: see rebaseLeaks.
 			if rep.leakBase != nil {
-				if leaked, err := r.leakedAfter(ctx, rep, o.now); err == nil {
-					rep.leakBase = leaked
-				} else {
-					rep.leakBase = nil
-					r.warnf("the goroutineleak profile%s after %s: %v; the faults after it are judged on counts alone", rep.label(), name, err)
-				}
+				rep.leaksAfter = o.now
 			}
 		}
 	}
@@ -398,6 +400,9 @@ func (r *Runner) drillEpisode(ctx context.Context, ep experiments.Episode) (*Fau
 	// retries a clear that failed in the clear phase.
 	for _, f := range ep.Faults {
 		r.onCleanup(r.injectors[f.Name].Clear)
+	}
+	for _, rep := range r.reps {
+		r.rebaseLeaks(ctx, rep, ep.Name())
 	}
 	rep := r.reps[0]
 	base := rep.base

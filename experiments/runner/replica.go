@@ -90,7 +90,13 @@ type replica struct {
 	leakBase map[snapshot.GroupKey]int // the baseline's leaked goroutines by light group key; nil: no goroutineleak profile
 	// gcs counts the GCs forced on the replica for the fault held now,
 	// goroutineleak reads included: at most FaultGCs (see settle).
-	gcs   int
+	gcs int
+	// leaksAfter is the verdict snapshot of a fault the replica did not
+	// return from: the next fault reads the goroutineleak profile again
+	// before it starts (rebaseLeaks), and carried counts that read into
+	// its GCs. A drill's last fault reads nothing more.
+	leaksAfter *snapshot.Snapshot
+	carried    int
 	watch procWatch
 	// judged is how many of watch's restarts came before base was
 	// taken: those after it are the current fault's.

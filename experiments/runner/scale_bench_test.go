@@ -28,6 +28,8 @@ import (
 //     detection, then the profile);
 //   - forced-GCs/fault: the GCs the drill forced on the target from the
 //     fault's hold to its end (NumForcedGC), goroutineleak reads included;
+//   - forced-GCs/drill: the same over the whole drill of one fault, the
+//     baseline's included;
 //   - proved-s: when the runtime's proof was read, into the settle;
 //   - settle-s: when the settle ended (by the proof);
 //   - verdict-s: the settle phase's wall time, the verdict's dump and
@@ -78,7 +80,7 @@ func BenchmarkSettleAtScale(b *testing.B) {
 			var (
 				mu                      sync.Mutex
 				atHold                  uint64
-				gcs                     uint64
+				gcs, drillGCs           uint64
 				proved, settle, verdict time.Duration
 			)
 			progress := progressFunc(func(line string) {
@@ -89,6 +91,7 @@ func BenchmarkSettleAtScale(b *testing.B) {
 				}
 			})
 			for b.Loop() {
+				before := forcedGCsOf(b, svc.Pprof)
 				res, err := runner.Run(context.Background(), d, runner.WithProgress(progress))
 				if err != nil {
 					b.Fatal(err)
@@ -97,7 +100,9 @@ func BenchmarkSettleAtScale(b *testing.B) {
 					b.Fatalf("verdict %s, want fail:\n%s", res.Verdict, resultText(res))
 				}
 				mu.Lock()
-				gcs += forcedGCsOf(b, svc.Pprof) - atHold
+				after := forcedGCsOf(b, svc.Pprof)
+				gcs += after - atHold
+				drillGCs += after - before
 				mu.Unlock()
 				fr := res.Faults[0]
 				proved += fr.ProvedAfter
@@ -114,6 +119,7 @@ func BenchmarkSettleAtScale(b *testing.B) {
 			b.ReportMetric(float64(size)/(1<<20), "dump-MB")
 			b.ReportMetric(float64(leak.Cost.Milliseconds()), "leakread-ms")
 			b.ReportMetric(float64(gcs)/k, "forced-GCs/fault")
+			b.ReportMetric(float64(drillGCs)/k, "forced-GCs/drill")
 			b.ReportMetric(proved.Seconds()/k, "proved-s")
 			b.ReportMetric(settle.Seconds()/k, "settle-s")
 			b.ReportMetric(verdict.Seconds()/k, "verdict-s")

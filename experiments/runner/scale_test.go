@@ -28,6 +28,12 @@ var leakEnv = []string{"GOEXPERIMENT=goroutineleakprofile"}
 // returns it with the drill of one fault of 503s from the upstream under
 // 40 requests/s.
 func crowd(tb testing.TB, parked int, settle string, fixed bool) (*launch.Process, *experiments.Drill) {
+	return crowdFaults(tb, parked, settle, fixed, 1)
+}
+
+// crowdFaults is crowd with n faults of 503s, one after the other:
+// payments-503, payments-503-2, …
+func crowdFaults(tb testing.TB, parked int, settle string, fixed bool, n int) (*launch.Process, *experiments.Drill) {
 	tb.Helper()
 	bin, err := launch.BuildWithEnv(launch.CrowdPackage, leakEnv)
 	if err != nil {
@@ -35,6 +41,14 @@ func crowd(tb testing.TB, parked int, settle string, fixed bool) (*launch.Proces
 	}
 	svc, proxy, pay := startBehindProxy(tb, bin, []string{"--parked", fmt.Sprint(parked), "--fixed=" + fmt.Sprint(fixed)}, nil,
 		launch.WithReadyTimeout(time.Minute))
+	faults := ""
+	for i := range n {
+		name := "payments-503"
+		if i > 0 {
+			name += fmt.Sprintf("-%d", i+1)
+		}
+		faults += fmt.Sprintf("\n    - {name: %s, upstream: payments, duration: 3s, httpChaos: {target: Response, replace: {code: 503}}}", name)
+	}
 	d, err := experiments.Parse("crowd.yaml", fmt.Appendf(nil, `apiVersion: aftershock.dev/v1alpha1
 kind: Drill
 metadata: {name: crowd}
@@ -46,13 +60,9 @@ spec:
     rate: 40
     requests: [{method: GET, path: /work}]
   warmup: 1s
-  faults:
-    - name: payments-503
-      upstream: payments
-      duration: 3s
-      httpChaos: {target: Response, replace: {code: 503}}
+  faults:%s
   verify: {settle: %s, quiesce: 500ms}
-`, svc.URL, svc.Pprof, proxy, pay, settle))
+`, svc.URL, svc.Pprof, proxy, pay, faults, settle))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -111,6 +121,7 @@ func TestLeaksAtScale(t *testing.T) {
 					atHold = forcedGCsOf(t, svc.Pprof)
 				}
 			})
+			before := forcedGCsOf(t, svc.Pprof)
 			res, err := runner.Run(context.Background(), d, runner.WithProgress(progress))
 			if err != nil {
 				t.Fatal(err)
@@ -122,10 +133,17 @@ func TestLeaksAtScale(t *testing.T) {
 				t.Fatalf("no verdict on the fault:\n%s", resultText(res))
 			}
 			fr := res.Faults[0]
-			t.Logf("verdict %s; proved after %s, settle %s; %d GCs forced from the hold on; captures %v",
-				res.Verdict, fr.ProvedAfter, fr.Settle, forced-atHold, res.Cost.Captures)
+			t.Logf("verdict %s; proved after %s, settle %s; %d GCs forced from the hold on, %d in all; captures %v",
+				res.Verdict, fr.ProvedAfter, fr.Settle, forced-atHold, forced-before, res.Cost.Captures)
 			if atHold == 0 || forced-atHold > runner.FaultGCs {
 				t.Errorf("the fault forced %d GCs on the target (from %d at the hold), over the ceiling of %d", forced-atHold, atHold, runner.FaultGCs)
+			}
+			// A drill of one fault held once forces no more than the
+			// ceiling in all, its baseline's GCs included: the
+			// goroutineleak read is the baseline's first GC, and no
+			// rebase read follows the last fault.
+			if len(fr.Findings.Heap.Cycles) <= 1 && forced-before > runner.FaultGCs {
+				t.Errorf("the drill forced %d GCs on the target in all, over %d for a drill of one fault held once", forced-before, runner.FaultGCs)
 			}
 			if len(lines) == 0 {
 				t.Error("no settle in the progress")
@@ -240,5 +258,61 @@ func holdConns(tb testing.TB, url string, n int) {
 			return
 		}
 		tb.Cleanup(func() { _ = c.Close() })
+	}
+}
+
+// TestLeaksReadAgainOnlyBeforeAFault: after a fault that leaked, the
+// goroutines the runtime proves leaked are read again (a GC) before the
+// next fault, so that its proofs count only its own, and not after the
+// drill's last fault, which no fault follows. Two faults that each leak:
+// the goroutineleak profile is read four times (the baseline, each
+// fault's proof, and once before the second fault), each fault is
+// proved, and each forces at most FaultGCs GCs, the read before it
+// included. (Read after every fault, it was read five times.)
+func TestLeaksReadAgainOnlyBeforeAFault(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: builds the fixture with GOEXPERIMENT=goroutineleakprofile (the standard library rebuilt once, minutes on a cold cache)")
+	}
+	t.Parallel()
+	svc, d := crowdFaults(t, 100, "20s", false, 2)
+	var (
+		mu     sync.Mutex
+		marks  []uint64 // NumForcedGC at each fault's lead, and at the end
+		faults = []string{"] lead payments-503\n", "] lead payments-503-2\n"}
+	)
+	before := forcedGCsOf(t, svc.Pprof)
+	res, err := runner.Run(context.Background(), d, runner.WithProgress(progressFunc(func(line string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(marks) < len(faults) && strings.Contains(strings.TrimSpace(line)+"\n", faults[len(marks)]) {
+			marks = append(marks, forcedGCsOf(t, svc.Pprof))
+		}
+	})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	marks = append(marks, forcedGCsOf(t, svc.Pprof))
+	t.Logf("verdict %s; NumForcedGC %d before, %v at each fault's lead and the end; captures %v", res.Verdict, before, marks, res.Cost.Captures)
+	if len(res.Faults) != 2 {
+		t.Fatalf("%d faults judged, want 2:\n%s", len(res.Faults), resultText(res))
+	}
+	for _, fr := range res.Faults {
+		if fr.Findings == nil || fr.Returned || !fr.Findings.Proved() {
+			t.Errorf("fault %s: want a failure the runtime proved:\n%s", fr.Name, resultText(res))
+		}
+	}
+	if n := res.Cost.Captures["leaked"]; n != 4 {
+		t.Errorf("the goroutineleak profile was read %d times, want 4: the baseline, two proofs, and once before the second fault", n)
+	}
+	if len(marks) != 3 {
+		t.Fatalf("no lead seen for each fault in the progress (NumForcedGC marks %v)", marks)
+	}
+	// The second fault's GCs include the read before its lead line.
+	for i, n := range []uint64{marks[1] - marks[0] - 1, marks[2] - marks[1] + 1} {
+		if n > runner.FaultGCs {
+			t.Errorf("fault %d forced %d GCs, over the ceiling of %d", i+1, n, runner.FaultGCs)
+		}
 	}
 }

@@ -77,7 +77,7 @@ func (r *Runner) settle(ctx context.Context, rep *replica, fr *FaultResult) (*sn
 	opts := r.tolerances(rep)
 	base := rep.base
 	start := time.Now()
-	rep.gcs = 0
+	rep.gcs, rep.carried = rep.carried, 0 // a read before the fault started is its own
 	deadline := start.Add(r.settleTime())
 	if x := r.restart(ctx, rep); x != nil || base == nil {
 		if x == nil {
@@ -348,7 +348,7 @@ func (r *Runner) gcsLeft(rep *replica) int {
 // leaked beyond the baseline's (leaked goroutines are never freed: the
 // baseline's stay).
 func (r *Runner) provedLeaks(ctx context.Context, rep *replica) (map[snapshot.GroupKey]int, error) {
-	now, err := r.leaked(ctx, rep)
+	now, _, err := r.leaked(ctx, rep)
 	if err != nil {
 		return nil, err
 	}
@@ -359,36 +359,50 @@ func (r *Runner) provedLeaks(ctx context.Context, rep *replica) (map[snapshot.Gr
 }
 
 // leaked counts the goroutines of the goroutineleak profile by the light
-// part of their group key.
-func (r *Runner) leaked(ctx context.Context, rep *replica) (map[snapshot.GroupKey]int, error) {
+// part of their group key; the snapshot it returns carries the MemStats
+// figures as the profile's GC left the heap (see CaptureLeaked).
+func (r *Runner) leaked(ctx context.Context, rep *replica) (map[snapshot.GroupKey]int, *snapshot.Snapshot, error) {
 	rep.gcs++ // the profile runs a GC first, also when it fails later
 	s, err := rep.client.CaptureLeaked(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := map[snapshot.GroupKey]int{}
 	for _, g := range s.Summary().Groups {
 		out[g.Key().Light()] += g.Count
 	}
-	return out, nil
+	return out, s, nil
 }
 
-// leakedAfter is leaked, read after a fault's verdict now: from the
-// target when the fault's GCs allow one more, otherwise from the marks
-// that the verdict's dump carries of the goroutines the runtime had
-// proved leaked by then (those it proves later are credited to the next
-// fault, no further than that fault's own growth).
-func (r *Runner) leakedAfter(ctx context.Context, rep *replica, now *snapshot.Snapshot) (map[snapshot.GroupKey]int, error) {
-	if rep.gcs < FaultGCs {
-		return r.leaked(ctx, rep)
+// rebaseLeaks reads, before the fault named next starts, the goroutines
+// the runtime proves leaked on a replica that did not return from the
+// fault before it: the runtime never frees them, so the next fault's
+// proofs count only its own. The read (a GC) is the next fault's, counted
+// into its FaultGCs; a drill's last fault is not followed by one. Should
+// the read fail, the marks of the goroutines proved leaked by the last
+// verdict's dump stand in for it (those proved later are credited to the
+// next fault, no further than that fault's own growth).
+func (r *Runner) rebaseLeaks(ctx context.Context, rep *replica, next string) {
+	now := rep.leaksAfter
+	if now == nil || rep.leakBase == nil {
+		return
 	}
-	out := map[snapshot.GroupKey]int{}
+	rep.leaksAfter = nil
+	rep.gcs = 0
+	leaked, _, err := r.leaked(ctx, rep)
+	rep.carried = rep.gcs
+	if err == nil {
+		rep.leakBase = leaked
+		return
+	}
+	r.warnf("the goroutineleak profile%s before %s: %v; the leaks the last verdict's dump marked proved stand for it", rep.label(), next, err)
+	leaked = map[snapshot.GroupKey]int{}
 	for _, g := range now.Summary().Groups {
 		if g.Leaked > 0 {
-			out[g.Key().Light()] += g.Leaked
+			leaked[g.Key().Light()] += g.Leaked
 		}
 	}
-	return out, nil
+	rep.leakBase = leaked
 }
 
 // settleBudget is the share of a core the settle's polls may cost the
