@@ -97,7 +97,7 @@ type replica struct {
 	// its GCs. A drill's last fault reads nothing more.
 	leaksAfter *snapshot.Snapshot
 	carried    int
-	watch procWatch
+	watch      procWatch
 	// judged is how many of watch's restarts came before base was
 	// taken: those after it are the current fault's.
 	judged int
