@@ -130,6 +130,17 @@ func (c *Client) CollectHeap(ctx context.Context, s *Snapshot) error {
 	return err
 }
 
+// Redrained takes ms as s's heap figures: MemStats read after a GC forced
+// since s's own heap reading (ReadMemStats after CaptureLeaked), which
+// make s a reading after two GCs, drained of the pools' victim caches.
+// The heap profile stays s's.
+func (s *Snapshot) Redrained(ms MemStats) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.MemStats, s.Collected = ms, true
+	s.summary = nil
+}
+
 // collectHeap completes s only when both figures were read: a failure
 // leaves s as it was.
 func (c *Client) collectHeap(ctx context.Context, s *Snapshot) error {
@@ -199,12 +210,10 @@ var ErrNoLeakProfile = errors.New("the target serves no goroutineleak profile (b
 // nothing.
 //
 // The snapshot it returns is light and holds only the leaked goroutines
-// (in GoroutineProfile; Summary groups them by culprit), and the MemStats
-// figures read right after, without a GC of their own: the heap as the
-// profile's GC left it (plus what the target allocated since, writing the
-// profile), which spares a caller that wants a collected reading a
-// second forced GC. It is tallied as "leaked" with a forced GC, and not
-// shown to the observer: it is not a picture of the target's resources.
+// (in GoroutineProfile; Summary groups them by culprit). It is tallied as
+// "leaked" with a forced GC, and not shown to the observer: it is not a
+// picture of the target's resources. Its GC is a full one: MemStats read
+// right after it (ReadMemStats) are figures after a GC.
 func (c *Client) CaptureLeaked(ctx context.Context) (*Snapshot, error) {
 	s := &Snapshot{URL: c.BaseURL(), Time: time.Now(), Light: true}
 	var err error
@@ -214,9 +223,6 @@ func (c *Client) CaptureLeaked(ctx context.Context) (*Snapshot, error) {
 		if errors.As(err, &se) && se.Code == http.StatusNotFound {
 			return nil, fmt.Errorf("%s: %w", c.BaseURL(), ErrNoLeakProfile)
 		}
-		return nil, err
-	}
-	if s.MemStats, err = c.memStats(ctx, false, &s.Cost); err != nil {
 		return nil, err
 	}
 	c.tally.add("leaked", s.Cost, true)
@@ -243,6 +249,18 @@ func (c *Client) profile(ctx context.Context, path string, cost *time.Duration) 
 			path, c.BaseURL(), path, len(body), err)
 	}
 	return p, nil
+}
+
+// ReadMemStats reads the target's MemStats figures (heap?debug=1),
+// forcing no GC: right after a GC forced otherwise (CaptureLeaked's), they
+// are that GC's figures, plus what the target allocated since.
+func (c *Client) ReadMemStats(ctx context.Context) (MemStats, error) {
+	var cost time.Duration
+	m, err := c.memStats(ctx, false, &cost)
+	if err == nil {
+		c.tally.add("memstats", cost, false)
+	}
+	return m, err
 }
 
 func (c *Client) memStats(ctx context.Context, gc bool, cost *time.Duration) (MemStats, error) {

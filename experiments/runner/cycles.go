@@ -21,7 +21,9 @@ import (
 // victim lists and the second has freed them: what a healthy warmup left
 // behind that is not live (warm). A verdict is read after one forced GC,
 // as always; only when it is above the noise floor is it read once more,
-// drained, and judged on that reading.
+// drained, and judged on that reading (a first cycle that failed on its
+// goroutines or connections is read drained only before a fault that
+// follows it: see rebaseAfterFailed).
 
 // WithCycles holds each fault n times (n > 0), overriding verify.cycles:
 // see experiments.Verify.Cycles.
@@ -50,11 +52,11 @@ func figuresOf(s *snapshot.Snapshot) heapFigures {
 // reading is then the drained one. Otherwise the heap is read again after
 // a second forced GC. The baseline keeps the drained figures and profile;
 // warm is what the warmup had left that the second GC freed.
-func (r *Runner) drainBaseline(ctx context.Context, rep *replica, base, once *snapshot.Snapshot) {
+func (r *Runner) drainBaseline(ctx context.Context, rep *replica, base *snapshot.Snapshot, once *snapshot.MemStats) {
 	first := figuresOf(base)
 	switch {
-	case once != nil && once.MemStats.HeapObjects > 0:
-		first = figuresOf(once)
+	case once != nil && once.HeapObjects > 0:
+		first = heapFigures{int64(once.HeapAlloc), int64(once.HeapObjects)}
 	default:
 		if err := rep.client.CollectHeap(ctx, base); err != nil {
 			r.warnf("reading the baseline heap a second time: %v; slow heap growth is judged against the first reading", err)
@@ -124,19 +126,25 @@ func (r *Runner) judgeHeap(ctx context.Context, rep *replica, base, now *snapsho
 	opts = append(opts, matchers.HeapNoiseFloor(floor.Bytes, floor.Objects, floor.Basis))
 	f := fr.Findings
 	// Over the floor on a one-GC reading: read again, drained, to tell
-	// growth from what the pools hold after load. A fault that failed on
-	// its goroutines or connections is not confirmed: its heap stays
-	// judged on the one-GC reading (an upper bound), sparing the GC.
+	// growth from what the pools hold after load. A first cycle that
+	// failed on its goroutines or connections is not confirmed: its heap
+	// stays judged on the one-GC reading (an upper bound), and the next
+	// fault, should one follow, drains it before it starts, with the GC
+	// that reads its leaked goroutines where the target proves them
+	// (rebaseAfterFailed). A later cycle is judged against the drained
+	// cycle before it, so it is always read drained.
 	grown := func(f *matchers.Findings) bool {
 		return floor.Below(f.Heap.Growth, f.Heap.ObjectGrowth)
 	}
-	if f != nil && now != nil && now.Collected && !f.Heap.Over && grown(f) && f.OK(matchers.Goroutines, matchers.Connections) {
+	if f != nil && now != nil && now.Collected && !f.Heap.Over && grown(f) && (cycle > 1 || f.OK(matchers.Goroutines, matchers.Connections)) {
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		rep.gcs++ // within FaultGCs: the settle leaves it one
 		err := rep.client.CollectHeap(cctx, now)
 		cancel()
 		if err != nil {
 			r.warnf("fault %s: reading the heap a second time after its verdict: %v", fr.Name, err)
+		} else {
+			rep.drainedSnap = now
 		}
 	}
 	if f != nil && now != nil && f.Restart == nil {

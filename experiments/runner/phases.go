@@ -76,7 +76,7 @@ func (r *Runner) baseline(ctx context.Context, rep *replica) error {
 		}
 		rep.record = &rec
 	}
-	leaked, once, err := r.leaked(ctx, rep)
+	leaked, once, err := r.leakedOnce(ctx, rep)
 	switch {
 	case err == nil:
 		rep.leakBase = leaked
@@ -373,11 +373,9 @@ func (r *Runner) Fault(ctx context.Context, name string) (*FaultResult, error) {
 			r.mu.Lock()
 			rep.curBase = baselineOf(o.now)
 			r.mu.Unlock()
-			// The goroutines it leaked are read again (a GC) only when
-			// another fault follows: see rebaseLeaks.
-			if rep.leakBase != nil {
-				rep.leaksAfter = o.now
-			}
+			// Drained, and the goroutines it leaked read again, only
+			// when another fault follows: see rebaseAfterFailed.
+			rep.failed = o.now
 		}
 	}
 	return fr, nil
@@ -402,7 +400,7 @@ func (r *Runner) drillEpisode(ctx context.Context, ep experiments.Episode) (*Fau
 		r.onCleanup(r.injectors[f.Name].Clear)
 	}
 	for _, rep := range r.reps {
-		r.rebaseLeaks(ctx, rep, ep.Name())
+		r.rebaseAfterFailed(ctx, rep, ep.Name())
 	}
 	rep := r.reps[0]
 	base := rep.base

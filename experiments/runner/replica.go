@@ -91,13 +91,15 @@ type replica struct {
 	// gcs counts the GCs forced on the replica for the fault held now,
 	// goroutineleak reads included: at most FaultGCs (see settle).
 	gcs int
-	// leaksAfter is the verdict snapshot of a fault the replica did not
-	// return from: the next fault reads the goroutineleak profile again
-	// before it starts (rebaseLeaks), and carried counts that read into
-	// its GCs. A drill's last fault reads nothing more.
-	leaksAfter *snapshot.Snapshot
-	carried    int
-	watch      procWatch
+	// failed is the verdict snapshot of a fault the replica did not
+	// return from, the next fault's baseline: that fault drains it and
+	// reads the goroutineleak profile again before it starts
+	// (rebaseAfterFailed), and carried counts those GCs into its own. A
+	// drill's last fault reads nothing more. drainedSnap is the last
+	// verdict snapshot read drained (judgeHeap).
+	failed, drainedSnap *snapshot.Snapshot
+	carried             int
+	watch               procWatch
 	// judged is how many of watch's restarts came before base was
 	// taken: those after it are the current fault's.
 	judged int

@@ -29,7 +29,10 @@
 // goroutine profile and force no GC; two GCs are forced for the baseline
 // (the second drains the pools: see cycles.go) and one for each fault's
 // heap verdict, and one more when that verdict is above the heap's noise
-// floor; the debug=2 dump is taken only when a
+// floor and the fault did not fail on its goroutines or connections (a
+// failed fault's reading is drained only before a fault that follows it,
+// with the goroutineleak read where there is one); the debug=2 dump is
+// taken only when a
 // cheap poll says the service may be back (or, rarely, to check one that
 // says it is not); every poll is paced by its own cost (snapshot.Pace).
 package runner

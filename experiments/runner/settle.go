@@ -65,8 +65,9 @@ func (r *Runner) tolerances(rep *replica) []matchers.Option {
 // at the deadline, or a goroutineleak read and a GC when the runtime
 // proves it.
 // At 50,000 goroutines (BenchmarkSettleAtScale, docs/performance.md) the
-// proof is read 0.2-0.3 s into the settle, the settle ends within a
-// second of it, and the fault forces four GCs, the ceiling.
+// proof is read 0.2-0.3 s into the settle, the settle ends half a second
+// after it at the latest, and the fault forces two GCs (the proof and the
+// verdict's), the drill four with its baseline's.
 //
 // A replica whose process restarted since its baseline (caught by any
 // capture, the hold's too, or by the platform's record) is not compared
@@ -348,7 +349,7 @@ func (r *Runner) gcsLeft(rep *replica) int {
 // leaked beyond the baseline's (leaked goroutines are never freed: the
 // baseline's stay).
 func (r *Runner) provedLeaks(ctx context.Context, rep *replica) (map[snapshot.GroupKey]int, error) {
-	now, _, err := r.leaked(ctx, rep)
+	now, err := r.leaked(ctx, rep)
 	if err != nil {
 		return nil, err
 	}
@@ -359,50 +360,91 @@ func (r *Runner) provedLeaks(ctx context.Context, rep *replica) (map[snapshot.Gr
 }
 
 // leaked counts the goroutines of the goroutineleak profile by the light
-// part of their group key; the snapshot it returns carries the MemStats
-// figures as the profile's GC left the heap (see CaptureLeaked).
-func (r *Runner) leaked(ctx context.Context, rep *replica) (map[snapshot.GroupKey]int, *snapshot.Snapshot, error) {
+// part of their group key.
+func (r *Runner) leaked(ctx context.Context, rep *replica) (map[snapshot.GroupKey]int, error) {
 	rep.gcs++ // the profile runs a GC first, also when it fails later
 	s, err := rep.client.CaptureLeaked(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	out := map[snapshot.GroupKey]int{}
 	for _, g := range s.Summary().Groups {
 		out[g.Key().Light()] += g.Count
 	}
-	return out, s, nil
+	return out, nil
 }
 
-// rebaseLeaks reads, before the fault named next starts, the goroutines
-// the runtime proves leaked on a replica that did not return from the
-// fault before it: the runtime never frees them, so the next fault's
-// proofs count only its own. The read (a GC) is the next fault's, counted
-// into its FaultGCs; a drill's last fault is not followed by one. Should
-// the read fail, the marks of the goroutines proved leaked by the last
-// verdict's dump stand in for it (those proved later are credited to the
-// next fault, no further than that fault's own growth).
-func (r *Runner) rebaseLeaks(ctx context.Context, rep *replica, next string) {
-	now := rep.leaksAfter
-	if now == nil || rep.leakBase == nil {
+// leakedOnce is leaked, followed by the MemStats figures the profile's GC
+// left (nil when they could not be read): a reading after one more GC,
+// which spares a caller that wants one a GC of its own.
+func (r *Runner) leakedOnce(ctx context.Context, rep *replica) (map[snapshot.GroupKey]int, *snapshot.MemStats, error) {
+	leaked, err := r.leaked(ctx, rep)
+	if err != nil {
+		return nil, nil, err
+	}
+	ms, err := rep.client.ReadMemStats(ctx)
+	if err != nil {
+		r.warnf("the heap%s after the goroutineleak profile's GC: %v", rep.label(), err)
+		return leaked, nil, nil
+	}
+	return leaked, &ms, nil
+}
+
+// rebaseAfterFailed readies, before the fault named next starts, the
+// baseline of a replica that did not return from the fault before it:
+// that fault's verdict snapshot (rep.failed), read after one GC. It is
+// read drained, as every baseline is, so that the next fault's drained
+// reading is not compared with the pools' caches; and the goroutines the
+// runtime proves leaked are read again (the runtime never frees them) so
+// that the next fault's proofs count only its own. Where the target
+// serves the goroutineleak profile, its GC is the one that drains the
+// baseline: one GC does both. That GC is the next fault's, counted into
+// its FaultGCs; a drill's last fault is followed by none. Should the
+// profile not be read, the goroutines the last verdict's dump marked
+// proved stand for it (those proved later are credited to the next
+// fault, no further than that fault's own growth).
+func (r *Runner) rebaseAfterFailed(ctx context.Context, rep *replica, next string) {
+	rep.carried = 0
+	base := rep.failed
+	if base == nil || base != rep.base {
+		rep.failed = nil
 		return
 	}
-	rep.leaksAfter = nil
+	rep.failed = nil
 	rep.gcs = 0
-	leaked, _, err := r.leaked(ctx, rep)
-	rep.carried = rep.gcs
-	if err == nil {
+	defer func() {
+		rep.carried = rep.gcs
+		r.mu.Lock()
+		rep.curBase = baselineOf(base)
+		r.mu.Unlock()
+	}()
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	// Replicas are judged by their tolerances alone, with no noise floor
+	// (see drillEpisode): their baselines need no draining.
+	drained := rep.drainedSnap == base || len(r.reps) > 1
+	if rep.leakBase != nil {
+		leaked, ms, err := r.leakedOnce(cctx, rep)
+		if err != nil {
+			r.warnf("the goroutineleak profile%s before %s: %v; the leaks the last verdict's dump marked proved stand for it", rep.label(), next, err)
+			leaked = map[snapshot.GroupKey]int{}
+			for _, g := range base.Summary().Groups {
+				if g.Leaked > 0 {
+					leaked[g.Key().Light()] += g.Leaked
+				}
+			}
+		}
 		rep.leakBase = leaked
-		return
-	}
-	r.warnf("the goroutineleak profile%s before %s: %v; the leaks the last verdict's dump marked proved stand for it", rep.label(), next, err)
-	leaked = map[snapshot.GroupKey]int{}
-	for _, g := range now.Summary().Groups {
-		if g.Leaked > 0 {
-			leaked[g.Key().Light()] += g.Leaked
+		if ms != nil && !drained {
+			base.Redrained(*ms)
+			drained = true
 		}
 	}
-	rep.leakBase = leaked
+	if !drained {
+		if err := rep.client.CollectHeap(cctx, base); err != nil {
+			r.warnf("the heap%s before %s, drained: %v; %s is judged against a reading after one GC", rep.label(), next, err, next)
+		}
+	}
 }
 
 // settleBudget is the share of a core the settle's polls may cost the
