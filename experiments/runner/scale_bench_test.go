@@ -33,7 +33,19 @@ import (
 //   - proved-s: when the runtime's proof was read, into the settle;
 //   - settle-s: when the settle ended (by the proof);
 //   - verdict-s: the settle phase's wall time, the verdict's dump and
-//     collected heap included.
+//     collected heap included;
+//   - poll-share-hold, poll-share-settle: the share of the phase's wall
+//     time the target spent answering the drill's polls (light captures:
+//     the goroutine profile and MemStats read without a GC), against the
+//     budgets the runner declares: snapshot.DefaultBudget (1 %) while the
+//     fault is held, five times that in the settle;
+//   - capture-share-drill: the same for every capture of the drill
+//     (baseline and verdict dumps, forced GCs and goroutineleak reads
+//     included), over its wall time.
+//
+// The target's pprof is served to the drill through a proxy that times
+// each answer (pprofProxy): the figures include the proxy's own time, so
+// they overstate the target's.
 //
 // Each iteration is one drill (about 30-60 s):
 //
@@ -82,7 +94,26 @@ func BenchmarkSettleAtScale(b *testing.B) {
 				atHold                  uint64
 				gcs, drillGCs           uint64
 				proved, settle, verdict time.Duration
+				answers                 []answer // the target's answers to the drill, in this iteration
+				held, settling          [2]time.Duration
+				drillShare              float64
 			)
+			starts := map[*http.Request]time.Time{}
+			d.Spec.Target.Pprof = pprofProxy(b, svc.Pprof, func(r *http.Request) bool {
+				mu.Lock()
+				starts[r] = time.Now()
+				mu.Unlock()
+				return true
+			}, func(r *http.Request, body []byte) []byte {
+				mu.Lock()
+				q := r.URL.Query()
+				path := r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:]
+				light := (path == "goroutine" && q.Get("debug") != "2") || (path == "heap" && q.Get("debug") == "1" && q.Get("gc") == "")
+				answers = append(answers, answer{starts[r], time.Since(starts[r]), light})
+				delete(starts, r)
+				mu.Unlock()
+				return body
+			})
 			progress := progressFunc(func(line string) {
 				if strings.Contains(line, "] hold payments-503") {
 					mu.Lock()
@@ -92,7 +123,12 @@ func BenchmarkSettleAtScale(b *testing.B) {
 			})
 			for b.Loop() {
 				before := forcedGCsOf(b, svc.Pprof)
+				mu.Lock()
+				answers = nil
+				mu.Unlock()
+				t0 := time.Now()
 				res, err := runner.Run(context.Background(), d, runner.WithProgress(progress))
+				wall := time.Since(t0)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -107,9 +143,31 @@ func BenchmarkSettleAtScale(b *testing.B) {
 				fr := res.Faults[0]
 				proved += fr.ProvedAfter
 				settle += fr.Settle
+				mu.Lock()
+				var all time.Duration
+				for _, a := range answers {
+					all += a.took
+					for _, p := range res.Phases {
+						if !a.light || a.at.Before(p.Start) || !a.at.Before(p.Start.Add(p.Duration)) {
+							continue
+						}
+						switch p.Phase {
+						case "hold":
+							held[0] += a.took
+						case "settle":
+							settling[0] += a.took
+						}
+					}
+				}
+				drillShare += all.Seconds() / wall.Seconds()
+				mu.Unlock()
 				for _, p := range res.Phases {
-					if p.Phase == "settle" {
+					switch p.Phase {
+					case "settle":
 						verdict += p.Duration
+						settling[1] += p.Duration
+					case "hold":
+						held[1] += p.Duration
 					}
 				}
 			}
@@ -123,6 +181,17 @@ func BenchmarkSettleAtScale(b *testing.B) {
 			b.ReportMetric(proved.Seconds()/k, "proved-s")
 			b.ReportMetric(settle.Seconds()/k, "settle-s")
 			b.ReportMetric(verdict.Seconds()/k, "verdict-s")
+			b.ReportMetric(100*held[0].Seconds()/held[1].Seconds(), "poll-share-hold-%")
+			b.ReportMetric(100*settling[0].Seconds()/settling[1].Seconds(), "poll-share-settle-%")
+			b.ReportMetric(100*drillShare/k, "capture-share-drill-%")
 		})
 	}
+}
+
+// answer is one answer of the target's pprof to the drill: when it was
+// asked, how long it took, and whether it was a light poll.
+type answer struct {
+	at    time.Time
+	took  time.Duration
+	light bool
 }

@@ -192,12 +192,14 @@ func TestResponseAbortAndCodeSelector(t *testing.T) {
 func TestDelayRequestAndResponse(t *testing.T) {
 	p, c, url, _ := setup(t)
 	mustDo(t, c, "GET", url+"/warm", "")
-	const d = 100 * time.Millisecond
+	// Long enough that a request on a loaded machine (the race detector,
+	// the rest of the tree's tests beside it) is told from the delay.
+	const d = 400 * time.Millisecond
 	for _, target := range []httpfault.Target{httpfault.Request, httpfault.Response} {
 		add(t, p, "slow", httpfault.Fault{Target: target, Delay: d, Selector: httpfault.Selector{Path: "/slow"}})
 		start := time.Now()
 		mustDo(t, c, "GET", url+"/slow", "")
-		if took := time.Since(start); took < d || took > d+100*time.Millisecond {
+		if took := time.Since(start); took < d || took > 2*d {
 			t.Errorf("%s delay: took %v, want %v", target, took, d)
 		}
 		start = time.Now()
