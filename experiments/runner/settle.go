@@ -424,7 +424,16 @@ func (r *Runner) rebaseAfterFailed(ctx context.Context, rep *replica, next strin
 	// (see drillEpisode): their baselines need no draining.
 	drained := rep.drainedSnap == base || len(r.reps) > 1
 	if rep.leakBase != nil {
-		leaked, ms, err := r.leakedOnce(cctx, rep)
+		var (
+			leaked map[snapshot.GroupKey]int
+			ms     *snapshot.MemStats
+			err    error
+		)
+		if drained {
+			leaked, err = r.leaked(cctx, rep)
+		} else {
+			leaked, ms, err = r.leakedOnce(cctx, rep)
+		}
 		if err != nil {
 			r.warnf("the goroutineleak profile%s before %s: %v; the leaks the last verdict's dump marked proved stand for it", rep.label(), next, err)
 			leaked = map[snapshot.GroupKey]int{}
