@@ -23,6 +23,10 @@ const crowdPkg = "github.com/aftershock/aftershock/fixtures/crowd"
 // leakEnv builds a fixture whose runtime serves the goroutineleak profile.
 var leakEnv = []string{"GOEXPERIMENT=goroutineleakprofile"}
 
+// leakBuildSkip is why -short skips the tests that build a fixture with
+// leakEnv: the full run (the README's test command, CI) runs them.
+const leakBuildSkip = "-short: builds the fixture with GOEXPERIMENT=goroutineleakprofile (the standard library rebuilt once, minutes on a cold cache)"
+
 // crowd starts the crowd fixture (built with the goroutineleak profile)
 // with parked healthy goroutines behind a fault proxy to an upstream, and
 // returns it with the drill of one fault of 503s from the upstream under
@@ -99,7 +103,7 @@ var crowdLeaks = []string{"deliver", "awaitReply", "watch", "heartbeat", "collec
 // The fixed twin, drilled the same way, passes within the same ceiling.
 func TestLeaksAtScale(t *testing.T) {
 	if testing.Short() {
-		t.Skip("-short: builds the fixture with GOEXPERIMENT=goroutineleakprofile (the standard library rebuilt once, minutes on a cold cache) and drills 50,000 goroutines")
+		t.Skip(leakBuildSkip + " and drills 50,000 goroutines")
 	}
 	t.Parallel()
 	for _, fixed := range []bool{false, true} {
@@ -209,7 +213,7 @@ func TestLeaksAtScale(t *testing.T) {
 // bounded by the grace, the settle ended 6.3 s after the proof.
 func TestProofEndsTheSettleWhateverACaptureCosts(t *testing.T) {
 	if testing.Short() {
-		t.Skip("-short: builds the fixture with GOEXPERIMENT=goroutineleakprofile (the standard library rebuilt once, minutes on a cold cache)")
+		t.Skip(leakBuildSkip)
 	}
 	t.Parallel()
 	svc, d := crowd(t, 100, "20s", false)
@@ -283,7 +287,7 @@ func holdConns(tb testing.TB, url string, n int) {
 // (Read after every fault, the profile was read once after the last.)
 func TestReadAgainOnlyBeforeAFault(t *testing.T) {
 	if testing.Short() {
-		t.Skip("-short: builds the fixture with GOEXPERIMENT=goroutineleakprofile (the standard library rebuilt once, minutes on a cold cache)")
+		t.Skip(leakBuildSkip)
 	}
 	t.Parallel()
 	for _, proves := range []bool{true, false} {
